@@ -1,0 +1,20 @@
+"""Project pipelines."""
+
+from __future__ import annotations
+
+from kedro.framework.project import find_pipelines
+from kedro.pipeline import Pipeline
+
+# The order of the study; __default__ runs them all.
+STAGES = ("generate", "ingest", "augment", "pretrain", "finetune", "evaluate")
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    """Register the project's pipelines.
+
+    Returns:
+        A mapping from pipeline names to ``Pipeline`` objects.
+    """
+    pipelines = find_pipelines(raise_errors=True)
+    pipelines["__default__"] = sum((pipelines[name] for name in STAGES if name in pipelines), Pipeline([]))
+    return pipelines
