@@ -1,0 +1,97 @@
+"""A folder of ``.npz`` files, one per sequence: the storage of the intermediate contracts (DESIGN.md §3)."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
+
+from crossvideo_kedro.atomic import atomic_path
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+Arrays = dict[str, np.ndarray]
+
+
+def check_partition_name(name: str) -> str:
+    """Return ``name`` if it is a safe partition (file) name, else raise: partitions never escape their folder."""
+    if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name:
+        raise DatasetError(
+            f"Partition name {name!r} is not allowed: use letters, digits, '_', '-' and '.', "
+            "starting with a letter or digit, no path separators and no '..'"
+        )
+    return name
+
+
+def read_npz(path: Path) -> Arrays:
+    """Read every array of an ``.npz`` file into memory, without unpickling anything."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except FileNotFoundError as error:
+        raise DatasetError(f"{path}: file not found") from error
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as error:
+        raise DatasetError(f"{path}: not a readable .npz file ({type(error).__name__}: {error})") from error
+
+
+class NpzPartitionsDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Callable[[], Arrays]]]):
+    """A directory of ``<name>.npz`` files, loaded lazily like Kedro's ``PartitionedDataset``.
+
+    ``load()`` returns ``{name: loader}``; calling a loader reads that file (``allow_pickle=False``).
+    ``save()`` takes ``{name: arrays}`` (or ``{name: callable returning arrays}``, called at save time) and writes
+    all files into a temporary folder that is renamed into place at the end, so a failed save leaves nothing and
+    never touches earlier versions.
+
+    Example catalog entry::
+
+        point_cloud_videos:
+          type: crossvideo_kedro.datasets.npz.NpzPartitionsDataset
+          path: data/02_intermediate/point_cloud_videos
+          versioned: true
+    """
+
+    def __init__(
+        self,
+        path: str,
+        compress: bool = False,
+        version: Version | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(filepath=PurePosixPath(path), version=version)
+        self._compress = compress
+        self.metadata = metadata
+
+    def load(self) -> dict[str, Callable[[], Arrays]]:
+        folder = Path(self._get_load_path())
+        if not folder.is_dir():
+            raise DatasetError(f"{folder}: no such folder of .npz partitions")
+        files = sorted(folder.glob("*.npz"))
+        return {file.stem: (lambda file=file: read_npz(file)) for file in files}
+
+    def save(self, data: dict[str, Any]) -> None:
+        if not isinstance(data, dict):
+            raise DatasetError(f"NpzPartitionsDataset expects a dict of partitions, got {type(data).__name__}")
+        names = [check_partition_name(name) for name in data]
+        target = Path(self._get_save_path())
+        writer = np.savez_compressed if self._compress else np.savez
+        try:
+            with atomic_path(target, directory=True) as tmp:
+                for name in names:
+                    arrays = data[name]() if callable(data[name]) else data[name]
+                    writer(tmp / f"{name}.npz", **arrays)
+        except FileExistsError as error:
+            raise DatasetError(str(error)) from error
+
+    def _exists(self) -> bool:
+        try:
+            return Path(self._get_load_path()).is_dir()
+        except DatasetError:
+            return False
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._filepath), "compress": self._compress, "version": self._version}

@@ -1,0 +1,32 @@
+"""Back-projection of depth maps to camera-frame points with a pinhole model (OpenCV convention)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def valid_depth_mask(depth: np.ndarray, min_depth: float, max_depth: float) -> np.ndarray:
+    """Pixels with usable depth: finite, non-zero and inside ``[min_depth, max_depth]`` metres.
+
+    Shape:
+        depth: (T, H, W) float metres. Returns bool (T, H, W).
+    """
+    return np.isfinite(depth) & (depth > 0) & (depth >= min_depth) & (depth <= max_depth)
+
+
+def backproject(depth: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
+    """Back-project every pixel of a depth video: ``x = (u − cx)·z / fx``, ``y = (v − cy)·z / fy``.
+
+    Args:
+        depth: (T, H, W) z-depth in metres.
+        intrinsics: (3, 3) pinhole K.
+
+    Returns:
+        float32 (T, H, W, 3) points in the camera frame (x right, y down, z forward), metres.
+    """
+    _, height, width = depth.shape
+    fx, fy, cx, cy = intrinsics[0, 0], intrinsics[1, 1], intrinsics[0, 2], intrinsics[1, 2]
+    u = (np.arange(width, dtype=np.float32) - np.float32(cx)) / np.float32(fx)  # (W,)
+    v = (np.arange(height, dtype=np.float32) - np.float32(cy)) / np.float32(fy)  # (H,)
+    z = depth.astype(np.float32, copy=False)
+    return np.stack([z * u[None, None, :], z * v[None, :, None], z], axis=-1)  # (T, H, W, 3)

@@ -1,0 +1,30 @@
+"""``ingest``: raw sequences → ``point_cloud_videos``, ``image_videos``, ``sequence_index`` (DESIGN.md §3)."""
+
+from kedro.pipeline import Node, Pipeline
+
+from crossvideo_kedro.pipelines.ingest.nodes import build_sequence_index, ingest_sequences, plot_ingest_preview
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                func=ingest_sequences,
+                inputs=["raw_sequences", "params:ingest"],
+                outputs=["point_cloud_videos", "image_videos", "sequence_table", "class_names"],
+                name="ingest_sequences",
+            ),
+            Node(
+                func=build_sequence_index,
+                inputs=["sequence_table", "params:ingest"],
+                outputs="sequence_index",
+                name="build_sequence_index",
+            ),
+            Node(
+                func=plot_ingest_preview,
+                inputs=["point_cloud_videos", "image_videos", "sequence_index", "class_names"],
+                outputs="ingest_preview_plot",
+                name="plot_ingest_preview",
+            ),
+        ]
+    )

@@ -1,0 +1,81 @@
+"""Figures saved through the catalog (matplotlib, Agg backend; no display needed)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+Arrays = dict[str, np.ndarray]
+
+
+def label_colors(labels: np.ndarray, num_classes: int | None = None) -> np.ndarray:
+    """RGB in [0, 1] for integer labels (−1 → grey), from a qualitative colour map.
+
+    Shape:
+        labels: (...,) int. Returns (..., 3) float.
+    """
+    cmap = plt.get_cmap("tab20")
+    colors = cmap(np.mod(labels, 20))[..., :3]
+    return np.where((labels < 0)[..., None], 0.6, colors)
+
+
+def plot_action_timeline(ax: plt.Axes, rows: dict[str, np.ndarray], classes: list[str] | None) -> None:
+    """Draw one coloured band per labelled frame sequence (e.g. ground truth and prediction).
+
+    Shape:
+        rows: {row name: int (T,) labels}.
+    """
+    for i, (row_name, labels) in enumerate(rows.items()):
+        ax.imshow(label_colors(labels)[None], extent=(0, len(labels), i, i + 0.8), aspect="auto",
+                  interpolation="nearest")
+    ax.set_ylim(0, len(rows))
+    ax.set_yticks(np.arange(len(rows)) + 0.4, list(rows))
+    ax.set_xlabel("frame")
+    present = sorted({int(v) for labels in rows.values() for v in np.unique(labels) if v >= 0})
+    if classes:
+        handles = [plt.Rectangle((0, 0), 1, 1, color=label_colors(np.array(c))) for c in present]
+        ax.legend(handles, [classes[c] for c in present], ncol=min(len(present), 6), fontsize=7,
+                  loc="upper center", bbox_to_anchor=(0.5, -0.35), frameon=False)
+
+
+def plot_points(ax: plt.Axes, points: np.ndarray, colors: np.ndarray, title: str) -> None:
+    """Scatter a point cloud frame seen from the camera (x right, y down).
+
+    Shape:
+        points: (N, 3); colors: (N, 3) in [0, 1].
+    """
+    order = np.argsort(-points[:, 2])  # far points first so near ones stay visible
+    ax.scatter(points[order, 0], -points[order, 1], c=colors[order], s=4, linewidths=0)
+    ax.set_aspect("equal")
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_sequence_preview(
+    name: str, point_video: Arrays, image_video: Arrays | None, class_names: dict[str, list[str] | None]
+) -> Figure:
+    """Middle frame of a sequence: image, points by depth, points by label; and the action timeline."""
+    t = point_video["points"].shape[0] // 2
+    points = point_video["points"][t]
+    fig = plt.figure(figsize=(12, 4.5), layout="constrained")
+    grid = fig.add_gridspec(2, 3, height_ratios=[4, 1])
+    ax = fig.add_subplot(grid[0, 0])
+    if image_video is not None:
+        ax.imshow(image_video["frames"][t])
+    ax.set_title(f"{name}: image, frame {t}", fontsize=9)
+    ax.axis("off")
+    depth = points[:, 2]
+    span = max(float(depth.max() - depth.min()), 1e-6)
+    plot_points(fig.add_subplot(grid[0, 1]), points, plt.get_cmap("viridis")((depth - depth.min()) / span)[:, :3],
+                "points by depth")
+    plot_points(fig.add_subplot(grid[0, 2]), points, label_colors(point_video["point_labels"][t]),
+                "points by semantic label")
+    plot_action_timeline(fig.add_subplot(grid[1, :]), {"actions": point_video["frame_labels"]},
+                         class_names.get("action"))
+    return fig
