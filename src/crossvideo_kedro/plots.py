@@ -79,3 +79,30 @@ def plot_sequence_preview(
     plot_action_timeline(fig.add_subplot(grid[1, :]), {"actions": point_video["frame_labels"]},
                          class_names.get("action"))
     return fig
+
+
+def plot_view_pair(clip: str, point_video: Arrays, views: Arrays) -> Figure:
+    """The original clip's first frame next to the first frame of each view of pair 0 (points, then images)."""
+    has_images = "images" in views
+    rows = 2 if has_images else 1
+    fig, axes = plt.subplots(rows, 3, figsize=(11, 3.6 * rows), layout="constrained", squeeze=False)
+    frame_ids = views["frame_ids"][0]  # (2, T)
+    original = point_video["points"][frame_ids[0, 0]]
+    original = original - original.mean(axis=0)
+    depth_colors = plt.get_cmap("viridis")
+    panels = [("clip", original, frame_ids[0, 0])] + [
+        (f"view {v + 1}", views["points"][0, v, 0], frame_ids[v, 0]) for v in range(2)
+    ]
+    for ax, (title, points, frame) in zip(axes[0], panels, strict=True):
+        z = points[:, 2]
+        plot_points(ax, points, depth_colors((z - z.min()) / max(float(np.ptp(z)), 1e-6))[:, :3],
+                    f"{title}: frame {frame}")
+    if has_images:
+        axes[1, 0].axis("off")
+        axes[1, 0].text(0.0, 0.5, f"{clip}\nview frames\n1: {frame_ids[0].tolist()}\n2: {frame_ids[1].tolist()}",
+                        fontsize=7, va="center", wrap=True)
+        for v in range(2):
+            axes[1, v + 1].imshow(views["images"][0, v, 0])
+            axes[1, v + 1].set_title(f"view {v + 1} image", fontsize=9)
+            axes[1, v + 1].axis("off")
+    return fig

@@ -11,7 +11,7 @@ SamplingMethod = Literal["fps", "random"]
 SAMPLING_METHODS: tuple[str, ...] = ("fps", "random")
 
 
-def _random_valid_indices(valid: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
+def random_valid_indices(valid: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
     """Pick ``m`` indices of valid entries per row, uniformly without replacement while enough exist.
 
     Rows with fewer than ``m`` valid entries repeat their valid indices cyclically (every valid point is kept).
@@ -64,8 +64,8 @@ def sample_fixed(
     if not valid.any(axis=1).all():
         raise ValueError("every frame needs at least one valid point")
     if method == "random":
-        return _random_valid_indices(valid, num_points, rng)
-    pool = _random_valid_indices(valid, max(num_points, fps_pool * num_points), rng)  # (T, M)
+        return random_valid_indices(valid, num_points, rng)
+    pool = random_valid_indices(valid, max(num_points, fps_pool * num_points), rng)  # (T, M)
     candidates = np.take_along_axis(points, pool[..., None], axis=1)  # (T, M, 3)
     from crossvideo_kedro.models.neighbors import furthest_point_sample  # noqa: PLC0415 - torch-side op
 

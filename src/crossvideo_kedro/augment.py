@@ -1,0 +1,248 @@
+"""View pairs for contrastive pretraining: temporal + geometric augmentation of point clips, consistent image views.
+
+Every function is vectorised over pairs P, views (2), frames T and points N; all randomness comes from one NumPy
+generator. Shape letters: P pairs, V=2 views, T frames, N points, H×W image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from crossvideo_kedro.geometry.sampling import random_valid_indices
+
+Arrays = dict[str, np.ndarray]
+
+
+def _check_keys(cls: type, params: dict[str, Any], prefix: str) -> None:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {[f'{prefix}.{k}' for k in unknown]}; expected {sorted(known)}")
+
+
+@dataclass(frozen=True)
+class GeometricConfig:
+    rotation_deg: float = 15.0  # rotation about the up axis, uniform in ±rotation_deg
+    up_axis: int = 1  # camera frame: y points down, so the vertical is axis 1
+    scale: tuple[float, float] = (0.9, 1.1)  # anisotropic scale, per axis uniform in [lo, hi]
+    translation: float = 0.05  # metres, uniform in ± per axis
+    jitter_std: float = 0.002  # metres, Gaussian per point, clipped at 5 std
+    dropout: float = 0.1  # fraction of points dropped (replaced by duplicates of kept points: N stays fixed)
+
+
+@dataclass(frozen=True)
+class ImageAugConfig:
+    crop_scale: tuple[float, float] = (0.7, 1.0)  # side of the random crop, as a fraction of the frame side
+    brightness: float = 0.3  # factor uniform in [1 − b, 1 + b]
+    contrast: float = 0.3
+    saturation: float = 0.3
+    flip_prob: float = 0.5  # horizontal flip; the same view's points are mirrored (x → −x) to stay consistent
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Parameters of ``augment`` (``conf/base/parameters_augment.yml``, key ``augment``)."""
+
+    seed: int = 0
+    splits: tuple[str, ...] = ("train",)  # sequences whose clips get view pairs
+    clip_frames: int = 16  # T frames per view
+    clip_span: int = 32  # source frames one clip covers; views pick their frames inside it
+    clip_stride: int = 16  # start-to-start distance of consecutive clips of a sequence
+    frame_steps: tuple[int, ...] = (1, 2)  # frame-rate change: each view keeps every s-th frame, s from this list
+    pairs_per_clip: int = 4  # view pairs stored per clip (pretraining cycles through them by epoch)
+    geometric: GeometricConfig = field(default_factory=GeometricConfig)
+    image: ImageAugConfig = field(default_factory=ImageAugConfig)
+
+    @classmethod
+    def from_dict(cls, params: dict[str, Any], prefix: str = "augment") -> AugmentConfig:
+        _check_keys(cls, params, prefix)
+        params = dict(params)
+        _check_keys(GeometricConfig, params.get("geometric", {}), f"{prefix}.geometric")
+        _check_keys(ImageAugConfig, params.get("image", {}), f"{prefix}.image")
+        geometric = dict(params.pop("geometric", {}))
+        image = dict(params.pop("image", {}))
+        for key in ("scale",):
+            if key in geometric:
+                geometric[key] = tuple(geometric[key])
+        if "crop_scale" in image:
+            image["crop_scale"] = tuple(image["crop_scale"])
+        for key in ("splits", "frame_steps"):
+            if key in params:
+                params[key] = tuple(params[key])
+        config = cls(**params, geometric=GeometricConfig(**geometric), image=ImageAugConfig(**image))
+        config._validate(prefix)
+        return config
+
+    def _validate(self, prefix: str) -> None:
+        def bad(key: str, expected: str, value: Any) -> ValueError:
+            return ValueError(f"{prefix}.{key} must be {expected}, got {value!r}")
+
+        if self.clip_frames < 1:
+            raise bad("clip_frames", ">= 1", self.clip_frames)
+        if not self.frame_steps or min(self.frame_steps) < 1:
+            raise bad("frame_steps", "a non-empty list of integers >= 1", self.frame_steps)
+        if self.clip_span < self.clip_frames * min(self.frame_steps):
+            raise bad("clip_span", f">= clip_frames * min(frame_steps) = {self.clip_frames * min(self.frame_steps)}",
+                      self.clip_span)
+        if self.clip_stride < 1:
+            raise bad("clip_stride", ">= 1", self.clip_stride)
+        if self.pairs_per_clip < 1:
+            raise bad("pairs_per_clip", ">= 1", self.pairs_per_clip)
+        if set(self.splits) - {"train", "val", "test"} or not self.splits:
+            raise bad("splits", "a non-empty subset of [train, val, test]", self.splits)
+        g, i = self.geometric, self.image
+        if g.up_axis not in (0, 1, 2):
+            raise bad("geometric.up_axis", "0, 1 or 2", g.up_axis)
+        if not 0 < g.scale[0] <= g.scale[1]:
+            raise bad("geometric.scale", "[lo, hi] with 0 < lo <= hi", g.scale)
+        if not 0 <= g.dropout < 1:
+            raise bad("geometric.dropout", "in [0, 1)", g.dropout)
+        if min(g.rotation_deg, g.translation, g.jitter_std) < 0:
+            raise bad("geometric", "non-negative rotation_deg, translation and jitter_std", g)
+        if not 0 < i.crop_scale[0] <= i.crop_scale[1] <= 1:
+            raise bad("image.crop_scale", "[lo, hi] with 0 < lo <= hi <= 1", i.crop_scale)
+        if not 0 <= i.flip_prob <= 1 or min(i.brightness, i.contrast, i.saturation) < 0 or i.brightness >= 1:
+            raise bad("image", "flip_prob in [0, 1] and jitter strengths in [0, 1)", i)
+
+
+def clip_starts(num_frames: int, span: int, stride: int) -> np.ndarray:
+    """Start frames of the clips of a sequence: every ``stride`` frames while a whole ``span`` fits.
+
+    A sequence shorter than ``span`` yields one clip starting at 0 (its views repeat the last frame).
+    """
+    if num_frames <= span:
+        return np.zeros(1, dtype=np.int64)
+    return np.arange(0, num_frames - span + 1, stride, dtype=np.int64)
+
+
+def sample_view_frames(
+    rng: np.random.Generator, num_pairs: int, config: AugmentConfig, num_frames: int, start: int
+) -> np.ndarray:
+    """Temporal augmentation: each view draws a frame step and a window inside the clip span.
+
+    Returns:
+        int64 (P, 2, T) source frame indices (clamped to the sequence), the timestamps frame positives match on.
+    """
+    steps = rng.choice(np.asarray(config.frame_steps), size=(num_pairs, 2))  # (P, 2)
+    room = np.maximum(config.clip_span - (config.clip_frames - 1) * steps, 1)  # (P, 2) admissible offsets
+    offsets = np.floor(rng.random((num_pairs, 2)) * room).astype(np.int64)
+    frames = start + offsets[..., None] + steps[..., None] * np.arange(config.clip_frames)  # (P, 2, T)
+    return np.clip(frames, 0, num_frames - 1)
+
+
+def rotation_about_axis(angles: np.ndarray, axis: int) -> np.ndarray:
+    """Rotation matrices about one coordinate axis.
+
+    Shape:
+        angles: (...,) radians. Returns (..., 3, 3).
+    """
+    c, s = np.cos(angles), np.sin(angles)
+    rot = np.zeros(angles.shape + (3, 3))
+    i, j = [a for a in range(3) if a != axis]
+    rot[..., axis, axis] = 1.0
+    rot[..., i, i], rot[..., i, j], rot[..., j, i], rot[..., j, j] = c, -s, s, c
+    return rot
+
+
+def augment_points(
+    rng: np.random.Generator, points: np.ndarray, config: GeometricConfig, mirror: np.ndarray
+) -> np.ndarray:
+    """Geometric augmentation of point views, one transform per view (shared by its frames).
+
+    Args:
+        points: (P, 2, T, N, 3) clip-centred points.
+        mirror: bool (P, 2): views whose image is flipped horizontally get x → −x.
+
+    Returns:
+        float32 (P, 2, T, N, 3).
+    """
+    num_pairs, _, num_frames, num_points, _ = points.shape
+    angles = np.deg2rad(rng.uniform(-config.rotation_deg, config.rotation_deg, size=(num_pairs, 2)))
+    rot = rotation_about_axis(angles, config.up_axis)  # (P, 2, 3, 3)
+    scale = rng.uniform(*config.scale, size=(num_pairs, 2, 3)) * np.where(mirror[..., None], [-1.0, 1, 1], 1.0)
+    shift = rng.uniform(-config.translation, config.translation, size=(num_pairs, 2, 3))
+    out = np.einsum("pvtnj,pvij->pvtni", points * scale[:, :, None, None], rot) + shift[:, :, None, None]
+    jitter = np.clip(rng.normal(0, config.jitter_std, out.shape), -5 * config.jitter_std, 5 * config.jitter_std)
+    out = out + jitter
+    if config.dropout > 0:  # dropped points are replaced by copies of kept points of the same frame
+        flat = out.reshape(-1, num_points, 3)  # (P·2·T, N, 3)
+        kept = rng.random(flat.shape[:2]) >= config.dropout
+        kept[~kept.any(axis=1), 0] = True
+        replacement = random_valid_indices(kept, num_points, rng)  # (P·2·T, N) indices of kept points
+        index = np.where(kept, np.arange(num_points)[None], replacement)
+        out = np.take_along_axis(flat, index[..., None], axis=1).reshape(out.shape)
+    return out.astype(np.float32)
+
+
+def augment_images(rng: np.random.Generator, frames: np.ndarray, config: ImageAugConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Image-side augmentation, one random crop/flip/colour jitter per view, shared by its frames.
+
+    Crop and flip are one affine resampling (``grid_sample``) batched over all views and frames.
+
+    Args:
+        frames: uint8 (P, 2, T, H, W, 3).
+
+    Returns:
+        uint8 (P, 2, T, H, W, 3) augmented frames, and bool (P, 2) flip flags (to mirror the matching point views).
+    """
+    num_pairs, _, num_frames, height, width, _ = frames.shape
+    views = num_pairs * 2
+    side = rng.uniform(*config.crop_scale, size=views)  # crop side as a fraction of the frame
+    centre = (rng.random((views, 2)) * 2 - 1) * (1 - side)[:, None]  # keeps the crop inside, normalised coords
+    flip = rng.random(views) < config.flip_prob
+    theta = np.zeros((views, 2, 3), dtype=np.float32)
+    theta[:, 0, 0] = side * np.where(flip, -1.0, 1.0)
+    theta[:, 1, 1] = side
+    theta[:, :, 2] = centre
+    video = torch.from_numpy(frames.reshape(views * num_frames, height, width, 3)).permute(0, 3, 1, 2).float()
+    grid = F.affine_grid(torch.from_numpy(np.repeat(theta, num_frames, axis=0)), list(video.shape), align_corners=False)
+    video = F.grid_sample(video, grid, mode="bilinear", padding_mode="border", align_corners=False) / 255.0
+    video = video.reshape(views, num_frames, 3, height, width)  # (V', T, 3, H, W)
+
+    def factor(strength: float) -> torch.Tensor:
+        return torch.from_numpy(rng.uniform(1 - strength, 1 + strength, size=views)).float()[:, None, None, None, None]
+
+    video = video * factor(config.brightness)
+    mean = video.mean(dim=(1, 2, 3, 4), keepdim=True)
+    video = (video - mean) * factor(config.contrast) + mean
+    gray = (video * torch.tensor([0.299, 0.587, 0.114]).view(1, 1, 3, 1, 1)).sum(dim=2, keepdim=True)
+    video = (video - gray) * factor(config.saturation) + gray
+    out = (video.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2)  # (V', T, H, W, 3)
+    return out.reshape(frames.shape).numpy(), flip.reshape(num_pairs, 2)
+
+
+def center_clip(points: np.ndarray) -> np.ndarray:
+    """Subtract the centroid of a clip (over frames and points), so models see positions relative to the scene.
+
+    Shape:
+        points: (..., T, N, 3). Returns the same shape.
+    """
+    return points - points.mean(axis=(-3, -2), keepdims=True)
+
+
+def build_view_pairs(
+    point_video: Arrays, image_video: Arrays | None, start: int, config: AugmentConfig, rng: np.random.Generator
+) -> Arrays:
+    """All view pairs of one clip.
+
+    Returns:
+        ``points`` float32 (P, 2, T, N, 3), ``frame_ids`` int32 (P, 2, T) source frame indices,
+        ``timestamps`` float32 (P, 2, T) seconds from the clip start, and, with images, ``images`` uint8
+        (P, 2, T, H, W, 3) aligned frame by frame with the point views.
+    """
+    num_frames = point_video["points"].shape[0]
+    frame_ids = sample_view_frames(rng, config.pairs_per_clip, config, num_frames, start)  # (P, 2, T)
+    views = {"frame_ids": frame_ids.astype(np.int32)}
+    stamps = point_video["timestamps"]
+    views["timestamps"] = (stamps[frame_ids] - stamps[start]).astype(np.float32)
+    mirror = np.zeros(frame_ids.shape[:2], dtype=bool)
+    if image_video is not None:
+        views["images"], mirror = augment_images(rng, image_video["frames"][frame_ids], config.image)
+    clip = center_clip(point_video["points"][frame_ids])  # (P, 2, T, N, 3), each view centred on itself
+    views["points"] = augment_points(rng, clip, config.geometric, mirror)
+    return views
