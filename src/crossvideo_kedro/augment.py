@@ -246,3 +246,26 @@ def build_view_pairs(
     clip = center_clip(point_video["points"][frame_ids])  # (P, 2, T, N, 3), each view centred on itself
     views["points"] = augment_points(rng, clip, config.geometric, mirror)
     return views
+
+
+def cover_starts(num_frames: int, clip_frames: int) -> np.ndarray:
+    """Starts of consecutive windows of ``clip_frames`` that cover every frame (the last one ends at the end).
+
+    A sequence shorter than a window gets one window at 0 (its frames are repeated to fill it, see
+    :func:`window_frames`).
+    """
+    if num_frames <= clip_frames:
+        return np.zeros(1, dtype=np.int64)
+    starts = np.arange(0, num_frames - clip_frames + 1, clip_frames, dtype=np.int64)
+    if starts[-1] + clip_frames < num_frames:
+        starts = np.append(starts, num_frames - clip_frames)
+    return starts
+
+
+def window_frames(starts: np.ndarray, clip_frames: int, num_frames: int) -> np.ndarray:
+    """Frame indices of windows, clamped to the sequence (short sequences repeat their last frame).
+
+    Shape:
+        starts: (C,). Returns int64 (C, T).
+    """
+    return np.minimum(starts[:, None] + np.arange(clip_frames)[None], num_frames - 1)

@@ -106,3 +106,26 @@ def plot_view_pair(clip: str, point_video: Arrays, views: Arrays) -> Figure:
             axes[1, v + 1].set_title(f"view {v + 1} image", fontsize=9)
             axes[1, v + 1].axis("off")
     return fig
+
+
+def plot_history(history, title: str, x: str = "step") -> Figure:
+    """Loss curves of a training history table: ``loss`` and every term column, plus ``lr`` on a second axis.
+
+    Columns other than step/epoch/lr/grad_norm/clips_per_s and accuracy-like ones are treated as loss terms.
+    """
+    skip = {"step", "epoch", "lr", "grad_norm", "clips_per_s", "seconds"}
+    terms = [c for c in history.columns if c not in skip and history[c].dtype.kind == "f"]
+    fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
+    for term in terms:
+        values = history[term].to_numpy()
+        smooth = np.convolve(values, np.ones(5) / 5, mode="valid") if len(values) > 10 else values
+        ax.plot(history[x].to_numpy()[len(values) - len(smooth):], smooth, label=term, lw=2 if term == "loss" else 1)
+    ax.set_xlabel(x)
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    if "lr" in history:
+        lr_ax = ax.twinx()
+        lr_ax.plot(history[x], history["lr"], color="grey", ls=":", lw=1)
+        lr_ax.set_ylabel("learning rate", color="grey")
+    return fig

@@ -14,3 +14,7 @@ CONFIG_LOADER_ARGS = {
     # Environments such as conf/seven_scenes override single keys of a pipeline's parameters, not whole blocks.
     "merge_strategy": {"parameters": "soft"},
 }
+
+from crossvideo_kedro.hooks import DistributedOutputsHook  # noqa: E402
+
+HOOKS = (DistributedOutputsHook(),)

@@ -1,0 +1,41 @@
+"""``pretrain``: ``pretrain_views`` → ``pretrained_encoders`` → ``clip_embeddings`` → retrieval metrics and plots."""
+
+from kedro.pipeline import Node, Pipeline
+
+from crossvideo_kedro.pipelines.pretrain.nodes import (
+    embed_clips,
+    evaluate_retrieval,
+    plot_pretrain_history,
+    pretrain_encoders,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                func=pretrain_encoders,
+                inputs=["pretrain_views", "params:pretrain"],
+                outputs=["pretrained_encoders", "pretrain_history"],
+                name="pretrain_encoders",
+            ),
+            Node(
+                func=embed_clips,
+                inputs=["pretrained_encoders", "point_cloud_videos", "image_videos", "params:pretrain"],
+                outputs="clip_embeddings",
+                name="embed_clips",
+            ),
+            Node(
+                func=evaluate_retrieval,
+                inputs=["clip_embeddings", "sequence_index", "params:pretrain"],
+                outputs="retrieval_metrics",
+                name="evaluate_retrieval",
+            ),
+            Node(
+                func=plot_pretrain_history,
+                inputs="pretrain_history",
+                outputs="pretrain_loss_plot",
+                name="plot_pretrain_history",
+            ),
+        ]
+    )

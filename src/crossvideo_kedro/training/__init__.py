@@ -1,0 +1,1 @@
+"""Training loops and their machinery (schedules, checkpoints, distributed), free of Kedro."""

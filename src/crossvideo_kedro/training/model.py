@@ -1,0 +1,90 @@
+"""The CrossVideo pretraining model: point and image video encoders plus one projection head per modality and level.
+
+Only what the active loss terms need is built: without image terms there is no image encoder, without frame-level
+terms no frame heads — so a zero weight removes the term's compute, not just its value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+from torch import nn
+
+from crossvideo_kedro.models.heads import ProjectionHead
+from crossvideo_kedro.models.image import ImageVideoEncoder
+from crossvideo_kedro.models.point4d import PointVideoEncoder
+from crossvideo_kedro.models.presets import ModelConfig
+
+# Which projection heads each loss term reads.
+TERM_HEADS = {
+    "intra_video": ("point_video",),
+    "intra_frame": ("point_frame",),
+    "cross_video": ("point_video", "image_video"),
+    "cross_frame": ("point_frame", "image_frame"),
+    "image_intra_video": ("image_video",),
+    "image_intra_frame": ("image_frame",),
+}
+IMAGE_MEAN, IMAGE_STD = 0.45, 0.25
+
+
+def images_to_tensor(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 (..., H, W, 3) frames → normalised float (..., 3, H, W) for the image encoder."""
+    return ((frames.float() / 255.0 - IMAGE_MEAN) / IMAGE_STD).movedim(-1, -3)
+
+
+def active_heads(weights: dict[str, float]) -> list[str]:
+    return sorted({head for term, w in weights.items() if w > 0 for head in TERM_HEADS[term]})
+
+
+class CrossVideoModel(nn.Module):
+    """Encoders + projection heads. ``forward`` returns L2-normalised embeddings keyed by head name.
+
+    Shape:
+        points: (B, T, N, 3); times: (B, T) seconds; images: (B, T, 3, H, W) normalised, or None.
+        returns point_video (B, E), point_frame (B, T, E), image_video (B, E), image_frame (B, T, E) — the active ones.
+    """
+
+    def __init__(self, config: ModelConfig, use_images: bool, terms: dict[str, float]):
+        super().__init__()
+        self.config = config
+        self.point_encoder = PointVideoEncoder(config.point)
+        self.image_encoder = ImageVideoEncoder(config.image) if use_images else None
+        dims = {"point": config.point.dim, "image": config.image.dim}
+        head = config.head
+        self.heads = nn.ModuleDict({
+            name: ProjectionHead(dims[name.split("_")[0]], head.hidden_dim, head.out_dim, norm=head.norm)
+            for name in active_heads(terms)
+        })
+
+    def forward(self, points: torch.Tensor, times: torch.Tensor, images: torch.Tensor | None = None) -> dict:
+        feats = {}
+        point = self.point_encoder.forward_features(points, times)
+        feats["point_video"], feats["point_frame"] = point["video"], point["frame"]  # (B, D), (B, T, D)
+        if images is not None and self.image_encoder is not None:
+            image = self.image_encoder.forward_features(images)
+            feats["image_video"], feats["image_frame"] = image["video"], image["frame"]
+        return {name: head(feats[name]) for name, head in self.heads.items() if name in feats}
+
+    def encoder_state(self) -> dict[str, Any]:
+        """What ``pretrained_encoders`` stores: configs (plain types) and state dicts, loadable with weights_only."""
+        return {
+            "model_config": dataclasses.asdict(self.config),
+            "point_encoder": self.point_encoder.state_dict(),
+            "image_encoder": self.image_encoder.state_dict() if self.image_encoder is not None else None,
+            "heads": self.heads.state_dict(),
+            "head_names": list(self.heads),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> CrossVideoModel:
+        """Rebuild a model saved with :meth:`encoder_state` (configs and weights)."""
+        config = ModelConfig.from_dict(state["model_config"])
+        terms = {term: 1.0 for term, heads in TERM_HEADS.items() if set(heads) <= set(state["head_names"])}
+        model = cls(config, use_images=state["image_encoder"] is not None, terms=terms)
+        model.point_encoder.load_state_dict(state["point_encoder"])
+        if state["image_encoder"] is not None:
+            model.image_encoder.load_state_dict(state["image_encoder"])
+        model.heads.load_state_dict(state["heads"])
+        return model
