@@ -18,6 +18,7 @@ def atomic_path(target: str | os.PathLike, *, directory: bool = False) -> Iterat
     cannot be swapped atomically, and refusing is what keeps earlier outputs from being overwritten.
     """
     target = Path(target)
+    created = [p for p in reversed(target.parents) if not p.exists()]  # folders to remove again on failure
     target.parent.mkdir(parents=True, exist_ok=True)
     if directory and target.exists():
         raise FileExistsError(f"{target} already exists; refusing to overwrite it")
@@ -39,4 +40,7 @@ def atomic_path(target: str | os.PathLike, *, directory: bool = False) -> Iterat
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
+        for folder in reversed(created):  # e.g. an empty version folder
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise

@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+import torch
+
+from crossvideo_kedro.geometry import backproject, sample_fixed, valid_depth_mask
+from crossvideo_kedro.geometry.sampling import random_valid_indices
+
+
+def test_backproject_inverts_the_pinhole_projection():
+    rng = np.random.default_rng(0)
+    k = np.array([[500.0, 0, 31.5], [0, 480.0, 23.5], [0, 0, 1]])
+    depth = rng.uniform(0.5, 3.0, size=(2, 48, 64)).astype(np.float32)
+    xyz = backproject(depth, k)  # (T, H, W, 3)
+    assert xyz.shape == (2, 48, 64, 3) and xyz.dtype == np.float32
+    uvw = xyz.reshape(-1, 3) @ k.T
+    u, v = uvw[:, 0] / uvw[:, 2], uvw[:, 1] / uvw[:, 2]
+    grid_v, grid_u = np.meshgrid(np.arange(48), np.arange(64), indexing="ij")
+    np.testing.assert_allclose(u, np.tile(grid_u.ravel(), 2), atol=1e-3)
+    np.testing.assert_allclose(v, np.tile(grid_v.ravel(), 2), atol=1e-3)
+    np.testing.assert_allclose(xyz[..., 2], depth)
+
+
+def test_principal_point_pixel_lies_on_the_optical_axis():
+    k = np.array([[100.0, 0, 2.0], [0, 100.0, 1.0], [0, 0, 1]])
+    xyz = backproject(np.full((1, 3, 5), 2.0, np.float32), k)
+    np.testing.assert_allclose(xyz[0, 1, 2], [0.0, 0.0, 2.0])
+    np.testing.assert_allclose(xyz[0, 1, 4], [2 * 2 / 100, 0.0, 2.0], rtol=1e-6)
+
+
+def test_valid_depth_mask_drops_zero_nan_and_out_of_range():
+    depth = np.array([[[0.0, np.nan, 0.05, 0.5, 5.0, np.inf]]], dtype=np.float32)
+    assert valid_depth_mask(depth, 0.1, 2.0).tolist() == [[[False, False, False, True, False, False]]]
+
+
+def test_random_valid_indices_only_picks_valid_points_and_repeats_when_short():
+    rng = np.random.default_rng(1)
+    valid = np.zeros((3, 50), dtype=bool)
+    valid[0, :40] = True
+    valid[1, [3, 7]] = True
+    valid[2, 10] = True
+    idx = random_valid_indices(valid, 8, rng)
+    assert idx.shape == (3, 8)
+    assert valid[np.arange(3)[:, None], idx].all()
+    assert len(set(idx[0])) == 8  # enough valid points: no repeats
+    assert set(idx[1]) == {3, 7} and (idx[1] == 3).sum() == 4  # two valid points, each used equally
+    assert set(idx[2]) == {10}
+
+
+@pytest.mark.parametrize("method", ["fps", "random"])
+def test_sample_fixed_returns_exactly_n_valid_points(method):
+    rng = np.random.default_rng(2)
+    points = rng.normal(size=(4, 500, 3)).astype(np.float32)
+    valid = rng.random((4, 500)) < 0.3
+    valid[3] = False
+    valid[3, :5] = True  # a frame with fewer valid points than N
+    idx = sample_fixed(points, valid, 32, method, rng)
+    assert idx.shape == (4, 32) and idx.dtype == np.int64
+    assert valid[np.arange(4)[:, None], idx].all()
+    assert set(idx[3]) == set(range(5))
+
+
+def test_fps_spreads_points_wider_than_random():
+    rng = np.random.default_rng(3)
+    points = np.concatenate([rng.normal(0, 0.01, (1, 900, 3)), rng.normal(1, 0.01, (1, 100, 3))], axis=1)
+    points = points.astype(np.float32)
+    valid = np.ones((1, 1000), dtype=bool)
+
+    def min_gap(idx):
+        picked = torch.from_numpy(points[0, idx[0]])
+        dist = torch.cdist(picked, picked) + torch.eye(len(idx[0])) * 1e9
+        return float(dist.min())
+
+    fps = sample_fixed(points, valid, 16, "fps", np.random.default_rng(0), fps_pool=64)
+    rand = sample_fixed(points, valid, 16, "random", np.random.default_rng(0))
+    assert min_gap(fps) > 2 * min_gap(rand)
+    assert (fps[0] >= 900).any()  # FPS reaches the small far cluster
+
+
+def test_sample_fixed_rejects_bad_arguments():
+    points, valid = np.zeros((1, 4, 3), np.float32), np.ones((1, 4), bool)
+    with pytest.raises(ValueError, match="num_points must be > 0"):
+        sample_fixed(points, valid, 0, "random", np.random.default_rng())
+    with pytest.raises(ValueError, match="unknown sampling method 'grid'"):
+        sample_fixed(points, valid, 2, "grid", np.random.default_rng())
+    with pytest.raises(ValueError, match="at least one valid point"):
+        sample_fixed(points, np.zeros((1, 4), bool), 2, "random", np.random.default_rng())

@@ -1,0 +1,137 @@
+import numpy as np
+import pytest
+
+from crossvideo_kedro.augment import (
+    AugmentConfig,
+    augment_images,
+    augment_points,
+    build_view_pairs,
+    clip_starts,
+    cover_starts,
+    rotation_about_axis,
+    sample_view_frames,
+    window_frames,
+)
+
+
+def cfg(**overrides) -> AugmentConfig:
+    base = {"clip_frames": 4, "clip_span": 8, "clip_stride": 4, "pairs_per_clip": 3}
+    return AugmentConfig.from_dict({**base, **overrides})
+
+
+def video(frames=20, n=32, seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "points": rng.normal(size=(frames, n, 3)).astype(np.float32) + [0, 0, 1.0],
+        "timestamps": (np.arange(frames) / 15).astype(np.float32),
+    }
+
+
+def test_clip_starts_and_windows_cover_the_sequence():
+    assert clip_starts(20, 8, 4).tolist() == [0, 4, 8, 12]
+    assert clip_starts(5, 8, 4).tolist() == [0]
+    assert cover_starts(10, 4).tolist() == [0, 4, 6]
+    frames = window_frames(cover_starts(10, 4), 4, 10)
+    assert set(frames.ravel()) == set(range(10))
+    assert window_frames(np.array([0]), 4, 2).tolist() == [[0, 1, 1, 1]]
+
+
+def test_view_frames_stay_inside_the_clip_span_with_drawn_steps():
+    rng = np.random.default_rng(0)
+    frames = sample_view_frames(rng, 200, cfg(frame_steps=[1, 2]), num_frames=100, start=40)
+    assert frames.shape == (200, 2, 4)
+    assert frames.min() >= 40 and frames.max() < 48
+    steps = np.diff(frames, axis=-1)
+    assert ((steps == 1) | (steps == 2)).all() and (steps == steps[..., :1]).all()  # one rate per view
+    assert {1, 2} <= set(np.unique(steps[..., 0]))
+
+
+def test_rotation_matrices_are_rotations_about_the_axis():
+    rot = rotation_about_axis(np.array([0.3, -1.0]), axis=1)
+    np.testing.assert_allclose(rot @ rot.transpose(0, 2, 1), np.broadcast_to(np.eye(3), (2, 3, 3)), atol=1e-12)
+    np.testing.assert_allclose(np.linalg.det(rot), 1.0)
+    np.testing.assert_allclose(rot[:, 1], [[0, 1, 0], [0, 1, 0]])  # the up axis is fixed
+
+
+def test_geometric_augmentation_magnitudes():
+    rng = np.random.default_rng(1)
+    points = np.random.default_rng(2).normal(size=(50, 2, 3, 64, 3))
+    geo = cfg(geometric={"rotation_deg": 0, "scale": [1, 1], "translation": 0.0, "jitter_std": 0.0,
+                         "dropout": 0.0}).geometric
+    same = augment_points(rng, points, geo, np.zeros((50, 2), bool))
+    np.testing.assert_allclose(same, points, atol=1e-6)
+    mirrored = augment_points(rng, points, geo, np.ones((50, 2), bool))
+    np.testing.assert_allclose(mirrored[..., 0], -points[..., 0], atol=1e-6)
+    rotated = augment_points(rng, points, cfg(geometric={"rotation_deg": 30, "scale": [1, 1], "translation": 0.0,
+                                                         "jitter_std": 0, "dropout": 0}).geometric,
+                             np.zeros((50, 2), bool))
+    np.testing.assert_allclose(np.linalg.norm(rotated, axis=-1), np.linalg.norm(points, axis=-1), rtol=1e-5)
+    np.testing.assert_allclose(rotated[..., 1], points[..., 1], atol=1e-6)  # rotation about y keeps y
+    shifted = augment_points(rng, points, cfg(geometric={"rotation_deg": 0, "scale": [1, 1], "translation": 0.05,
+                                                         "jitter_std": 0, "dropout": 0}).geometric,
+                             np.zeros((50, 2), bool))
+    delta = shifted - points
+    assert np.abs(delta).max() <= 0.05 + 1e-6
+    np.testing.assert_allclose(delta, delta[:, :, :1, :1].repeat(3, 2).repeat(64, 3), atol=1e-6)  # one per view
+
+
+def test_point_dropout_replaces_points_by_kept_ones():
+    points = np.arange(2 * 2 * 1 * 100 * 3, dtype=np.float64).reshape(2, 2, 1, 100, 3)
+    geo = cfg(geometric={"rotation_deg": 0, "scale": [1, 1], "translation": 0, "jitter_std": 0,
+                         "dropout": 0.3}).geometric
+    out = augment_points(np.random.default_rng(0), points, geo, np.zeros((2, 2), bool))
+    assert out.shape == points.shape
+    for p in range(2):
+        for v in range(2):
+            rows = {tuple(r) for r in points[p, v, 0]}
+            kept = [tuple(r) for r in out[p, v, 0]]
+            assert set(kept) <= rows
+            assert 55 <= len(set(kept)) <= 85  # about 30% dropped
+
+
+def test_image_augmentation_flip_crop_and_jitter():
+    rng = np.random.default_rng(0)
+    frames = np.zeros((4, 2, 3, 16, 16, 3), dtype=np.uint8)
+    frames[..., :8, :] = 200  # left half bright
+    image = cfg(image={"crop_scale": [1, 1], "brightness": 0, "contrast": 0, "saturation": 0,
+                       "flip_prob": 0.5}).image
+    out, flip = augment_images(rng, frames, image)
+    assert out.shape == frames.shape and out.dtype == np.uint8 and flip.any() and not flip.all()
+    left = out[..., :, :8, :].mean(axis=(2, 3, 4, 5))
+    right = out[..., :, 8:, :].mean(axis=(2, 3, 4, 5))
+    assert (left[~flip] > right[~flip] + 150).all()
+    assert (right[flip] > left[flip] + 150).all()  # flipped views have the bright half on the right
+
+
+def test_view_pairs_are_deterministic_and_consistent():
+    point_video = video()
+    images = {"frames": np.random.default_rng(3).integers(0, 255, (20, 8, 8, 3), dtype=np.uint8)}
+    a = build_view_pairs(point_video, images, 4, cfg(), np.random.default_rng(7))
+    b = build_view_pairs(point_video, images, 4, cfg(), np.random.default_rng(7))
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+    assert a["points"].shape == (3, 2, 4, 32, 3) and a["images"].shape == (3, 2, 4, 8, 8, 3)
+    np.testing.assert_allclose(a["timestamps"], (a["frame_ids"] - 4) / 15, atol=1e-5)
+    # views are centred (raw z ≈ 1 m); what is left is the ±0.05 m translation and the dropout resampling
+    assert np.abs(a["points"].mean(axis=(2, 3))).max() < 0.2
+
+
+def test_point_only_views_have_no_images():
+    views = build_view_pairs(video(), None, 0, cfg(), np.random.default_rng(0))
+    assert "images" not in views and views["points"].shape == (3, 2, 4, 32, 3)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"clip_span": 3}, r"augment.clip_span must be >= clip_frames \* min\(frame_steps\) = 4"),
+        ({"frame_steps": []}, r"augment.frame_steps must be a non-empty list"),
+        ({"geometric": {"dropout": 1.0}}, r"augment.geometric.dropout must be in \[0, 1\)"),
+        ({"geometric": {"rotaton_deg": 1}}, r"unknown parameter\(s\) \['augment.geometric.rotaton_deg'\]"),
+        ({"image": {"crop_scale": [0.5, 1.5]}}, r"augment.image.crop_scale must be"),
+        ({"splits": ["holdout"]}, r"augment.splits must be a non-empty subset"),
+    ],
+)
+def test_bad_parameters_name_the_key(override, message):
+    with pytest.raises(ValueError, match=message):
+        cfg(**override)

@@ -1,0 +1,148 @@
+import numpy as np
+import pytest
+
+from crossvideo_kedro.preprocess import (
+    IngestConfig,
+    assign_splits,
+    frame_labels_from_events,
+    frame_selection,
+    ingest_point_sequence,
+    ingest_raw_sequence,
+    resize_frames,
+)
+from crossvideo_kedro.sequences import DataError, Event, PointSequence
+from tests.conftest import plane_sequence
+
+
+def config(**overrides) -> IngestConfig:
+    return IngestConfig.from_dict({"num_points": 20, "image_size": [8, 8], "split": {"train": 1.0}, **overrides})
+
+
+def test_ingest_raw_sequence_meets_the_contract(plane):
+    points, images = ingest_raw_sequence(plane, config())
+    assert points["points"].shape == (6, 20, 3) and points["points"].dtype == np.float32
+    assert points["colors"].shape == (6, 20, 3) and points["colors"].dtype == np.uint8
+    assert points["point_labels"].dtype == np.int16 and points["frame_labels"].dtype == np.int16
+    np.testing.assert_allclose(points["points"][..., 2], 1.0)  # the plane is at z = 1 m
+    # labels follow geometry: the left half (x < 0) is label 1, the right half label 2
+    x, labels = points["points"][..., 0], points["point_labels"]
+    assert set(np.unique(labels)) == {1, 2}
+    assert (x[labels == 1] < 0).all() and (x[labels == 2] > 0).all()
+    # colour follows the pixel: red encodes the column u = fx * x / z + cx
+    u = np.round(points["points"][..., 0] * 20 + 7.5).astype(int)
+    np.testing.assert_array_equal(points["colors"][..., 0], u * 10)
+    # 6 frames at 10 fps: reach on [0, 0.3) s, grasp on [0.3, 0.6) s
+    assert points["frame_labels"].tolist() == [1, 1, 1, 2, 2, 2]
+    np.testing.assert_allclose(points["timestamps"], np.arange(6) / 10, atol=1e-6)
+    assert images["frames"].shape == (6, 8, 8, 3)
+    np.testing.assert_array_equal(images["timestamps"], points["timestamps"])
+
+
+def test_ingest_is_deterministic_and_seeded(plane):
+    a, _ = ingest_raw_sequence(plane, config(sampling="random"))
+    b, _ = ingest_raw_sequence(plane, config(sampling="random"))
+    c, _ = ingest_raw_sequence(plane, config(sampling="random", seed=1))
+    np.testing.assert_array_equal(a["points"], b["points"])
+    assert not np.array_equal(a["points"], c["points"])
+
+
+def test_temporal_stride_and_target_fps():
+    seq = plane_sequence(frames=10, fps=30.0)
+    points, _ = ingest_raw_sequence(seq, config(frame_step=3))
+    assert points["frame_indices"].tolist() == [0, 3, 6, 9]
+    points, _ = ingest_raw_sequence(seq, config(target_fps=15.0, max_frames=3))
+    assert points["frame_indices"].tolist() == [0, 2, 4]
+    np.testing.assert_allclose(points["timestamps"], [0, 2 / 30, 4 / 30], atol=1e-6)
+    assert frame_selection(10, 30.0, config(target_fps=15.0)) [1] == 15.0
+
+
+def test_depth_only_source_gives_points_without_images():
+    points, images = ingest_raw_sequence(plane_sequence(with_color=False), config())
+    assert images is None
+    assert points["points"].shape == (6, 20, 3) and not points["colors"].any()
+
+
+def test_out_of_range_depth_is_removed():
+    seq = plane_sequence()
+    seq.depth[:, :, :4] = 5.0  # beyond max_depth
+    seq.depth[:, :, 4:6] = 0.0  # holes
+    points, _ = ingest_raw_sequence(seq, config(max_depth=2.0))
+    np.testing.assert_allclose(points["points"][..., 2], 1.0)
+
+
+def test_frame_with_no_valid_depth_names_the_file():
+    seq = plane_sequence()
+    seq.depth[4] = 0.0
+    with pytest.raises(DataError, match=r"seq_a: seq_a/align_depth/00004.png \(frame 4\) has no valid depth"):
+        ingest_raw_sequence(seq, config())
+
+
+def test_modality_length_mismatch_is_reported():
+    seq = plane_sequence()
+    seq.color = seq.color[:5]
+    with pytest.raises(DataError, match=r"colour video \(5, 12, 16, 3\) does not match depth video \(6, 12, 16\)"):
+        ingest_raw_sequence(seq, config())
+
+
+def test_event_errors():
+    times = np.arange(4) / 2.0
+    with pytest.raises(DataError, match="'wave' is not in the action class list"):
+        frame_labels_from_events(times, [Event("wave", 0, 1)], ["rest"], "s1")
+    with pytest.raises(DataError, match="no action class list"):
+        frame_labels_from_events(times, [Event("rest", 0, 1)], None, "s1")
+    seq = plane_sequence()
+    seq.events = [Event("reach", 0.0, 9.0)]
+    with pytest.raises(DataError, match=r"event 'reach' \[0.0, 9.0\) s lies outside the video \[0, 0.600\)"):
+        ingest_raw_sequence(seq, config())
+
+
+def test_frames_outside_every_event_are_unknown():
+    labels = frame_labels_from_events(np.array([0.0, 0.5, 1.0, 1.5]), [Event("b", 0.5, 1.0)], ["a", "b"], "s")
+    assert labels.tolist() == [-1, 1, -1, -1]
+
+
+def test_point_sequence_is_resampled_to_n_points():
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(5, 64, 3)).astype(np.float32)
+    pts[2, :10] = np.nan
+    seq = PointSequence("h5_00000", pts, fps=15.0, point_labels=np.arange(64, dtype=np.int16)[None].repeat(5, 0),
+                        frame_labels=np.arange(5, dtype=np.int16))
+    out = ingest_point_sequence(seq, config(num_points=16))
+    assert out["points"].shape == (5, 16, 3) and np.isfinite(out["points"]).all()
+    assert (out["point_labels"][2] >= 10).all()  # the NaN points were never picked
+    # each picked point keeps its own label: label == index of the source point
+    np.testing.assert_array_equal(out["points"], pts[np.arange(5)[:, None], out["point_labels"]])
+    assert out["frame_labels"].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_resize_frames_keeps_constant_colour():
+    video = np.full((2, 30, 40, 3), 77, dtype=np.uint8)
+    out = resize_frames(video, (12, 16))
+    assert out.shape == (2, 12, 16, 3) and (out == 77).all()
+
+
+def test_splits_are_seeded_proportional_and_order_free():
+    names = [f"s{i:02d}" for i in range(20)]
+    a = assign_splits(names, {"train": 0.6, "val": 0.1, "test": 0.3}, seed=0)
+    b = assign_splits(list(reversed(names)), {"train": 0.6, "val": 0.1, "test": 0.3}, seed=0)
+    c = assign_splits(names, {"train": 0.6, "val": 0.1, "test": 0.3}, seed=1)
+    assert a == b and a != c
+    assert sorted(a.values()).count("train") == 12 and list(a.values()).count("val") == 2
+    assert assign_splits(["only"], {"train": 0.6, "val": 0.1, "test": 0.3}, 0) == {"only": "train"}
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"num_points": 0}, r"ingest.num_points must be an integer > 0, got 0"),
+        ({"num_points": -5}, r"ingest.num_points must be an integer > 0"),
+        ({"sampling": "grid"}, r"ingest.sampling must be one of \('fps', 'random'\), got 'grid'"),
+        ({"max_depth": 0.05}, r"ingest.max_depth must be > min_depth"),
+        ({"frame_step": 0}, r"ingest.frame_step must be an integer >= 1"),
+        ({"split": {"train": 0.5, "holdout": 0.5}}, r"ingest.split must be a mapping of train/val/test"),
+        ({"num_poitns": 5}, r"unknown parameter\(s\) \['ingest.num_poitns'\]"),
+    ],
+)
+def test_bad_parameters_name_the_key(override, message):
+    with pytest.raises(ValueError, match=message):
+        config(**override)
