@@ -20,7 +20,7 @@ def label_colors(labels: np.ndarray, num_classes: int | None = None) -> np.ndarr
         labels: (...,) int. Returns (..., 3) float.
     """
     cmap = plt.get_cmap("tab20")
-    colors = cmap(np.mod(labels, 20))[..., :3]
+    colors = np.asarray(cmap(np.mod(labels, 20)))[..., :3]
     return np.where((labels < 0)[..., None], 0.6, colors)
 
 

@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from crossvideo_kedro.partitions import materialise
 from crossvideo_kedro.losses import CrossVideoLoss
 from crossvideo_kedro.training.checkpointing import Checkpointer, fingerprint
 from crossvideo_kedro.training.distributed import DistInfo, gather_batch_dim
@@ -119,7 +120,7 @@ class ViewBank:
         names = sorted(views)
         if not names:
             raise ValueError("pretrain_views is empty: run `augment` on a source with training sequences")
-        loaded = [views[name]() for name in names]
+        loaded = [materialise(views[name]) for name in names]
         missing = [n for n, arrays in zip(names, loaded, strict=True) if "images" not in arrays]
         if need_images and missing:
             raise ValueError(

@@ -12,6 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
+from crossvideo_kedro.partitions import materialise
 from crossvideo_kedro.augment import AugmentConfig, build_view_pairs, clip_starts
 from crossvideo_kedro.plots import plot_view_pair
 
@@ -43,8 +44,8 @@ def build_pretrain_views(
         raise ValueError(f"no sequences in splits {list(config.splits)} (augment.splits); check sequence_index")
     bank: dict[str, Arrays] = {}
     for name in tqdm(chosen, desc="augment", unit="seq"):
-        point_video = point_cloud_videos[name]()
-        image_video = image_videos[name]() if name in image_videos else None
+        point_video = materialise(point_cloud_videos[name])
+        image_video = materialise(image_videos[name]) if name in image_videos else None
         starts = clip_starts(point_video["points"].shape[0], config.clip_span, config.clip_stride)
         for k, start in enumerate(starts):
             rng = np.random.default_rng([config.seed, zlib.crc32(name.encode()), k])
@@ -59,4 +60,4 @@ def plot_pretrain_views(
 ) -> Figure:
     """A clip and its first view pair side by side: points (and images when present)."""
     clip = sorted(pretrain_views)[0]
-    return plot_view_pair(clip, point_cloud_videos[clip.split("__c")[0]](), pretrain_views[clip]())
+    return plot_view_pair(clip, materialise(point_cloud_videos[clip.split("__c")[0]]), materialise(pretrain_views[clip]))

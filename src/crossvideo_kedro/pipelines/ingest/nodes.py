@@ -12,6 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
+from crossvideo_kedro.partitions import materialise
 from crossvideo_kedro.plots import plot_sequence_preview
 from crossvideo_kedro.preprocess import IngestConfig, assign_splits, ingest_point_sequence, ingest_raw_sequence
 from crossvideo_kedro.sequences import DataError, PointSequence, RawSequence
@@ -112,5 +113,5 @@ def plot_ingest_preview(
 ) -> Figure:
     """A look at the first sequence: a frame's image, its points coloured by depth and by label, and its actions."""
     name = sequence_index["sequence"].iloc[0]
-    image_video = image_videos[name]() if name in image_videos else None
-    return plot_sequence_preview(name, point_cloud_videos[name](), image_video, class_names)
+    image_video = materialise(image_videos[name]) if name in image_videos else None
+    return plot_sequence_preview(name, materialise(point_cloud_videos[name]), image_video, class_names)

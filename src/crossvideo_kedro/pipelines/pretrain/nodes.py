@@ -11,6 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
+from crossvideo_kedro.partitions import materialise
 from crossvideo_kedro.plots import plot_history
 from crossvideo_kedro.training.distributed import init_distributed
 from crossvideo_kedro.training.embed import embed_sequence
@@ -65,8 +66,8 @@ def embed_clips(
     model = CrossVideoModel.from_state(pretrained_encoders)
     embeddings = {}
     for name in tqdm(sorted(point_cloud_videos), desc="embed", unit="seq", disable=not config.progress):
-        image_video = image_videos[name]() if name in image_videos else None
-        embeddings[name] = embed_sequence(model, point_cloud_videos[name](), image_video, config.embed_clip_frames,
+        image_video = materialise(image_videos[name]) if name in image_videos else None
+        embeddings[name] = embed_sequence(model, materialise(point_cloud_videos[name]), image_video, config.embed_clip_frames,
                                           config.embed_batch_size)
     return embeddings
 
@@ -80,7 +81,7 @@ def evaluate_retrieval(
     """
     config = PretrainConfig.from_dict(params)
     held_out = sequence_index.loc[sequence_index["split"].isin(config.retrieval_splits), "sequence"]
-    clips = [clip_embeddings[name]() for name in held_out if name in clip_embeddings]
+    clips = [materialise(clip_embeddings[name]) for name in held_out if name in clip_embeddings]
     clips = [c for c in clips if "proj_image_video" in c or "proj_image_frame" in c]
     if not clips:
         logger.warning("no held-out clips with image embeddings: retrieval is not defined for this model")
