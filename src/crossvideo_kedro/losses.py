@@ -1,0 +1,344 @@
+"""Contrastive objectives of CrossVideo: intra-/cross-modal, video-/frame-level (DESIGN.md §5).
+
+One objective per class, written in the notation of the papers:
+
+- :class:`NTXentLoss` — SimCLR's NT-Xent over the 2B samples of two views (in-batch negatives from both sets).
+- :class:`CrossModalNTXentLoss` — CLIP-style symmetric InfoNCE (negatives only from the other set).
+- :class:`FrameInfoNCELoss` — frame-level InfoNCE whose positives are frames of the same clip with the same
+  timestamp (source frame index), so temporally augmented views never pair different moments.
+- :class:`CrossVideoLoss` — the weighted sum of the CrossVideo terms, fed by the model's embedding dict.
+
+Every loss L2-normalises its inputs along the last dim (idempotent for the projection heads' unit vectors), so
+``a · b`` below is the cosine similarity. Shape letters: B clips, T frames, D embedding dim, V=2 views.
+
+References:
+    Liu et al., "CrossVideo: Self-supervised Cross-modal Contrastive Learning for Point Cloud Video
+    Understanding", 2024.
+    Chen et al., "A Simple Framework for Contrastive Learning of Visual Representations" (SimCLR), ICML 2020.
+    Afham et al., "CrossPoint: Self-Supervised Cross-Modal Contrastive Learning for 3D Point Cloud
+    Understanding", CVPR 2022 (point embedding = mean of the two augmented views).
+    Radford et al., "Learning Transferable Visual Models From Natural Language Supervision" (CLIP), ICML 2021.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+TERMS = ("intra_video", "intra_frame", "cross_video", "cross_frame", "image_intra_video", "image_intra_frame")
+DEFAULT_WEIGHTS = {"intra_video": 1.0, "intra_frame": 1.0, "cross_video": 1.0, "cross_frame": 1.0}
+DEFAULT_TEMPERATURE = 0.1
+
+# The keys of the model output dict each term reads (optional validity masks aside).
+TERM_INPUTS = {
+    "intra_video": ("point_video",),
+    "intra_frame": ("point_frame", "point_times"),
+    "cross_video": ("point_video", "image_video"),
+    "cross_frame": ("point_frame", "point_times", "image_frame", "image_times"),
+    "image_intra_video": ("image_video",),
+    "image_intra_frame": ("image_frame", "image_times"),
+}
+
+
+def _check_temperature(temperature: float, name: str = "temperature") -> float:
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        raise ValueError(f"{name} must be a positive number, got {temperature!r}")
+    if not math.isfinite(temperature) or temperature <= 0:
+        raise ValueError(f"{name} must be a finite number > 0 (e.g. 0.1), got {temperature}")
+    return float(temperature)
+
+
+def _check_pair(a: torch.Tensor, b: torch.Tensor) -> None:
+    if a.dim() != 2 or a.shape != b.shape:
+        raise ValueError(f"expected two (B, D) tensors of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+
+
+class NTXentLoss(nn.Module):
+    """SimCLR's normalised temperature-scaled cross entropy over the 2B samples of two views.
+
+    With z = [a; b] (2B samples, L2-normalised) and s(u, v) = u·v / τ, the positive of a_i is b_i and its
+    negatives are the 2B − 2 other samples (all b_j, j ≠ i, and all a_j, j ≠ i):
+
+        ℓ(a_i, b_i) = −log( exp(s(a_i, b_i)) / ( Σ_j exp(s(a_i, b_j)) + Σ_{j≠i} exp(s(a_i, a_j)) ) )
+        L = 1/(2B) Σ_i [ ℓ(a_i, b_i) + ℓ(b_i, a_i) ]
+
+    i.e. ``_loss(a, b)`` and ``_loss(b, a)`` averaged. Identical embeddings for every sample give log(2B − 1).
+    Used for ``intra_video`` and ``image_intra_video`` (two views of one modality) and, as in CrossPoint and
+    DESIGN.md §5, for ``cross_video`` (point video embedding vs image video embedding).
+
+    Reference: Chen et al., SimCLR (ICML 2020), eq. (1); CrossVideo (Liu et al., 2024).
+
+    Shape:
+        a: (B, D), view 1 (normalised here along D).
+        b: (B, D), view 2; row i is the positive of a's row i.
+        returns: scalar.
+    """
+
+    def __init__(self, temperature: float = DEFAULT_TEMPERATURE) -> None:
+        super().__init__()
+        self.temperature = _check_temperature(temperature)
+
+    def _loss(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        B = a.shape[0]
+        logits_ab = a @ b.T / self.temperature  # (B, B): the positive is on the diagonal
+        logits_aa = a @ a.T / self.temperature  # (B, B): the diagonal is the anchor itself, not a negative
+        self_mask = torch.eye(B, dtype=torch.bool, device=a.device)
+        logits_aa = logits_aa.masked_fill(self_mask, float("-inf"))
+        logits = torch.cat([logits_ab, logits_aa], dim=1)  # (B, 2B)
+        return F.cross_entropy(logits, torch.arange(B, device=a.device))
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        _check_pair(a, b)
+        a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
+        return 0.5 * (self._loss(a, b) + self._loss(b, a))
+
+
+class CrossModalNTXentLoss(nn.Module):
+    """Symmetric InfoNCE between two sets (CLIP-style): negatives come only from the other set.
+
+    With s(u, v) = u·v / τ on L2-normalised rows:
+
+        ℓ(a, b) = 1/B Σ_i −log( exp(s(a_i, b_i)) / Σ_j exp(s(a_i, b_j)) )     (cross entropy of a bᵀ/τ, targets i)
+        L = ½ [ ℓ(a, b) + ℓ(b, a) ]
+
+    Not used by :class:`CrossVideoLoss` (its ``cross_video`` term follows CrossPoint's NT-Xent, see
+    :class:`NTXentLoss`); kept for ablations and as the video-level analogue of :class:`FrameInfoNCELoss`.
+
+    Reference: Radford et al., CLIP (ICML 2021); van den Oord et al., CPC/InfoNCE (2018).
+
+    Shape:
+        a: (B, D), modality 1. b: (B, D), modality 2; row i is the positive of a's row i.
+        returns: scalar.
+    """
+
+    def __init__(self, temperature: float = DEFAULT_TEMPERATURE) -> None:
+        super().__init__()
+        self.temperature = _check_temperature(temperature)
+
+    def _loss(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        logits = a @ b.T / self.temperature  # (B, B)
+        return F.cross_entropy(logits, torch.arange(a.shape[0], device=a.device))
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        _check_pair(a, b)
+        a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
+        return 0.5 * (self._loss(a, b) + self._loss(b, a))
+
+
+class FrameInfoNCELoss(nn.Module):
+    """Frame-level InfoNCE with timestamp matching: positives are the same clip at the same moment.
+
+    Flatten the frames of both sets, Z_a = (B·Ta, D) and Z_b = (B·Tb, D) (L2-normalised), logits s = Z_a Z_bᵀ / τ.
+    Frame (i, t) of set a and frame (j, u) of set b are a positive pair iff i = j and ta[i, t] = tb[j, u]; every
+    other valid frame of set b — other moments of the same clip and all frames of the other clips — is a negative.
+    For each valid anchor row r with at least one positive, P(r):
+
+        ℓ_r = −log( Σ_{c ∈ P(r)} exp(s_rc) / Σ_{c valid} exp(s_rc) )
+        ℓ(a → b) = mean of ℓ_r over those rows;   L = ½ [ ℓ(a → b) + ℓ(b → a) ]
+
+    so ``_loss`` runs both ways. Frames outside the overlap of two temporally augmented views (different clip
+    windows or frame rates) have no positive and act only as negatives; padded frames (mask False) take no part at
+    all. If no frame has a positive anywhere (disjoint windows), the loss is a zero that still carries a graph
+    (``backward`` works, gradients are 0) and a warning is logged once per loss instance.
+
+    Reference: CrossVideo (Liu et al., 2024), frame-level intra- and cross-modal terms; InfoNCE (van den Oord
+    et al., 2018) with several positives per anchor summed in the numerator.
+
+    Shape:
+        za: (B, Ta, D); zb: (B, Tb, D) — frame embeddings (normalised here along D).
+        ta: (B, Ta); tb: (B, Tb) — timestamps, int64 source frame indices (matched with ==).
+        va: (B, Ta); vb: (B, Tb) — optional bool masks, True for real frames, False for padding.
+        returns: scalar.
+    """
+
+    def __init__(self, temperature: float = DEFAULT_TEMPERATURE) -> None:
+        super().__init__()
+        self.temperature = _check_temperature(temperature)
+        self._warned = False
+
+    def _loss(self, za, zb, ta, tb, va, vb) -> torch.Tensor | None:
+        """ℓ(a → b): rows of set a as anchors. None when no row has a positive."""
+        B, Ta, D = za.shape
+        Tb = zb.shape[1]
+        clip_a = torch.arange(B, device=za.device).repeat_interleave(Ta)  # (B·Ta,)
+        clip_b = torch.arange(B, device=za.device).repeat_interleave(Tb)  # (B·Tb,)
+        pos = (clip_a[:, None] == clip_b[None, :]) & (ta.reshape(-1)[:, None] == tb.reshape(-1)[None, :])
+        pos &= va.reshape(-1)[:, None] & vb.reshape(-1)[None, :]  # (B·Ta, B·Tb)
+        rows = pos.any(dim=1)  # anchors with ≥ 1 positive (they are valid and have ≥ 1 valid column)
+        if not bool(rows.any()):
+            return None
+        logits = za.reshape(-1, D)[rows] @ zb.reshape(-1, D).T / self.temperature  # (R, B·Tb)
+        neg_inf = float("-inf")
+        log_all = logits.masked_fill(~vb.reshape(-1)[None, :], neg_inf).logsumexp(dim=1)  # (R,)
+        log_pos = logits.masked_fill(~pos[rows], neg_inf).logsumexp(dim=1)  # (R,)
+        return (log_all - log_pos).mean()
+
+    def forward(
+        self,
+        za: torch.Tensor,
+        zb: torch.Tensor,
+        ta: torch.Tensor,
+        tb: torch.Tensor,
+        va: torch.Tensor | None = None,
+        vb: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if za.dim() != 3 or zb.dim() != 3 or za.shape[0] != zb.shape[0] or za.shape[2] != zb.shape[2]:
+            raise ValueError(f"expected za (B, Ta, D) and zb (B, Tb, D), got {tuple(za.shape)} and {tuple(zb.shape)}")
+        va = torch.ones(za.shape[:2], dtype=torch.bool, device=za.device) if va is None else va.bool()
+        vb = torch.ones(zb.shape[:2], dtype=torch.bool, device=zb.device) if vb is None else vb.bool()
+        for name, t, z in (("ta", ta, za), ("tb", tb, zb), ("va", va, za), ("vb", vb, zb)):
+            if t.shape != z.shape[:2]:
+                raise ValueError(f"{name} must have shape {tuple(z.shape[:2])} (B, T), got {tuple(t.shape)}")
+        za, zb = F.normalize(za, dim=-1), F.normalize(zb, dim=-1)
+        a_to_b = self._loss(za, zb, ta, tb, va, vb)
+        if a_to_b is None:  # positives are symmetric: no row of a has one iff no row of b has one
+            if not self._warned:
+                logger.warning("FrameInfoNCELoss: no frame of the two sets shares a timestamp; the term is 0")
+                self._warned = True
+            return (za.sum() + zb.sum()) * 0.0
+        return 0.5 * (a_to_b + self._loss(zb, za, tb, ta, vb, va))
+
+
+class CrossVideoLoss(nn.Module):
+    """The CrossVideo objective: L = Σ_k w_k · L_k over the terms with w_k > 0 (DESIGN.md §5).
+
+    Terms (p = point, i = image; v ∈ {0, 1} the two augmented views; ⊕ = mean then L2-normalise):
+
+        intra_video        NTXent(p_video[0], p_video[1])
+        intra_frame        FrameInfoNCE(p_frame[0], p_frame[1])                     positives: same timestamp
+        cross_video        NTXent(p_video[0] ⊕ p_video[1], i_video[0] ⊕ i_video[1])   (CrossPoint's mean of views)
+        cross_frame        ½ Σ_v FrameInfoNCE(p_frame[v], i_frame[v])               positives: same timestamp
+        image_intra_video  NTXent(i_video[0], i_video[1])
+        image_intra_frame  FrameInfoNCE(i_frame[0], i_frame[1])
+
+    A weight of 0 (or a term not listed in ``weights``) removes the term: it is neither computed nor returned in
+    ``terms``, and the inputs only it reads need not be in ``out`` (e.g. intra terms alone need no image keys).
+
+    Args:
+        weights: term name → weight ≥ 0. The listed terms are the objective; unlisted terms have weight 0.
+            None gives the four main terms (intra/cross × video/frame) at weight 1.
+        temperatures: term name → τ > 0, or one float for all terms; unlisted terms use 0.1.
+
+    Input dict ``out`` (only the keys of active terms are read; all embeddings are normalised here along D):
+        point_video: (2, B, D) — the two point views.
+        point_frame: (2, B, T, D); point_times: (2, B, T) int64 source frame indices.
+        point_valid: optional (2, B, T) bool, False for padded frames.
+        image_video: (2, B, D) two image views, or (B, D) one.
+        image_frame: (2, B, Ti, D) or (B, Ti, D); image_times: (2, B, Ti) or (B, Ti); image_valid: optional, same.
+        Image view v is the image clip of point view v (same frame ids); with one image view both point views are
+        matched to it by timestamp. ``image_intra_*`` terms need two image views.
+
+    Returns:
+        ``(total, terms)``: the weighted sum (scalar, differentiable) and the unweighted value of each active term
+        (detached scalars, for logging).
+    """
+
+    def __init__(
+        self,
+        weights: Mapping[str, float] | None = None,
+        temperatures: Mapping[str, float] | float | None = None,
+    ) -> None:
+        super().__init__()
+        weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
+        if isinstance(temperatures, (int, float)) and not isinstance(temperatures, bool):
+            temperatures = dict.fromkeys(TERMS, temperatures)
+        temperatures = dict(temperatures or {})
+        for what, given in (("weights", weights), ("temperatures", temperatures)):
+            unknown = sorted(set(given) - set(TERMS))
+            if unknown:
+                raise ValueError(f"unknown loss term(s) {unknown} in {what}; valid names: {list(TERMS)}")
+        for name, w in weights.items():
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+                raise ValueError(f"weights.{name} must be a finite number >= 0 (0 removes the term), got {w!r}")
+        if not any(w > 0 for w in weights.values()):
+            raise ValueError(f"all loss weights are 0: give at least one of {list(TERMS)} a weight > 0")
+        self.weights = {name: float(weights.get(name, 0.0)) for name in TERMS}
+        self.temperatures = {
+            name: _check_temperature(temperatures.get(name, DEFAULT_TEMPERATURE), f"temperatures.{name}")
+            for name in TERMS
+        }
+        self.active = tuple(name for name in TERMS if self.weights[name] > 0)
+        self.losses = nn.ModuleDict({
+            name: (NTXentLoss if name.endswith("video") else FrameInfoNCELoss)(self.temperatures[name])
+            for name in self.active
+        })
+
+    @property
+    def required_inputs(self) -> tuple[str, ...]:
+        """The keys of ``out`` that the active terms read (masks aside)."""
+        return tuple(sorted({key for name in self.active for key in TERM_INPUTS[name]}))
+
+    def forward(self, out: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        missing = [key for key in self.required_inputs if key not in out]
+        if missing:
+            needs = {n: [k for k in TERM_INPUTS[n] if k in missing] for n in self.active}
+            raise ValueError(
+                f"missing input(s) {missing} for active loss terms "
+                f"{ {n: k for n, k in needs.items() if k} }; set those terms' weights to 0 or provide the keys"
+            )
+        terms = {name: getattr(self, f"_{name}")(out, self.losses[name]) for name in self.active}
+        total = sum(self.weights[name] * value for name, value in terms.items())
+        return total, {name: value.detach() for name, value in terms.items()}
+
+    # One method per term; each reads only its own keys of ``out``.
+
+    @staticmethod
+    def _views(x: torch.Tensor, dims: int, key: str) -> torch.Tensor:
+        """(V, ...) view-stacked tensor from (V, ...) or a single view (...) with ``dims`` dims."""
+        if x.dim() == dims:
+            return x.unsqueeze(0)
+        if x.dim() == dims + 1 and x.shape[0] in (1, 2):
+            return x
+        raise ValueError(f"{key} must have {dims} dims (one view) or {dims + 1} with 1 or 2 views first, got "
+                         f"{tuple(x.shape)}")
+
+    def _frames(self, out: Mapping[str, torch.Tensor], modality: str):
+        z = self._views(out[f"{modality}_frame"], 3, f"{modality}_frame")  # (V, B, T, D)
+        t = self._views(out[f"{modality}_times"], 2, f"{modality}_times")  # (V, B, T)
+        valid = out.get(f"{modality}_valid")
+        v = self._views(valid, 2, f"{modality}_valid") if valid is not None else [None] * z.shape[0]
+        return z, t, v
+
+    def _two(self, x: torch.Tensor, key: str) -> None:
+        if x.shape[0] != 2:
+            raise ValueError(f"{key} needs two views stacked first (2, B, ...), got {tuple(x.shape)}")
+
+    def _intra_video(self, out, loss) -> torch.Tensor:
+        z = self._views(out["point_video"], 2, "point_video")  # (2, B, D)
+        self._two(z, "point_video")
+        return loss(z[0], z[1])
+
+    def _image_intra_video(self, out, loss) -> torch.Tensor:
+        z = self._views(out["image_video"], 2, "image_video")  # (2, B, D)
+        self._two(z, "image_video")
+        return loss(z[0], z[1])
+
+    def _intra_frame(self, out, loss) -> torch.Tensor:
+        z, t, v = self._frames(out, "point")
+        self._two(z, "point_frame")
+        return loss(z[0], z[1], t[0], t[1], v[0], v[1])
+
+    def _image_intra_frame(self, out, loss) -> torch.Tensor:
+        z, t, v = self._frames(out, "image")
+        self._two(z, "image_frame")
+        return loss(z[0], z[1], t[0], t[1], v[0], v[1])
+
+    def _cross_video(self, out, loss) -> torch.Tensor:
+        point = F.normalize(F.normalize(self._views(out["point_video"], 2, "point_video"), dim=-1).mean(0), dim=-1)
+        image = F.normalize(F.normalize(self._views(out["image_video"], 2, "image_video"), dim=-1).mean(0), dim=-1)
+        return loss(point, image)  # (B, D) each: CrossPoint's mean of the views, re-normalised
+
+    def _cross_frame(self, out, loss) -> torch.Tensor:
+        zp, tp, vp = self._frames(out, "point")  # (Vp, B, T, D)
+        zi, ti, vi = self._frames(out, "image")  # (Vi, B, Ti, D)
+        if zi.shape[0] not in (1, zp.shape[0]):
+            raise ValueError(f"image_frame has {zi.shape[0]} views but point_frame has {zp.shape[0]}")
+        pairs = [(v, v if zi.shape[0] > 1 else 0) for v in range(zp.shape[0])]
+        return sum(loss(zp[v], zi[w], tp[v], ti[w], vp[v], vi[w]) for v, w in pairs) / len(pairs)

@@ -1,0 +1,355 @@
+"""Contrastive objectives against naive loops written from the papers' pseudocode, closed forms and properties."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from crossvideo_kedro.losses import (
+    TERMS,
+    CrossModalNTXentLoss,
+    CrossVideoLoss,
+    FrameInfoNCELoss,
+    NTXentLoss,
+)
+
+# ---------------------------------------------------------------- naive references (one anchor at a time)
+
+
+def ntxent_loop(a: torch.Tensor, b: torch.Tensor, tau: float) -> float:
+    """SimCLR Algorithm 1: z = [a; b], ℓ(i, j) = −log exp(s_ij/τ) / Σ_{k≠i} exp(s_ik/τ), averaged over 2B anchors."""
+    z = F.normalize(torch.cat([a, b]), dim=1).double()
+    n, B = len(z), len(a)
+    total = 0.0
+    for i in range(n):
+        j = (i + B) % n
+        denom = sum(math.exp(float(z[i] @ z[k]) / tau) for k in range(n) if k != i)
+        total += -math.log(math.exp(float(z[i] @ z[j]) / tau) / denom)
+    return total / n
+
+
+def clip_loop(a: torch.Tensor, b: torch.Tensor, tau: float) -> float:
+    a, b = F.normalize(a, dim=1).double(), F.normalize(b, dim=1).double()
+    B = len(a)
+    total = 0.0
+    for x, y in ((a, b), (b, a)):
+        for i in range(B):
+            denom = sum(math.exp(float(x[i] @ y[k]) / tau) for k in range(B))
+            total += -math.log(math.exp(float(x[i] @ y[i]) / tau) / denom) / B
+    return total / 2
+
+
+def frame_loop(za, zb, ta, tb, tau, va=None, vb=None) -> float:
+    """Per anchor frame (i, t): −log Σ_{(j,u): j=i, tb=ta} exp / Σ_{valid (j,u)} exp, both directions."""
+    za, zb = F.normalize(za, dim=-1).double(), F.normalize(zb, dim=-1).double()
+    va = torch.ones(ta.shape, dtype=torch.bool) if va is None else va
+    vb = torch.ones(tb.shape, dtype=torch.bool) if vb is None else vb
+
+    def one_way(za, zb, ta, tb, va, vb):
+        B, Ta, _ = za.shape
+        Tb = zb.shape[1]
+        losses = []
+        for i in range(B):
+            for t in range(Ta):
+                if not va[i, t]:
+                    continue
+                num = den = 0.0
+                for j in range(B):
+                    for u in range(Tb):
+                        if not vb[j, u]:
+                            continue
+                        e = math.exp(float(za[i, t] @ zb[j, u]) / tau)
+                        den += e
+                        if j == i and int(ta[i, t]) == int(tb[j, u]):
+                            num += e
+                if num > 0:
+                    losses.append(-math.log(num / den))
+        return sum(losses) / len(losses)
+
+    return 0.5 * (one_way(za, zb, ta, tb, va, vb) + one_way(zb, za, tb, ta, vb, va))
+
+
+def randn(*shape, seed=0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+# ---------------------------------------------------------------- video level
+
+
+@pytest.mark.parametrize("B,D", [(2, 3), (5, 8), (8, 16)])
+@pytest.mark.parametrize("tau", [0.07, 0.5, 1.0])
+def test_ntxent_matches_loop(B, D, tau):
+    a, b = randn(B, D, seed=1), randn(B, D, seed=2)
+    assert float(NTXentLoss(tau)(a, b)) == pytest.approx(ntxent_loop(a, b, tau), rel=1e-5)
+
+
+@pytest.mark.parametrize("B,D", [(2, 3), (5, 8), (8, 16)])
+@pytest.mark.parametrize("tau", [0.07, 0.5, 1.0])
+def test_cross_modal_matches_loop(B, D, tau):
+    a, b = randn(B, D, seed=3), randn(B, D, seed=4)
+    assert float(CrossModalNTXentLoss(tau)(a, b)) == pytest.approx(clip_loop(a, b, tau), rel=1e-5)
+
+
+@pytest.mark.parametrize("B", [1, 3, 16])
+@pytest.mark.parametrize("tau", [0.1, 1.0])
+def test_video_losses_closed_form_identical_embeddings(B, tau):
+    # Every sample is the same vector: all similarities are 1/τ, so NT-Xent = −log(e/((2B−1)e)) = log(2B − 1)
+    # and the CLIP-style loss = −log(e/(B·e)) = log B.
+    z = torch.ones(B, 4)
+    assert float(NTXentLoss(tau)(z, z)) == pytest.approx(math.log(2 * B - 1), abs=1e-5)
+    assert float(CrossModalNTXentLoss(tau)(z, z)) == pytest.approx(math.log(B), abs=1e-5)
+
+
+def test_video_losses_closed_form_orthogonal_alignment():
+    # a = b = one-hot rows: positives score 1/τ, negatives 0, so NT-Xent = log(1 + (2B−2)·e^(−1/τ)) → 0 as τ → 0.
+    B, tau = 4, 0.5
+    z = torch.eye(B)
+    assert float(NTXentLoss(tau)(z, z)) == pytest.approx(math.log(1 + (2 * B - 2) * math.exp(-1 / tau)), rel=1e-4)
+    assert float(CrossModalNTXentLoss(tau)(z, z)) == pytest.approx(math.log(1 + (B - 1) * math.exp(-1 / tau)),
+                                                                   rel=1e-4)
+    assert float(NTXentLoss(0.01)(z, z)) < 1e-6
+
+
+@pytest.mark.parametrize("cls", [NTXentLoss, CrossModalNTXentLoss])
+def test_video_losses_symmetric_aligned_lower_and_grad(cls):
+    a, b = randn(6, 8, seed=5), randn(6, 8, seed=6)
+    loss = cls(0.2)
+    assert float(loss(a, b)) == pytest.approx(float(loss(b, a)), rel=1e-6)
+    aligned = a + 0.05 * b
+    shuffled = aligned[torch.tensor([1, 2, 3, 4, 5, 0])]
+    assert float(loss(a, aligned)) < float(loss(a, shuffled))
+    a.requires_grad_(True), b.requires_grad_(True)
+    loss(a, b).backward()
+    assert a.grad.abs().sum() > 0 and b.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("cls", [NTXentLoss, CrossModalNTXentLoss, FrameInfoNCELoss])
+@pytest.mark.parametrize("tau", [0, -0.1, float("nan"), "0.1"])
+def test_bad_temperature(cls, tau):
+    with pytest.raises(ValueError, match="temperature"):
+        cls(tau)
+
+
+def test_video_loss_shape_check():
+    with pytest.raises(ValueError, match=r"\(B, D\)"):
+        NTXentLoss()(torch.zeros(3, 4), torch.zeros(2, 4))
+
+
+# ---------------------------------------------------------------- frame level
+
+
+@pytest.mark.parametrize("B,Ta,Tb,D", [(1, 3, 3, 4), (2, 4, 6, 5), (3, 5, 4, 8)])
+@pytest.mark.parametrize("tau", [0.1, 0.7])
+def test_frame_loss_matches_loop_with_shifted_windows(B, Ta, Tb, D, tau):
+    # View a covers frames s..s+Ta−1, view b a shifted window at half the frame rate: only shared frame ids are
+    # positives; the rest are negatives only.
+    za, zb = randn(B, Ta, D, seed=7), randn(B, Tb, D, seed=8)
+    ta = torch.arange(Ta)[None].repeat(B, 1) + torch.arange(B)[:, None]  # (B, Ta)
+    tb = 2 * torch.arange(Tb)[None].repeat(B, 1) + 1  # (B, Tb): 1, 3, 5, ...
+    expected = frame_loop(za, zb, ta, tb, tau)
+    assert float(FrameInfoNCELoss(tau)(za, zb, ta, tb)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_frame_loss_positives_are_exactly_the_overlap():
+    # Frame a(i, t) and b(i, u) share a timestamp only on the overlap [2, 4]; if the loss pairs by timestamp, moving
+    # one overlapping frame of b onto its partner lowers the loss, while doing so for the positional partner (same
+    # index t, different timestamp) does not help as a positive would.
+    B, T, D, tau = 2, 5, 6, 0.2
+    za, zb = randn(B, T, D, seed=9), randn(B, T, D, seed=10)
+    ta = torch.tensor([[0, 1, 2, 3, 4]] * B)
+    tb = torch.tensor([[2, 3, 4, 5, 6]] * B)
+    loss = FrameInfoNCELoss(tau)
+    base = float(loss(za, zb, ta, tb))
+    assert base == pytest.approx(frame_loop(za, zb, ta, tb, tau), rel=1e-5)
+    # positives used: (a t=2, b u=0), (a t=3, b u=1), (a t=4, b u=2): making them identical drives the loss down
+    zb_aligned = zb.clone()
+    zb_aligned[:, :3] = za[:, 2:]
+    assert float(loss(za, zb_aligned, ta, tb)) < base
+    # same frames compared by position instead of timestamp (a t=0..2 ↔ b u=0..2) are no positives
+    zb_positional = zb.clone()
+    zb_positional[:, :3] = za[:, :3]
+    assert float(loss(za, zb_positional, ta, tb)) > float(loss(za, zb_aligned, ta, tb))
+
+
+def test_frame_loss_masks_exclude_padding():
+    B, T, D, tau = 2, 6, 4, 0.3
+    za, zb = randn(B, T, D, seed=11), randn(B, T, D, seed=12)
+    ta = tb = torch.arange(T)[None].repeat(B, 1)
+    va = torch.ones(B, T, dtype=torch.bool)
+    vb = torch.ones(B, T, dtype=torch.bool)
+    va[0, 4:] = False
+    vb[1, 5:] = False
+    loss = FrameInfoNCELoss(tau)
+    masked = float(loss(za, zb, ta, tb, va, vb))
+    assert masked == pytest.approx(frame_loop(za, zb, ta, tb, tau, va, vb), rel=1e-5)
+    # padded frames' embeddings do not matter at all (neither as anchors, positives nor negatives)
+    za2, zb2 = za.clone(), zb.clone()
+    za2[0, 4:] = randn(2, D, seed=13)
+    zb2[1, 5:] = randn(1, D, seed=14)
+    assert float(loss(za2, zb2, ta, tb, va, vb)) == pytest.approx(masked, rel=1e-6)
+    # without the masks the padded frames would be anchors, positives and negatives: a different value
+    assert masked != pytest.approx(float(loss(za, zb, ta, tb)), rel=1e-3)
+
+
+def test_frame_loss_padding_gets_no_gradient():
+    za, zb = randn(2, 4, 3, seed=15).requires_grad_(True), randn(2, 4, 3, seed=16).requires_grad_(True)
+    t = torch.arange(4)[None].repeat(2, 1)
+    valid = torch.tensor([[True, True, True, False], [True, True, True, True]])
+    FrameInfoNCELoss(0.5)(za, zb, t, t, valid, valid).backward()
+    assert za.grad[0, 3].abs().sum() == 0 and zb.grad[0, 3].abs().sum() == 0
+    assert za.grad[:, :3].abs().sum() > 0 and zb.grad[:, :3].abs().sum() > 0
+    assert torch.isfinite(za.grad).all() and torch.isfinite(zb.grad).all()
+
+
+def test_frame_loss_symmetric_and_aligned_lower():
+    B, T, D = 3, 4, 8
+    za, zb = randn(B, T, D, seed=17), randn(B, T, D, seed=18)
+    t = torch.arange(T)[None].repeat(B, 1)
+    loss = FrameInfoNCELoss(0.1)
+    assert float(loss(za, zb, t, t)) == pytest.approx(float(loss(zb, za, t, t)), rel=1e-6)
+    aligned = za + 0.05 * zb
+    shuffled = aligned[:, torch.tensor([1, 2, 3, 0])]
+    assert float(loss(za, aligned, t, t)) < float(loss(za, shuffled, t, t))
+
+
+def test_frame_loss_duplicate_timestamps_sum_in_numerator():
+    za, zb = randn(1, 3, 4, seed=19), randn(1, 4, 4, seed=20)
+    ta = torch.tensor([[0, 1, 2]])
+    tb = torch.tensor([[0, 0, 1, 1]])  # frames repeated (e.g. frame-rate upsampling)
+    assert float(FrameInfoNCELoss(0.2)(za, zb, ta, tb)) == pytest.approx(frame_loop(za, zb, ta, tb, 0.2), rel=1e-5)
+
+
+def test_frame_loss_without_positives_is_zero_with_grad(caplog):
+    za, zb = randn(2, 3, 4, seed=21).requires_grad_(True), randn(2, 3, 4, seed=22).requires_grad_(True)
+    ta, tb = torch.arange(3)[None].repeat(2, 1), torch.arange(3)[None].repeat(2, 1) + 10
+    loss = FrameInfoNCELoss(0.1)
+    with caplog.at_level(logging.WARNING, logger="crossvideo_kedro.losses"):
+        value = loss(za, zb, ta, tb)
+        loss(za, zb, ta, tb)
+    assert float(value.detach()) == 0.0
+    value.backward()
+    assert torch.equal(za.grad, torch.zeros_like(za)) and zb.grad is not None
+    assert sum("no frame" in r.message for r in caplog.records) == 1  # warned once
+
+
+def test_frame_loss_bad_shapes():
+    with pytest.raises(ValueError, match="tb must have shape"):
+        FrameInfoNCELoss()(torch.zeros(2, 3, 4), torch.zeros(2, 3, 4), torch.zeros(2, 3), torch.zeros(2, 4))
+
+
+# ---------------------------------------------------------------- CrossVideoLoss
+
+
+def embeddings(B=4, T=5, D=8, seed=0, image_views=2):
+    """A model-output dict: two point views, image views aligned with them frame by frame."""
+    g = torch.Generator().manual_seed(seed)
+    unit = lambda *s: F.normalize(torch.randn(*s, generator=g), dim=-1)  # noqa: E731
+    times = torch.stack([torch.arange(T), torch.arange(T) + 2])[:, None].repeat(1, B, 1)  # (2, B, T)
+    out = {"point_video": unit(2, B, D), "point_frame": unit(2, B, T, D), "point_times": times}
+    iv = (image_views, B) if image_views == 2 else (B,)
+    out.update(image_video=unit(*iv, D), image_frame=unit(*iv, T, D),
+               image_times=times if image_views == 2 else times[0])
+    return out
+
+
+def test_crossvideo_loss_terms_match_components():
+    out = embeddings()
+    temps = {"intra_video": 0.1, "intra_frame": 0.2, "cross_video": 0.3, "cross_frame": 0.4,
+             "image_intra_video": 0.5, "image_intra_frame": 0.6}
+    weights = {"intra_video": 1.0, "intra_frame": 0.5, "cross_video": 2.0, "cross_frame": 0.25,
+               "image_intra_video": 0.1, "image_intra_frame": 0.3}
+    total, terms = CrossVideoLoss(weights, temps)(out)
+    pv, pf, pt = out["point_video"], out["point_frame"], out["point_times"]
+    iv, if_, it = out["image_video"], out["image_frame"], out["image_times"]
+    mean = lambda x: F.normalize(x.mean(0), dim=-1)  # noqa: E731  (CrossPoint: mean of the views)
+    expected = {
+        "intra_video": ntxent_loop(pv[0], pv[1], 0.1),
+        "intra_frame": frame_loop(pf[0], pf[1], pt[0], pt[1], 0.2),
+        "cross_video": ntxent_loop(mean(pv), mean(iv), 0.3),
+        "cross_frame": 0.5 * (frame_loop(pf[0], if_[0], pt[0], it[0], 0.4)
+                              + frame_loop(pf[1], if_[1], pt[1], it[1], 0.4)),
+        "image_intra_video": ntxent_loop(iv[0], iv[1], 0.5),
+        "image_intra_frame": frame_loop(if_[0], if_[1], it[0], it[1], 0.6),
+    }
+    assert set(terms) == set(TERMS)
+    for name, value in expected.items():
+        assert float(terms[name]) == pytest.approx(value, rel=1e-5), name
+    assert float(total) == pytest.approx(sum(weights[k] * v for k, v in expected.items()), rel=1e-5)
+
+
+def test_crossvideo_loss_single_image_view_matches_by_timestamp():
+    out = embeddings(image_views=1)
+    _, terms = CrossVideoLoss({"cross_video": 1.0, "cross_frame": 1.0}, 0.2)(out)
+    pf, pt = out["point_frame"], out["point_times"]
+    expected = 0.5 * sum(frame_loop(pf[v], out["image_frame"], pt[v], out["image_times"], 0.2) for v in (0, 1))
+    assert float(terms["cross_frame"]) == pytest.approx(expected, rel=1e-5)
+    pv = F.normalize(out["point_video"].mean(0), dim=-1)
+    assert float(terms["cross_video"]) == pytest.approx(ntxent_loop(pv, out["image_video"], 0.2), rel=1e-5)
+
+
+def test_crossvideo_loss_passes_masks():
+    out = embeddings()
+    valid = torch.ones(2, 4, 5, dtype=torch.bool)
+    valid[0, 1, 3:] = False
+    out["point_valid"] = valid
+    _, terms = CrossVideoLoss({"intra_frame": 1.0})(out)
+    pf, pt = out["point_frame"], out["point_times"]
+    assert float(terms["intra_frame"]) == pytest.approx(
+        frame_loop(pf[0], pf[1], pt[0], pt[1], 0.1, valid[0], valid[1]), rel=1e-5)
+
+
+def test_zero_weight_removes_term_and_its_inputs():
+    out = embeddings()
+    intra_only = {k: out[k] for k in ("point_video", "point_frame", "point_times")}  # no image keys at all
+    loss = CrossVideoLoss({"intra_video": 1.0, "intra_frame": 1.0, "cross_video": 0.0, "cross_frame": 0})
+    total, terms = loss(intra_only)
+    assert set(terms) == {"intra_video", "intra_frame"}
+    assert loss.required_inputs == ("point_frame", "point_times", "point_video")
+    assert float(total) == pytest.approx(float(terms["intra_video"] + terms["intra_frame"]))
+    video_only = CrossVideoLoss({"intra_video": 1.0, "cross_video": 2.0})
+    total, terms = video_only({"point_video": out["point_video"], "image_video": out["image_video"]})
+    assert set(terms) == {"intra_video", "cross_video"}
+    assert float(total) == pytest.approx(float(terms["intra_video"] + 2 * terms["cross_video"]))
+
+
+def test_default_weights_and_missing_inputs():
+    loss = CrossVideoLoss()
+    assert loss.active == ("intra_video", "intra_frame", "cross_video", "cross_frame")
+    out = embeddings()
+    del out["image_frame"]
+    with pytest.raises(ValueError, match="image_frame.*cross_frame"):
+        loss(out)
+
+
+def test_crossvideo_loss_gradients_reach_every_input():
+    out = {k: (v.clone().requires_grad_(True) if v.is_floating_point() else v) for k, v in embeddings().items()}
+    total, _ = CrossVideoLoss({name: 1.0 for name in TERMS})(out)
+    total.backward()
+    for key in ("point_video", "point_frame", "image_video", "image_frame"):
+        assert out[key].grad is not None and out[key].grad.abs().sum() > 0, key
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"weights": {"intra_vid": 1.0}}, r"unknown loss term.*intra_vid.*valid names.*intra_video"),
+        ({"weights": {"intra_video": 1.0}, "temperatures": {"crossvideo": 0.1}}, "unknown loss term.*crossvideo"),
+        ({"weights": {"intra_video": -1.0}}, "weights.intra_video must be .*>= 0"),
+        ({"weights": {"intra_video": 1.0}, "temperatures": {"cross_video": 0.0}}, "temperatures.cross_video"),
+        ({"weights": {"intra_video": 1.0}, "temperatures": -1.0}, "temperatures.intra_video"),
+        ({"weights": {"intra_video": 0.0, "cross_video": 0}}, "all loss weights are 0"),
+        ({"weights": {}}, "all loss weights are 0"),
+    ],
+)
+def test_crossvideo_loss_validation(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        CrossVideoLoss(**kwargs)
+
+
+def test_image_intra_needs_two_image_views():
+    with pytest.raises(ValueError, match="two views"):
+        CrossVideoLoss({"image_intra_video": 1.0})(embeddings(image_views=1))
