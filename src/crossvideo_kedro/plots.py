@@ -129,3 +129,95 @@ def plot_history(history, title: str, x: str = "step") -> Figure:
         lr_ax.plot(history[x], history["lr"], color="grey", ls=":", lw=1)
         lr_ax.set_ylabel("learning rate", color="grey")
     return fig
+
+
+def plot_label_efficiency(metrics, headline: dict[str, str]) -> Figure:
+    """Headline metric (mean ± std over seeds) against label fraction; one panel per task × protocol."""
+    panels = [(t, p) for t in headline for p in sorted(metrics.loc[metrics["task"] == t, "protocol"].unique())]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.6), layout="constrained", squeeze=False)
+    for ax, (task, protocol) in zip(axes[0], panels, strict=True):
+        part = metrics[(metrics["task"] == task) & (metrics["protocol"] == protocol)
+                       & (metrics["metric"] == headline[task])]
+        for variant, rows in part.groupby("variant", sort=False):
+            stats = rows.groupby("label_fraction")["value"].agg(["mean", "std"]).fillna(0.0)
+            ax.errorbar(stats.index * 100, stats["mean"], yerr=stats["std"], marker="o", capsize=3, label=variant,
+                        lw=2.5 if variant == "crossvideo" else 1.2)
+        ax.set_xscale("log")
+        ax.set_xlabel("labelled training sequences (%)")
+        ax.set_ylabel(headline[task])
+        ax.set_title(f"{task.replace('_', ' ')} ({protocol})", fontsize=9)
+    axes[0, -1].legend(fontsize=7)
+    return fig
+
+
+def plot_timelines(rows: list[tuple[str, dict[str, np.ndarray]]], classes: list[str] | None) -> Figure:
+    """One action timeline panel per sequence (ground truth and each variant's prediction as bands)."""
+    fig, axes = plt.subplots(len(rows), 1, figsize=(10, 1.4 + 0.9 * len(rows) * max(len(r) for _, r in rows) / 2),
+                             layout="constrained", squeeze=False)
+    for ax, (name, bands) in zip(axes[:, 0], rows, strict=True):
+        plot_action_timeline(ax, bands, classes if ax is axes[-1, 0] else None)
+        ax.set_title(name, fontsize=9)
+    return fig
+
+
+def plot_confusion(matrix: np.ndarray, classes: list[str]) -> Figure:
+    """Row-normalised confusion matrix (rows: ground truth) with counts."""
+    norm = matrix / matrix.sum(axis=1, keepdims=True).clip(1)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.55 * len(classes), 1 + 0.5 * len(classes)), layout="constrained")
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for (i, j), value in np.ndenumerate(matrix):
+        if value:
+            ax.text(j, i, str(value), ha="center", va="center", fontsize=6, color="white" if norm[i, j] > 0.5 else "k")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right", fontsize=7)
+    ax.set_yticks(range(len(classes)), classes, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    return fig
+
+
+def plot_per_class_iou(metrics, classes: list[str], variants: list[str]) -> Figure:
+    """Per-class IoU of semantic segmentation, full protocol at the lowest label fraction, mean over seeds."""
+    part = metrics[(metrics["task"] == "semantic_segmentation") & metrics["metric"].str.startswith("iou_")]
+    if "full" in set(part["protocol"]):
+        part = part[part["protocol"] == "full"]
+    part = part[part["label_fraction"] == part["label_fraction"].min()]
+    variants = [v for v in variants if v in set(part["variant"])] or sorted(part["variant"].unique())
+    ids = sorted({int(m.removeprefix("iou_")) for m in part["metric"]})
+    fig, ax = plt.subplots(figsize=(1.5 + 0.7 * len(ids), 3.6), layout="constrained")
+    width = 0.8 / max(len(variants), 1)
+    for k, variant in enumerate(variants):
+        values = part[part["variant"] == variant].groupby("metric")["value"].mean()
+        ax.bar(np.arange(len(ids)) + k * width, [values.get(f"iou_{c}", np.nan) for c in ids], width, label=variant)
+    ax.set_xticks(np.arange(len(ids)) + width * (len(variants) - 1) / 2, [classes[c] for c in ids], rotation=30,
+                  ha="right", fontsize=8)
+    ax.set_ylabel("IoU (%)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_tsne(xy: np.ndarray, labels: np.ndarray, classes: list[str] | None) -> Figure:
+    """2-D embedding of clip features coloured by class."""
+    fig, ax = plt.subplots(figsize=(6, 5), layout="constrained")
+    for label in np.unique(labels):
+        keep = labels == label
+        name = classes[label] if classes is not None and label >= 0 else str(label)
+        ax.scatter(xy[keep, 0], xy[keep, 1], s=12, color=label_colors(np.array(label)), label=name)
+    ax.legend(fontsize=7, markerscale=1.5, ncol=2)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title("t-SNE of pretrained point video features (colour: majority action)", fontsize=9)
+    return fig
+
+
+def plot_semantic_frame(name: str, video: Arrays, pred: np.ndarray, classes: list[str]) -> Figure:
+    """The middle frame of a sequence coloured by true and by predicted semantic label."""
+    t = video["points"].shape[0] // 2
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), layout="constrained")
+    plot_points(axes[0], video["points"][t], label_colors(video["point_labels"][t]), f"{name} frame {t}: true")
+    accuracy = float((pred[t] == video["point_labels"][t]).mean() * 100)
+    plot_points(axes[1], video["points"][t], label_colors(pred[t]), f"predicted ({accuracy:.0f}% correct)")
+    present = sorted(set(np.unique(video["point_labels"][t])) | set(np.unique(pred[t])))
+    handles = [plt.Rectangle((0, 0), 1, 1, color=label_colors(np.array(c))) for c in present if c >= 0]
+    fig.legend(handles, [classes[c] for c in present if c >= 0], loc="lower center", ncol=min(len(handles), 8),
+               fontsize=8)
+    return fig

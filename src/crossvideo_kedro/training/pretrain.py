@@ -235,7 +235,7 @@ def pretrain(
         scheduler.step()
         step += 1
         seconds = time.perf_counter() - tick
-        row = {"step": step, "epoch": epoch, "lr": scheduler.get_last_lr()[0], "loss": float(total),
+        row = {"step": step, "epoch": epoch, "lr": scheduler.get_last_lr()[0], "loss": float(total.detach()),
                "grad_norm": float(grad_norm), "clips_per_s": batch_size / seconds}
         row.update({term: float(value) for term, value in terms.items()})
         history.append(row)
