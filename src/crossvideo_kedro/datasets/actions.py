@@ -85,7 +85,9 @@ def _parse_marks(marks: Any, label: str, start_key: str, end_key: str, where: st
             raise DataError(f"{where}: {label}[{i}] must be an object, got {type(mark).__name__}")
         missing = [k for k in ("event", start_key, end_key) if k not in mark]
         if missing:
-            raise DataError(f"{where}: {label}[{i}] lacks key(s) {missing} (expected 'event', '{start_key}', '{end_key}')")
+            raise DataError(
+                f"{where}: {label}[{i}] lacks key(s) {missing} (expected 'event', '{start_key}', '{end_key}')"
+            )
         name = mark["event"]
         if not isinstance(name, str) or not name.strip():
             raise DataError(f"{where}: {label}[{i}].event must be a non-empty string, got {name!r}")

@@ -1,4 +1,7 @@
-"""Decode and encode single frames and camera files, with errors that name the file.
+"""Frame and camera-file I/O shared by the raw-source datasets, with errors that name the file (and frame).
+
+Sections: reading frames, writing frames, camera files (3×3 K from ``.txt``/``.npy``/``.json``), frame stacks
+(parallel decode of a whole video into one array) and frame lists (numbered files, gap and pairing checks).
 
 Every reader forces a full decode (``Image.load()``) so that a truncated or corrupt file fails here, with its path,
 and not later inside numpy. Shapes: H×W image; depth in metres (float32), colour RGB (uint8), labels int16 with
@@ -147,10 +150,10 @@ def read_depth(
         float32 (H, W) depth in metres, 0 where there is no depth.
     """
     raw = read_depth_raw(path, expected_hw)
-    depth = raw.astype(np.float32) * np.float32(depth_scale)
-    invalid = [int(v) for v in invalid]
-    if invalid:
-        depth[np.isin(raw, invalid)] = 0.0
+    depth = raw.astype(np.float32)
+    depth *= np.float32(depth_scale)
+    for value in {int(v) for v in invalid} - {0}:  # raw 0 is already 0 m
+        np.putmask(depth, raw == value, np.float32(0.0))
     return depth
 
 
@@ -407,14 +410,18 @@ def read_stack(
     stack[0] = first
     expected_hw = first.shape[:2]
 
-    def fill(i: int) -> None:
-        stack[i] = _read_frame(read_one, paths[i], i, expected_hw)
+    def fill(frames: range) -> None:
+        for i in frames:
+            stack[i] = _read_frame(read_one, paths[i], i, expected_hw)
 
+    # A few chunks per thread: one task per small frame would cost more in thread hand-offs than the decode.
+    step = max(4, -(-(len(paths) - 1) // (4 * io_workers())))
+    chunks = [range(start, min(start + step, len(paths))) for start in range(1, len(paths), step)]
     if pool is None:
         with ThreadPoolExecutor(io_workers()) as own_pool:
-            list(own_pool.map(fill, range(1, len(paths))))
+            list(own_pool.map(fill, chunks))
     else:
-        list(pool.map(fill, range(1, len(paths))))
+        list(pool.map(fill, chunks))
     return stack
 
 
@@ -437,3 +444,67 @@ def safe_name(name: str) -> str:
 def is_safe_name(name: str) -> bool:
     """Whether ``name`` is a plain file name that cannot escape its folder."""
     return isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*", name) is not None
+
+
+# --------------------------------------------------------------------------------------------------- frame lists
+def numbered_files(folder: Path, pattern: str) -> dict[int, Path]:
+    """Files of ``folder`` whose name fully matches ``pattern`` (a regex whose first group is the frame number).
+
+    Returns:
+        ``{frame number: path}`` (empty when the folder holds none).
+    """
+    regex = re.compile(pattern)
+    found: dict[int, Path] = {}
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            match = regex.fullmatch(entry.name)
+            if match and entry.is_file():
+                index = int(match.group(1))
+                if index in found:
+                    raise DataError(f"{folder}: frame {index} appears twice ({found[index].name}, {entry.name})")
+                found[index] = Path(entry.path)
+    return found
+
+
+def check_numbering(indices: Sequence[int], file_for: Callable[[int], str], start: int | None = None) -> None:
+    """Check that sorted frame numbers run without a gap (from ``start`` when given).
+
+    Args:
+        indices: Sorted frame numbers found.
+        file_for: Frame number → the file that should hold it (for the message).
+        start: Required first frame number, or ``None`` to start at the smallest found.
+
+    Raises:
+        DataError: Naming the first missing file.
+    """
+    first = indices[0] if start is None else start
+    expected = np.arange(first, first + len(indices))
+    if not np.array_equal(np.asarray(indices), expected):
+        present = set(indices)
+        missing = next(i for i in range(first, indices[-1] + 1) if i not in present)
+        raise DataError(
+            f"{file_for(missing)}: frame {missing} is missing (found {len(indices)} frames numbered "
+            f"{indices[0]}..{indices[-1]}, expected consecutive numbers from {first})"
+        )
+
+
+def check_same_frames(
+    reference: Mapping[int, Path], other: Mapping[int, Path], reference_kind: str, other_kind: str, other_folder: Path
+) -> None:
+    """Check that two frame lists (e.g. depth and colour) hold the same frame numbers.
+
+    Raises:
+        DataError: Naming the count of each and the first file that has no partner.
+    """
+    if reference.keys() == other.keys():
+        return
+    extra = sorted(other.keys() - reference.keys())
+    lacking = sorted(reference.keys() - other.keys())
+    detail = (
+        f"{other[extra[0]]} has no {reference_kind} frame {extra[0]}"
+        if extra
+        else f"{other_folder} lacks the {other_kind} frame for {reference[lacking[0]]}"
+    )
+    raise DataError(
+        f"{other_folder}: {len(other)} {other_kind} frames but {len(reference)} {reference_kind} frames; {detail}"
+    )

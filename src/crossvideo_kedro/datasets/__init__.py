@@ -1,0 +1,16 @@
+"""Kedro datasets for the raw sources (DESIGN.md §2).
+
+* :class:`HOI4DRawDataset` — HOI4D's raw per-sequence layout (real or generated); versioned, reads and writes.
+* :class:`RGBDFolderDataset` — a folder of numbered RGB-D frames (7-Scenes, RealSense …); read-only.
+* :class:`HOI4DH5Dataset` — HOI4D's preprocessed HDF5 benchmarks (PPTr/C2P); read-only, one clip per loader.
+
+Each ``load()`` returns ``{sequence name: loader}`` (like Kedro's ``PartitionedDataset``); a loader decodes one
+sequence into a validated :class:`~crossvideo_kedro.sequences.RawSequence` or a
+:class:`~crossvideo_kedro.sequences.PointSequence`.
+"""
+
+from crossvideo_kedro.datasets.hoi4d_h5 import HOI4DH5Dataset
+from crossvideo_kedro.datasets.hoi4d_raw import HOI4DRawDataset
+from crossvideo_kedro.datasets.rgbd_folder import RGBDFolderDataset
+
+__all__ = ["HOI4DH5Dataset", "HOI4DRawDataset", "RGBDFolderDataset"]
