@@ -1,0 +1,105 @@
+"""Pretraining: the loss falls, zero weights remove compute, runs are deterministic, resumable and distributable."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from crossvideo_kedro.training.pretrain import pretrain
+from tests.training.pretrain_worker import tiny_bank, tiny_config
+
+WORKER = Path(__file__).with_name("pretrain_worker.py")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "KEDRO_DISABLE_TELEMETRY": "true"}
+
+
+def test_loss_falls_and_every_term_is_logged():
+    model, history = pretrain(tiny_bank(), tiny_config(epochs=12))
+    assert {"intra_video", "intra_frame", "cross_video", "cross_frame", "lr", "clips_per_s"} <= set(history)
+    assert len(history) == 12 * 2  # 8 clips / batch 4 = 2 steps per epoch
+    assert history["loss"].iloc[-4:].mean() < 0.8 * history["loss"].iloc[:4].mean()
+    assert np.isfinite(history["loss"]).all()
+    assert history["lr"].iloc[-1] < history["lr"].max()  # cosine decay after warm-up
+
+
+def test_zero_weights_remove_terms_and_the_image_encoder():
+    weights = {"intra_video": 1.0, "intra_frame": 1.0, "cross_video": 0.0, "cross_frame": 0.0}
+    model, history = pretrain(tiny_bank(images=False), tiny_config(epochs=1, loss={"weights": weights}))
+    assert model.image_encoder is None
+    assert sorted(model.heads) == ["point_frame", "point_video"]
+    assert "cross_video" not in history and "intra_frame" in history
+
+
+def test_image_terms_without_images_are_refused():
+    with pytest.raises(ValueError, match="have no image views .* set those weights to 0"):
+        pretrain(tiny_bank(images=False), tiny_config(epochs=1))
+
+
+def test_same_seed_same_weights_other_seed_other_weights():
+    a, _ = pretrain(tiny_bank(), tiny_config(epochs=2))
+    b, _ = pretrain(tiny_bank(), tiny_config(epochs=2))
+    c, _ = pretrain(tiny_bank(), tiny_config(epochs=2, seed=1))
+    for (name, x), y, z in zip(a.state_dict().items(), b.state_dict().values(), c.state_dict().values(), strict=True):
+        assert torch.equal(x, y), name
+    assert any(not torch.equal(x, z) for x, z in zip(a.state_dict().values(), c.state_dict().values(), strict=True))
+
+
+def _run_worker(out: Path, config: dict, sleep: float = 0.0) -> subprocess.Popen:
+    cmd = [sys.executable, str(WORKER), str(out), "--config", json.dumps(config), "--sleep", str(sleep)]
+    return subprocess.Popen(cmd, env=_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["state"]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_weights(tmp_path):
+    """SIGKILL a real training process after a checkpoint; the rerun resumes and ends bit-identical."""
+    ckpt = {"dir": str(tmp_path / "ckpt"), "every_steps": 3, "keep": 2, "resume": True}
+    config = {"epochs": 6, "checkpoint": ckpt}
+    victim = _run_worker(tmp_path / "killed.pt", config, sleep=0.3)
+    deadline = time.time() + 120
+    while not list((tmp_path / "ckpt").glob("*/step_0000006.pt")):
+        assert victim.poll() is None, victim.stdout.read().decode()
+        assert time.time() < deadline, "no checkpoint appeared"
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert not (tmp_path / "killed.pt").exists()  # it really died before finishing (12 steps)
+    resumed = _run_worker(tmp_path / "resumed.pt", config)
+    assert resumed.wait(timeout=300) == 0, resumed.stdout.read().decode()
+    straight = _run_worker(tmp_path / "straight.pt", {**config, "checkpoint": {**ckpt, "resume": False}})
+    assert straight.wait(timeout=300) == 0, straight.stdout.read().decode()
+    log = torch.load(tmp_path / "resumed.pt", weights_only=True)["loss"]
+    assert len(log) == 12  # the history of the killed steps was restored from the checkpoint
+    for name, value in _weights(tmp_path / "straight.pt").items():
+        assert torch.equal(value, _weights(tmp_path / "resumed.pt")[name]), name
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_match_one_process(tmp_path):
+    """DDP over 2 gloo ranks with half the batch each = 1 process with the whole batch (same global batch)."""
+    config = {"epochs": 3, "model": {**json.loads(json.dumps(tiny_config().model))}}
+    single = _run_worker(tmp_path / "single.pt", config)
+    assert single.wait(timeout=300) == 0, single.stdout.read().decode()
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER),
+           str(tmp_path / "ddp.pt"), "--config", json.dumps(config)]
+    ddp = subprocess.run(cmd, env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert ddp.returncode == 0, ddp.stdout + ddp.stderr
+    a, b = torch.load(tmp_path / "single.pt", weights_only=True), torch.load(tmp_path / "ddp.pt", weights_only=True)
+    np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-4)
+    for name, value in a["state"].items():
+        torch.testing.assert_close(b["state"][name], value, rtol=1e-4, atol=1e-5, msg=name)
