@@ -1,0 +1,336 @@
+"""Point 4D convolution (P4Transformer, Fan et al., ICLR 2021) and the point cloud video encoder built on it.
+
+The convolution is written as its named steps, each a small function vectorised over batch and frames:
+
+    temporal padding -> anchor sampling (FPS) -> grouping (ball query in each frame of the temporal kernel)
+    -> displacement encoding (dx, dy, dz, dt) -> shared MLP -> max over neighbours -> pool over the kernel
+
+The encoder adds a learned 4D (x, y, z, t) position embedding to the anchor tokens, mixes all T·A tokens with a
+pre-norm transformer, max-pools the anchors of each frame and pools the frames into one video feature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from crossvideo_kedro.models.heads import ChannelNorm
+from crossvideo_kedro.models.neighbors import NEIGHBOR_BACKENDS, NeighborBackend, ball_query, furthest_point_sample
+from crossvideo_kedro.models.presets import Norm, PointEncoderConfig, TemporalPool, VideoPool
+
+# ---------------------------------------------------------------------------------------------------------------
+# The steps of the point 4D convolution
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def temporal_window(T: int, kernel: int, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Temporal padding: the frame each kernel offset reads, with the first/last frame replicated past the ends.
+
+    Returns:
+        frames: int64 (T, kernel), ``clamp(t + o, 0, T - 1)`` for offsets o in [-kernel // 2, kernel // 2].
+        offsets: float32 (kernel,), the offsets o (the Δt of the displacement, in frames, as in P4Transformer).
+    """
+    offsets = torch.arange(kernel, device=device) - kernel // 2  # (Kt,)
+    frames = (torch.arange(T, device=device)[:, None] + offsets).clamp(0, T - 1)  # (T, Kt)
+    return frames, offsets.float()
+
+
+def sample_anchors(points: torch.Tensor, num_anchors: int, backend: NeighborBackend = "auto") -> torch.Tensor:
+    """Anchor sampling: FPS in every frame, all B·T frames in one call.
+
+    Shape:
+        points: (B, T, N, 3). Returns anchor indices int64 (B, T, A).
+    """
+    B, T, N, _ = points.shape
+    idx = furthest_point_sample(points.reshape(B * T, N, 3), num_anchors, backend=backend)  # (B*T, A)
+    return idx.reshape(B, T, num_anchors)
+
+
+def gather_frames(values: torch.Tensor, frames: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Gather per-point values of the frames a kernel reads, in one indexing op (no per-frame copies).
+
+    Args:
+        values: per-point values of every frame.
+        frames: frame read by each (t, offset), from :func:`temporal_window`.
+        idx: point indices within that frame.
+
+    Shape:
+        values: (B, T, N, C); frames: (T, Kt); idx: (B, T, Kt, *S). Returns (B, T, Kt, *S, C).
+    """
+    B, T, N, C = values.shape
+    base = torch.arange(B, device=values.device)[:, None, None] * T + frames  # (B, T, Kt): flat frame index
+    flat = base.reshape(*base.shape, *([1] * (idx.dim() - 3))) * N + idx  # (B, T, Kt, *S)
+    return values.reshape(B * T * N, C)[flat]  # (B, T, Kt, *S, C)
+
+
+def group_neighbors(
+    points: torch.Tensor,
+    anchor_xyz: torch.Tensor,
+    frames: torch.Tensor,
+    radius: float,
+    k: int,
+    backend: NeighborBackend = "auto",
+) -> torch.Tensor:
+    """Grouping: ball query around the anchors of frame t in each frame of its temporal kernel, all in one call.
+
+    Shape:
+        points: (B, T, N, 3); anchor_xyz: (B, T, A, 3); frames: (T, Kt). Returns int64 (B, T, Kt, A, K).
+    """
+    B, T, N, _ = points.shape
+    A, Kt = anchor_xyz.shape[2], frames.shape[1]
+    xyz = points[:, frames].reshape(B * T * Kt, N, 3)  # (B*T*Kt, N, 3), the frame each offset reads
+    centers = anchor_xyz[:, :, None].expand(B, T, Kt, A, 3).reshape(B * T * Kt, A, 3)  # (B*T*Kt, A, 3)
+    idx = ball_query(xyz, centers, radius, k, backend=backend)  # (B*T*Kt, A, K)
+    return idx.reshape(B, T, Kt, A, k)
+
+
+def encode_displacements(
+    neighbor_xyz: torch.Tensor, anchor_xyz: torch.Tensor, offsets: torch.Tensor
+) -> torch.Tensor:
+    """Displacement encoding: (Δx, Δy, Δz, Δt) of every neighbour from its anchor.
+
+    Shape:
+        neighbor_xyz: (B, T, Kt, A, K, 3); anchor_xyz: (B, T, A, 3); offsets: (Kt,). Returns (B, T, Kt, A, K, 4).
+    """
+    dxyz = neighbor_xyz - anchor_xyz[:, :, None, :, None, :]  # (B, T, Kt, A, K, 3)
+    dt = offsets.to(dxyz.dtype).reshape(1, 1, -1, 1, 1, 1).expand(*dxyz.shape[:-1], 1)  # (B, T, Kt, A, K, 1)
+    return torch.cat([dxyz, dt], dim=-1)
+
+
+def pool_kernel(x: torch.Tensor, valid: torch.Tensor, mode: Literal["max", "sum"]) -> torch.Tensor:
+    """Pool over the temporal kernel, ignoring (frame, anchor) pairs whose ball was empty.
+
+    Shape:
+        x: (B, T, Kt, A, D); valid: bool (B, T, Kt, A). Returns (B, T, A, D).
+    """
+    if mode == "max":
+        return x.masked_fill(~valid[..., None], float("-inf")).amax(dim=2)  # the anchor's own frame is always valid
+    return x.masked_fill(~valid[..., None], 0.0).sum(dim=2)
+
+
+class SharedMLP(nn.Module):
+    """(Linear -> Norm -> ReLU) per width, applied to the last dim of (..., C) tensors (PointNet's shared MLP).
+
+    Rows are flattened to one (rows, C) matrix first, so BatchNorm and the in-place ReLU work on plain tensors.
+    """
+
+    def __init__(self, in_channels: int, channels: Sequence[int], norm: Norm = "batch") -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for width in channels:
+            layers += [nn.Linear(in_channels, width, bias=False), ChannelNorm(width, norm), nn.ReLU(inplace=True)]
+            in_channels = width
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lead = x.shape[:-1]
+        return self.layers(x.reshape(-1, x.shape[-1])).reshape(*lead, -1)  # (..., C) -> (rows, C) -> (..., D)
+
+
+class P4Conv(nn.Module):
+    """Point 4D convolution: spatio-temporal tubes around FPS anchors, one output frame per input frame.
+
+    For every frame t, A anchors are sampled by FPS; in each frame t + o of the temporal kernel (ends replicated),
+    the first K points within ``radius`` of each anchor are encoded as ``MLP([Δx, Δy, Δz, Δt, f])``, max-pooled
+    over the K neighbours and pooled (max or sum) over the kernel; kernel frames where the anchor's ball is empty
+    are left out of that pooling.
+
+    The MLP's hidden layers are Linear -> Norm -> ReLU on every neighbour; its last layer is Linear on every
+    neighbour, then the two poolings, then Norm -> ReLU once per anchor. For max pooling this computes the same
+    function class as normalising every neighbour (max commutes with a per-channel increasing affine map and ReLU),
+    with the normalisation statistics taken over anchors; it spares Norm and ReLU (forward and backward) on the
+    largest tensor, (B, T, Kt, A, K, D). ``mlp_channels=(D,)`` is P4Transformer's tube embedding: one linear map of
+    the displacement.
+
+    Shape:
+        points: (B, T, N, 3); features: (B, T, N, C) or None.
+        Returns anchor_xyz (B, T, A, 3) and anchor_features (B, T, A, D), D = ``mlp_channels[-1]``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        mlp_channels: Sequence[int],
+        *,
+        # spatial
+        num_anchors: int,
+        radius: float,
+        k: int,
+        # temporal
+        temporal_kernel: int = 3,
+        # pooling
+        temporal_pool: TemporalPool = "max",
+        norm: Norm = "batch",
+        neighbor_backend: NeighborBackend = "auto",
+    ) -> None:
+        super().__init__()
+        if temporal_pool not in ("max", "sum"):
+            raise ValueError(f"temporal_pool must be 'max' or 'sum', got {temporal_pool!r}")
+        if neighbor_backend not in NEIGHBOR_BACKENDS:
+            raise ValueError(f"neighbor_backend must be one of {NEIGHBOR_BACKENDS}, got {neighbor_backend!r}")
+        if temporal_kernel < 1 or temporal_kernel % 2 == 0:
+            raise ValueError(f"temporal_kernel must be a positive odd integer, got {temporal_kernel}")
+        if not mlp_channels:
+            raise ValueError("mlp_channels must name at least one width")
+        self.in_channels = in_channels
+        self.num_anchors, self.radius, self.k = num_anchors, float(radius), k
+        self.temporal_kernel = temporal_kernel
+        self.temporal_pool = temporal_pool
+        self.neighbor_backend = neighbor_backend
+        self.out_channels = mlp_channels[-1]
+        hidden = (4 + in_channels, *mlp_channels[:-1])  # input width, then the hidden widths
+        self.mlp = SharedMLP(hidden[0], hidden[1:], norm)
+        self.out_proj = nn.Linear(hidden[-1], self.out_channels, bias=False)
+        self.out_norm = ChannelNorm(self.out_channels, norm)
+
+    def forward(
+        self, points: torch.Tensor, features: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        B, T, N, _ = points.shape
+        if N < self.num_anchors:
+            raise ValueError(f"need at least num_anchors={self.num_anchors} points per frame, got {N}")
+        if (features is None) != (self.in_channels == 0):
+            raise ValueError(f"P4Conv built for {self.in_channels} input channels, got features={features is not None}")
+        frames, offsets = temporal_window(T, self.temporal_kernel, points.device)  # (T, Kt), (Kt,)
+        anchor_idx = sample_anchors(points, self.num_anchors, self.neighbor_backend)  # (B, T, A)
+        anchor_xyz = torch.gather(points, 2, anchor_idx[..., None].expand(-1, -1, -1, 3))  # (B, T, A, 3)
+        idx = group_neighbors(points, anchor_xyz, frames, self.radius, self.k, self.neighbor_backend)  # (B,T,Kt,A,K)
+        neighbor_xyz = gather_frames(points, frames, idx)  # (B, T, Kt, A, K, 3)
+        x = encode_displacements(neighbor_xyz, anchor_xyz, offsets)  # (B, T, Kt, A, K, 4)
+        # an empty ball returns index 0 whatever its distance; its first "neighbour" is then outside the radius
+        valid = x[..., 0, :3].square().sum(-1) <= self.radius**2 * (1 + 1e-4)  # (B, T, Kt, A)
+        if features is not None:
+            x = torch.cat([x, gather_frames(features, frames, idx)], dim=-1)  # (B, T, Kt, A, K, 4 + C)
+        x = self.out_proj(self.mlp(x)).max(dim=4).values  # (B, T, Kt, A, D), max over the K neighbours
+        x = pool_kernel(x, valid, self.temporal_pool)  # (B, T, A, D)
+        return anchor_xyz, torch.relu(self.out_norm(x))  # (B, T, A, 3), (B, T, A, D)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Transformer (pre-norm, nanoGPT style), shared with the image video encoder
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention over (B, L, D) tokens."""
+
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim={dim} must be divisible by heads={heads}")
+        self.heads, self.dropout = heads, dropout
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, L, D = x.shape
+        q, k, v = self.qkv(x).reshape(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)  # (B, h, L, D/h)
+        x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)  # (B, h, L, D/h)
+        return self.proj_drop(self.proj(x.transpose(1, 2).reshape(B, L, D)))  # (B, L, D)
+
+
+class Block(nn.Module):
+    """x + Attn(LN(x)), then x + MLP(LN(x))."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 2.0, dropout: float = 0.0) -> None:
+        super().__init__()
+        hidden = int(dim * mlp_ratio)
+        self.ln1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads, dropout)
+        self.ln2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim), nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+class TransformerEncoder(nn.Module):
+    """``depth`` pre-norm blocks and a final LayerNorm over (B, L, D) tokens."""
+
+    def __init__(self, dim: int, depth: int, heads: int, mlp_ratio: float = 2.0, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio, dropout) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim)
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)
+
+
+def default_times(B: int, T: int, device: torch.device) -> torch.Tensor:
+    """Frame indices 0..T-1 as times, (B, T) float32."""
+    return torch.arange(T, device=device, dtype=torch.float32).expand(B, T)
+
+
+def pool_frames(frame: torch.Tensor, mode: VideoPool) -> torch.Tensor:
+    """(B, T, D) frame features -> (B, D) video feature by mean or max over frames."""
+    return frame.mean(dim=1) if mode == "mean" else frame.amax(dim=1)
+
+
+class ClassifierHeadMixin:
+    """timm-style ``forward_head`` / ``reset_head`` on the ``frame`` or ``video`` features (Identity by default)."""
+
+    feature_dim: int
+    head: nn.Module
+    head_level: Literal["frame", "video"]
+
+    def reset_head(self, num_classes: int = 0, level: Literal["frame", "video"] = "video") -> None:
+        """Replace the head by a fresh ``Linear(feature_dim, num_classes)`` on ``level`` (0: Identity)."""
+        if level not in ("frame", "video"):
+            raise ValueError(f"level must be 'frame' or 'video', got {level!r}")
+        self.head_level = level
+        self.head = nn.Linear(self.feature_dim, num_classes) if num_classes > 0 else nn.Identity()
+
+    def forward_head(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Apply the head to ``features[head_level]``: (B, T, classes) for frame, (B, classes) for video."""
+        return self.head(features[self.head_level])
+
+
+class PointVideoEncoder(ClassifierHeadMixin, nn.Module):
+    """P4Conv -> anchor tokens + 4D position embedding -> transformer -> frame and video features.
+
+    Shape:
+        points: (B, T, N, 3) in metres; times: (B, T) (seconds, used as given; default 0..T-1).
+        ``forward_features`` returns anchor_xyz (B, T, A, 3), anchor_features (B, T, A, D), frame (B, T, D),
+        video (B, D).
+    """
+
+    def __init__(self, cfg: PointEncoderConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.feature_dim = cfg.dim
+        self.conv = P4Conv(
+            0, (*cfg.conv_channels, cfg.dim),
+            num_anchors=cfg.num_anchors, radius=cfg.radius, k=cfg.k,
+            temporal_kernel=cfg.temporal_kernel,
+            temporal_pool=cfg.temporal_pool, norm=cfg.norm, neighbor_backend=cfg.neighbor_backend,
+        )
+        self.pos_embed = nn.Sequential(nn.Linear(4, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, cfg.dim))  # (x, y, z, t)
+        self.transformer = TransformerEncoder(cfg.dim, cfg.depth, cfg.heads, cfg.mlp_ratio, cfg.dropout)
+        self.reset_head(0)
+
+    def forward_features(self, points: torch.Tensor, times: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        B, T, N, _ = points.shape
+        times = default_times(B, T, points.device) if times is None else times.to(points.dtype)  # (B, T)
+        anchor_xyz, tokens = self.conv(points)  # (B, T, A, 3), (B, T, A, D)
+        A, D = tokens.shape[2], tokens.shape[3]
+        xyzt = torch.cat([anchor_xyz, times[:, :, None, None].expand(B, T, A, 1)], dim=-1)  # (B, T, A, 4)
+        x = (tokens + self.pos_embed(xyzt)).reshape(B, T * A, D)  # (B, T*A, D)
+        x = self.transformer(x).reshape(B, T, A, D)  # (B, T, A, D)
+        frame = x.amax(dim=2)  # (B, T, D)
+        return {"anchor_xyz": anchor_xyz, "anchor_features": x, "frame": frame,
+                "video": pool_frames(frame, self.cfg.video_pool)}
+
+    def forward(self, points: torch.Tensor, times: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        return self.forward_features(points, times)

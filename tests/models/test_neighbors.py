@@ -1,0 +1,118 @@
+"""FPS and ball query: Open3D and torch backends agree index for index, and both follow PointNet++ semantics."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from crossvideo_kedro._open3d import ml_ops
+from crossvideo_kedro.models.neighbors import ball_query, furthest_point_sample
+
+needs_open3d = pytest.mark.skipif(ml_ops() is None, reason="open3d.ml.torch.ops unavailable")
+
+
+def _naive_ball_query(xyz: torch.Tensor, centers: torch.Tensor, radius: float, k: int) -> torch.Tensor:
+    """Straight from the PointNet++ kernel: scan points in order, keep d² < r² (float32), pad with the first."""
+    r2 = float(torch.tensor(radius, dtype=torch.float32) ** 2)
+    out = torch.zeros(*centers.shape[:2], k, dtype=torch.long)
+    for b in range(xyz.shape[0]):
+        for m in range(centers.shape[1]):
+            found = []
+            for n in range(xyz.shape[1]):
+                d = xyz[b, n] - centers[b, m]
+                if float(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]) < r2:
+                    found.append(n)
+                    if len(found) == k:
+                        break
+            if found:
+                out[b, m] = torch.tensor(found + [found[0]] * (k - len(found)))
+    return out
+
+
+def _cloud_with_boundary_points(seed: int, B: int, N: int, M: int, radius: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random points plus every third point placed at distance ~radius (float32-rounded) from the first centre."""
+    g = torch.Generator().manual_seed(seed)
+    xyz = torch.rand(B, N, 3, generator=g) * 2 - 1
+    centers = xyz[:, :M] + 0.01 * torch.randn(B, M, 3, generator=g)
+    direction = torch.nn.functional.normalize(torch.randn(B, N, 3, generator=g), dim=-1)
+    xyz[:, ::3] = centers[:, :1] + radius * direction[:, ::3]
+    return xyz, centers
+
+
+@needs_open3d
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(("B", "N", "m"), [(1, 7, 7), (2, 5, 9), (3, 100, 16), (5, 513, 64), (2, 2048, 128)])
+def test_fps_backends_identical(seed: int, B: int, N: int, m: int) -> None:
+    xyz = torch.rand(B, N, 3, generator=torch.Generator().manual_seed(seed)) * 4 - 2
+    a = furthest_point_sample(xyz, m, backend="open3d")
+    b = furthest_point_sample(xyz, m, backend="torch")
+    assert a.dtype == b.dtype == torch.int64
+    assert a.shape == (B, m)
+    assert torch.equal(a, b)
+
+
+@needs_open3d
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize(("B", "N", "M", "k"), [(1, 10, 3, 4), (4, 300, 17, 1), (4, 300, 17, 16), (2, 1000, 32, 64)])
+def test_ball_query_backends_identical_including_boundary(seed: int, B: int, N: int, M: int, k: int) -> None:
+    radius = 0.3
+    xyz, centers = _cloud_with_boundary_points(seed, B, N, M, radius)
+    d2 = ((xyz[:, None] - centers[:, :1, None]) ** 2).sum(-1)
+    assert ((d2 - radius**2).abs() < 1e-6).sum() >= N // 3 - 1  # the boundary case is really exercised
+    a = ball_query(xyz, centers, radius, k, backend="open3d")
+    b = ball_query(xyz, centers, radius, k, backend="torch")
+    assert a.dtype == b.dtype == torch.int64
+    assert a.shape == (B, M, k)
+    assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_torch_ball_query_matches_naive_scan(seed: int) -> None:
+    xyz, centers = _cloud_with_boundary_points(seed, 2, 40, 5, 0.5)
+    centers[:, -1] = 10.0  # an empty ball
+    expected = _naive_ball_query(xyz, centers, 0.5, 6)
+    assert torch.equal(ball_query(xyz, centers, 0.5, 6, backend="torch"), expected)
+    assert torch.equal(expected[:, -1], torch.zeros(2, 6, dtype=torch.long))
+
+
+@pytest.mark.parametrize("backend", ["auto", "torch", pytest.param("open3d", marks=needs_open3d)])
+def test_ball_query_strict_radius_padding_and_empty(backend: str) -> None:
+    xyz = torch.tensor([[[0.0, 0, 0], [0.5, 0, 0], [0.25, 0, 0], [3, 0, 0], [0, 0.125, 0]]])
+    centers = torch.tensor([[[0.0, 0, 0], [10, 0, 0], [3, 0, 0]]])
+    idx = ball_query(xyz, centers, 0.5, 4, backend=backend)
+    # point 1 sits exactly at r (0.25 == 0.5², exact in float32): strictly outside
+    assert idx.tolist() == [[[0, 2, 4, 0], [0, 0, 0, 0], [3, 3, 3, 3]]]
+
+
+@pytest.mark.parametrize("backend", ["auto", "torch", pytest.param("open3d", marks=needs_open3d)])
+def test_fps_hand_made_line(backend: str) -> None:
+    xyz = torch.tensor([[[0.0, 0, 0], [1, 0, 0], [2, 0, 0], [10, 0, 0], [5, 0, 0], [7.5, 0, 0]]])
+    # from x=0: farthest is 10; then 5 (5 from both); then 7.5 (2.5 from 5 and 10) beats 2 (2 from 0)
+    assert furthest_point_sample(xyz, 4, backend=backend).tolist() == [[0, 3, 4, 5]]
+
+
+@pytest.mark.parametrize("backend", ["auto", "torch", pytest.param("open3d", marks=needs_open3d)])
+def test_fps_picks_one_point_per_cluster(backend: str) -> None:
+    g = torch.Generator().manual_seed(0)
+    corners = torch.tensor([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 1]])
+    xyz = (corners[:, None, :] + 0.01 * torch.rand(4, 25, 3, generator=g)).reshape(1, 100, 3)  # 4 tight clusters
+    xyz = xyz[:, torch.randperm(100, generator=g)]
+    idx = furthest_point_sample(xyz, 4, backend=backend)
+    assert idx[0, 0] == 0
+    picked = xyz[0, idx[0]]  # (4, 3)
+    cluster = torch.cdist(picked, corners).argmin(dim=1)
+    assert sorted(cluster.tolist()) == [0, 1, 2, 3]
+    assert torch.pdist(picked).min() > 0.9  # mutually far: no two picks share a cluster
+
+
+def test_backend_errors() -> None:
+    xyz = torch.rand(1, 8, 3)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        furthest_point_sample(xyz, 2, backend="cuda")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"\(B, N, 3\)"):
+        ball_query(torch.rand(8, 3), xyz, 0.1, 4)
+    with pytest.raises(ValueError, match="radius"):
+        ball_query(xyz, xyz, 0.0, 4)
+    if ml_ops() is not None:
+        with pytest.raises(ValueError, match="CPU tensors only"):
+            furthest_point_sample(torch.empty(1, 8, 3, device="meta"), 2, backend="open3d")
