@@ -101,6 +101,7 @@ def test_misspelt_key_is_named() -> None:
         (ImageEncoderConfig, {"channels": []}, "image.channels"),
         (ImageEncoderConfig, {"stem_pool": "yes"}, "image.stem_pool"),
         (ImageEncoderConfig, {"video_pool": "sum"}, "image.video_pool"),
+        (ImageEncoderConfig, {"norm": "layer"}, "image.norm"),
         (DecoderConfig, {"norm": "group"}, "decoder.norm"),
         (DecoderConfig, {"num_neighbors": 0}, "decoder.num_neighbors"),
     ],

@@ -20,7 +20,7 @@ from crossvideo_kedro.training.pretrain import PretrainConfig, pretrain
 TINY_MODEL = {
     "point": {"num_points": 32, "num_anchors": 8, "k": 8, "radius": 0.5, "conv_channels": [16], "dim": 32,
               "depth": 1, "heads": 2, "norm": "layer"},
-    "image": {"image_size": 16, "channels": [8, 16], "dim": 32, "depth": 1, "heads": 2},
+    "image": {"image_size": 16, "channels": [8, 16], "dim": 32, "depth": 1, "heads": 2, "norm": "group"},
     "head": {"hidden_dim": 32, "out_dim": 16, "norm": "layer"},
 }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -9,19 +11,28 @@ from crossvideo_kedro.models.point4d import ClassifierHeadMixin, TransformerEnco
 from crossvideo_kedro.models.presets import ImageEncoderConfig
 
 
+def norm2d(kind: str, channels: int) -> nn.Module:
+    """BatchNorm2d, or GroupNorm (8 groups at most): per-sample statistics, so DDP ranks agree exactly."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "group":
+        return nn.GroupNorm(math.gcd(8, channels), channels)
+    raise ValueError(f"image.norm must be 'batch' or 'group', got {kind!r}")
+
+
 class BasicBlock(nn.Module):
     """ResNet basic block: conv3x3 -> BN -> ReLU -> conv3x3 -> BN, plus a (projected) shortcut, then ReLU."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, norm: str = "batch") -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.bn1 = norm2d(norm, out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.bn2 = norm2d(norm, out_channels)
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or in_channels != out_channels:
             self.shortcut = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), nn.BatchNorm2d(out_channels)
+                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), norm2d(norm, out_channels)
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -37,11 +48,12 @@ class FrameCNN(nn.Module):
         x: (F, 3, H, W) frames. Returns (F, channels[-1]).
     """
 
-    def __init__(self, channels: tuple[int, ...], blocks_per_stage: int = 1, stem_pool: bool = False) -> None:
+    def __init__(self, channels: tuple[int, ...], blocks_per_stage: int = 1, stem_pool: bool = False,
+                 norm: str = "batch") -> None:
         super().__init__()
         stem: list[nn.Module] = [
             nn.Conv2d(3, channels[0], 3, stride=2, padding=1, bias=False),
-            nn.BatchNorm2d(channels[0]),
+            norm2d(norm, channels[0]),
             nn.ReLU(inplace=True),
         ]
         if stem_pool:
@@ -51,7 +63,7 @@ class FrameCNN(nn.Module):
         in_channels = channels[0]
         for stage, width in enumerate(channels):
             for i in range(blocks_per_stage):
-                blocks.append(BasicBlock(in_channels, width, stride=2 if stage > 0 and i == 0 else 1))
+                blocks.append(BasicBlock(in_channels, width, stride=2 if stage > 0 and i == 0 else 1, norm=norm))
                 in_channels = width
         self.blocks = nn.Sequential(*blocks)
         for module in self.modules():
@@ -78,7 +90,7 @@ class ImageVideoEncoder(ClassifierHeadMixin, nn.Module):
         super().__init__()
         self.cfg = cfg
         self.feature_dim = cfg.dim
-        self.cnn = FrameCNN(cfg.channels, cfg.blocks_per_stage, cfg.stem_pool)
+        self.cnn = FrameCNN(cfg.channels, cfg.blocks_per_stage, cfg.stem_pool, cfg.norm)
         self.proj = nn.Linear(cfg.channels[-1], cfg.dim)
         self.time_embed = nn.Sequential(nn.Linear(1, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, cfg.dim))
         self.transformer = TransformerEncoder(cfg.dim, cfg.depth, cfg.heads, cfg.mlp_ratio, cfg.dropout)

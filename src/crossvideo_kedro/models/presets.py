@@ -36,6 +36,7 @@ from crossvideo_kedro.models.neighbors import NeighborBackend
 TemporalPool = Literal["max", "sum"]
 VideoPool = Literal["mean", "max"]
 Norm = Literal["batch", "layer"]
+ImageNorm = Literal["batch", "group"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -148,6 +149,7 @@ class ImageEncoderConfig:
     channels: tuple[int, ...] = (16, 32, 64)  # widths of the residual stages; every stage after the first halves H, W
     blocks_per_stage: int = 1  # BasicBlocks per stage (ResNet-18: 2)
     stem_pool: bool = False  # 3x3/2 max-pool after the stride-2 stem (ResNet style, for large images)
+    norm: ImageNorm = "batch"  # CNN normalisation; "group" has per-sample statistics (exact DDP equivalence)
     dim: int = 128  # D, token and output width
     depth: int = 1  # temporal transformer layers
     heads: int = 4  # attention heads (dim must be divisible by heads)
