@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 
 import numpy as np
@@ -40,7 +41,8 @@ def tiny_bank(num_clips: int = 8, images: bool = True, seed: int = 0) -> dict[st
 
 def tiny_config(**overrides) -> PretrainConfig:
     params = {"epochs": 6, "batch_size": 4, "lr": 3e-3, "warmup_steps": 2, "progress": False, "model": TINY_MODEL,
-              "checkpoint": {"dir": "unused", "every_steps": 1000, "resume": False}, "device": "cpu"}
+              "checkpoint": {"dir": tempfile.mkdtemp(prefix="ckpt-"), "every_steps": 1000, "resume": False},
+              "device": "cpu"}
     params.update(overrides)
     return PretrainConfig.from_dict(params)
 
