@@ -1,0 +1,509 @@
+"""Parameters of the synthetic RGB-D generator (``conf/base/parameters_generate.yml``, key ``generate``).
+
+Everything that defines *what* is generated — object categories (shape, size, colour, texture), the action grammar
+and its duration ranges, camera, lighting and sensor ranges — is plain dict/list data here, so a YAML file can mirror
+it one to one. :meth:`GeneratorConfig.from_dict` is strict: an unknown key or a bad value raises ``ValueError`` naming
+the parameter (``generate.<group>.<key>``) and what is expected.
+
+Ranges are ``[lo, hi]`` pairs; the generator draws one value uniformly per sequence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+#: Semantic classes that every sequence has, before the object categories (ids = list index).
+BASE_SEMANTIC_CLASSES: tuple[str, ...] = ("background", "table", "hand", "distractor")
+
+#: Shapes the mesh factory knows, and the meaning of a category's ``size`` list for each (metres).
+SHAPE_SIZES: dict[str, tuple[str, ...]] = {
+    "box": ("size_x", "size_y", "size_z"),
+    "cylinder": ("radius", "height"),
+    "sphere": ("radius",),
+    "cone": ("radius", "height"),
+    "torus": ("radius", "tube_radius"),
+}
+
+#: Procedural textures: ``plain`` (``color`` only), ``stripes`` (horizontal bands along the object's up axis),
+#: ``checker`` (3D checkerboard in object coordinates); the patterned ones alternate ``color`` and ``color2``.
+TEXTURES: tuple[str, ...] = ("plain", "stripes", "checker")
+
+#: Physical state before → after each motion primitive the generator implements: ``free`` (hand empty, object on
+#: the table), ``held`` (object grasped, on the table), ``lifted`` (object grasped, in the air). The grammar may only
+#: chain a → b when a's "after" state is b's "before" state.
+PRIMITIVE_STATES: dict[str, tuple[str, str]] = {
+    "rest": ("free", "free"),
+    "reach": ("free", "free"),
+    "grasp": ("free", "held"),
+    "lift": ("held", "lifted"),
+    "carry": ("lifted", "lifted"),
+    "place": ("lifted", "held"),
+    "push": ("held", "held"),
+    "rotate": ("held", "held"),
+    "release": ("held", "free"),
+    "retract": ("free", "free"),
+}
+
+
+def _default_actions() -> list[str]:
+    return ["rest", "reach", "grasp", "lift", "carry", "place", "release", "retract", "push", "rotate"]
+
+
+def _default_grammar() -> dict[str, list[str]]:
+    # action -> actions that may follow it (uniform choice). One cycle:
+    # rest → reach → grasp → {lift → carry → place | push | rotate} → release → retract → rest → …
+    return {
+        "rest": ["reach"],
+        "reach": ["grasp"],
+        "grasp": ["lift", "push", "rotate"],
+        "lift": ["carry"],
+        "carry": ["place"],
+        "place": ["release"],
+        "push": ["release"],
+        "rotate": ["release"],
+        "release": ["retract"],
+        "retract": ["rest"],
+    }
+
+
+def _default_durations() -> dict[str, list[float]]:
+    # seconds, uniform in [min, max], rounded to whole frames (at least one frame)
+    return {
+        "rest": [0.4, 1.0],
+        "reach": [0.6, 1.1],
+        "grasp": [0.4, 0.7],
+        "lift": [0.4, 0.7],
+        "carry": [0.6, 1.2],
+        "place": [0.4, 0.7],
+        "release": [0.3, 0.5],
+        "retract": [0.5, 0.9],
+        "push": [0.6, 1.2],
+        "rotate": [0.6, 1.2],
+    }
+
+
+def _default_categories() -> dict[str, dict[str, Any]]:
+    # Twins by design, so that neither geometry nor appearance alone names the category:
+    #   same shape, different appearance: mug / jar (texture), mug / can (colour), ball / apple (colour)
+    #   same appearance, different shape: can / box, apple / cone, ball / ring
+    red, blue, green, yellow, white = [200, 45, 40], [40, 80, 200], [60, 170, 60], [225, 190, 40], [235, 235, 230]
+    return {
+        "mug": {"shape": "cylinder", "size": [0.04, 0.1], "color": red, "texture": "plain"},
+        "jar": {"shape": "cylinder", "size": [0.04, 0.1], "color": red, "texture": "stripes", "color2": white,
+                "period": 0.025},
+        "can": {"shape": "cylinder", "size": [0.04, 0.1], "color": blue, "texture": "plain"},
+        "box": {"shape": "box", "size": [0.075, 0.075, 0.1], "color": blue, "texture": "plain"},
+        "ball": {"shape": "sphere", "size": [0.045], "color": yellow, "texture": "plain"},
+        "apple": {"shape": "sphere", "size": [0.045], "color": green, "texture": "plain"},
+        "cone": {"shape": "cone", "size": [0.045, 0.11], "color": green, "texture": "plain"},
+        "ring": {"shape": "torus", "size": [0.05, 0.018], "color": yellow, "texture": "plain"},
+    }
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """Camera placement: looks at the workspace from above and beside the arm, drifting slowly."""
+
+    distance: tuple[float, float] = (0.40, 0.53)  # metres from the look-at point
+    elevation_deg: tuple[float, float] = (32.0, 55.0)  # above the table plane
+    side_deg: tuple[float, float] = (50.0, 140.0)  # azimuth from the arm's side (either way); 180 = facing the hand
+    orbit_deg: tuple[float, float] = (4.0, 15.0)  # total azimuth drift over the video (random sign)
+    bob_deg: float = 2.0  # amplitude of a slow elevation oscillation
+    shake: float = 0.002  # metres, smooth hand-held shake of the look-at point
+
+
+@dataclass(frozen=True)
+class LightingConfig:
+    """One directional light per sequence plus ambient, with mild per-frame flicker."""
+
+    ambient: tuple[float, float] = (0.25, 0.45)
+    intensity: tuple[float, float] = (0.55, 0.85)
+    elevation_deg: tuple[float, float] = (30.0, 80.0)  # light direction above the table (azimuth uniform)
+    tint: float = 0.08  # per-channel light colour factor uniform in [1 - tint, 1 + tint]
+    flicker: float = 0.03  # per-frame relative intensity std (smoothed over 3 frames)
+
+
+@dataclass(frozen=True)
+class SensorConfig:
+    """Depth-camera artefacts: noise, holes and range limits, plus colour noise."""
+
+    depth_noise: tuple[float, float] = (0.0008, 0.0025)  # std = a + b·z² metres (z in metres)
+    dropout: tuple[float, float] = (0.01, 0.05)  # per-sequence rate of random pixel dropout, uniform in range
+    edge_dropout: float = 0.5  # probability that a pixel at a depth discontinuity loses its depth
+    edge_threshold: float = 0.02  # metres; |Δz| to a 4-neighbour above this marks a discontinuity
+    min_depth: float = 0.2  # metres; nearer → 0 (no depth)
+    max_depth: float = 1.5  # metres; farther → 0 (no depth)
+    color_noise: float = 2.5  # std of per-pixel colour noise, 0–255 units
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    """Table, distractors, hand appearance and per-sequence jitter."""
+
+    num_distractors: tuple[int, int] = (1, 3)  # uniform integer in [lo, hi]
+    distractor_shapes: tuple[str, ...] = ("box", "cylinder", "sphere", "cone", "torus")
+    distractor_size: tuple[float, float] = (0.02, 0.045)  # metres, characteristic radius
+    distractor_radius: tuple[float, float] = (0.17, 0.26)  # metres from the workspace centre
+    table_size: tuple[float, float] = (1.2, 0.9)  # metres (x, y); top at z = 0
+    table_colors: tuple[tuple[int, int, int], ...] = ((150, 111, 80), (120, 120, 125), (190, 170, 140), (95, 75, 60))
+    hand_colors: tuple[tuple[int, int, int], ...] = ((224, 172, 140), (198, 134, 98), (141, 85, 54), (240, 200, 170))
+    color_jitter: float = 12.0  # ± per channel (0–255) on table, hand and distractor colours
+    object_color_jitter: float = 6.0  # ± per channel on the manipulated object's colours
+    size_jitter: float = 0.08  # object scale uniform in [1 - j, 1 + j]
+    hand_scale: tuple[float, float] = (0.95, 1.1)
+
+
+@dataclass(frozen=True)
+class MotionConfig:
+    """Amplitudes of the motion primitives (metres, degrees, flexion in [0, 1])."""
+
+    rest_distance: tuple[float, float] = (0.17, 0.23)  # palm to object, horizontally, at rest
+    rest_height: tuple[float, float] = (0.10, 0.16)  # palm above the table at rest
+    pregrasp_height: tuple[float, float] = (0.04, 0.07)  # palm above its grasp height at the end of reach
+    lift_height: tuple[float, float] = (0.08, 0.14)
+    carry_distance: tuple[float, float] = (0.08, 0.15)
+    push_distance: tuple[float, float] = (0.05, 0.10)
+    rotate_deg: tuple[float, float] = (45.0, 100.0)  # random sign
+    workspace_radius: float = 0.1  # carry/push targets stay within this distance of the workspace centre
+    grip_flex: tuple[float, float] = (0.55, 0.8)  # finger flexion when grasping (0 open, 1 fist)
+    rest_flex: tuple[float, float] = (0.15, 0.35)
+    tremor: float = 0.002  # metres, smooth hand tremor amplitude
+
+
+_GROUPS: dict[str, type] = {
+    "camera": CameraConfig,
+    "lighting": LightingConfig,
+    "sensor": SensorConfig,
+    "scene": SceneConfig,
+    "motion": MotionConfig,
+}
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Parameters of ``generate`` (``conf/base/parameters_generate.yml``, key ``generate``).
+
+    A sequence has a fixed ``num_frames`` at ``fps``; its events follow ``grammar`` from ``start_action`` with
+    durations drawn from ``durations`` until the video is full (the last event is cut at the end).
+    """
+
+    seed: int = 0  # all randomness: np.random.default_rng from (seed, sequence index)
+    num_sequences: int = 32
+    num_frames: int = 90  # frames per sequence (6 s at 15 fps)
+    fps: float = 15.0
+    width: int = 160
+    height: int = 120
+    hfov_deg: float = 55.0  # horizontal field of view; fx = fy = (width / 2) / tan(hfov / 2)
+    num_workers: int = 2  # processes rendering sequences in parallel (1 = in this process; capped at the CPU count)
+    action_classes: list[str] = field(default_factory=_default_actions)
+    start_action: str = "rest"
+    grammar: dict[str, list[str]] = field(default_factory=_default_grammar)
+    durations: dict[str, list[float]] = field(default_factory=_default_durations)
+    categories: dict[str, dict[str, Any]] = field(default_factory=_default_categories)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    lighting: LightingConfig = field(default_factory=LightingConfig)
+    sensor: SensorConfig = field(default_factory=SensorConfig)
+    scene: SceneConfig = field(default_factory=SceneConfig)
+    motion: MotionConfig = field(default_factory=MotionConfig)
+
+    # ------------------------------------------------------------------------------------------ derived values
+    @property
+    def semantic_classes(self) -> list[str]:
+        """``background, table, hand, distractor`` then one class per object category (ids = index)."""
+        return [*BASE_SEMANTIC_CLASSES, *self.categories]
+
+    @property
+    def fx(self) -> float:
+        return (self.width / 2.0) / math.tan(math.radians(self.hfov_deg) / 2.0)
+
+    @property
+    def intrinsics(self) -> list[list[float]]:
+        """3×3 pinhole K (square pixels, principal point at the image centre, pixel centres at integers)."""
+        f = self.fx
+        return [[f, 0.0, (self.width - 1) / 2.0], [0.0, f, (self.height - 1) / 2.0], [0.0, 0.0, 1.0]]
+
+    # ------------------------------------------------------------------------------------------ building
+    @classmethod
+    def from_dict(cls, params: dict[str, Any] | None, prefix: str = "generate") -> GeneratorConfig:
+        """Build and validate from a parameters dict; missing keys take the defaults.
+
+        Raises:
+            ValueError: Unknown key, or a value of the wrong type or out of range; the message names
+                ``<prefix>.<key>`` and what is expected.
+        """
+        params = dict(params or {})
+        _check_keys(cls, params, prefix)
+        kwargs: dict[str, Any] = {}
+        for key, value in params.items():
+            if key in _GROUPS:
+                kwargs[key] = _build_group(_GROUPS[key], value, f"{prefix}.{key}")
+            else:
+                kwargs[key] = value
+        config = cls(**kwargs)
+        config.validate(prefix)
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict/list form (what ``from_dict`` accepts; what the YAML file mirrors)."""
+        return _plain(dataclasses.asdict(self))
+
+    def validate(self, prefix: str = "generate") -> GeneratorConfig:
+        """Check every value; raise ``ValueError`` naming the first bad parameter."""
+        _check_int(self.seed, f"{prefix}.seed", minimum=0)
+        _check_int(self.num_sequences, f"{prefix}.num_sequences", minimum=1)
+        _check_int(self.num_frames, f"{prefix}.num_frames", minimum=1)
+        _check_int(self.width, f"{prefix}.width", minimum=1)
+        _check_int(self.height, f"{prefix}.height", minimum=1)
+        _check_int(self.num_workers, f"{prefix}.num_workers", minimum=1)
+        _check_positive(self.fps, f"{prefix}.fps")
+        _check_number(self.hfov_deg, f"{prefix}.hfov_deg")
+        if not 10.0 <= self.hfov_deg <= 150.0:
+            raise ValueError(f"{prefix}.hfov_deg must be in [10, 150] degrees, got {self.hfov_deg!r}")
+        self._validate_actions(prefix)
+        self._validate_categories(prefix)
+        self._validate_groups(prefix)
+        return self
+
+    def _validate_actions(self, prefix: str) -> None:
+        actions = self.action_classes
+        if not isinstance(actions, list | tuple) or not actions or not all(isinstance(a, str) for a in actions):
+            raise ValueError(f"{prefix}.action_classes must be a non-empty list of names, got {actions!r}")
+        if len(set(actions)) != len(actions):
+            raise ValueError(f"{prefix}.action_classes must not repeat a name, got {actions!r}")
+        unknown = [a for a in actions if a not in PRIMITIVE_STATES]
+        if unknown:
+            raise ValueError(f"{prefix}.action_classes names {unknown} with no motion primitive; "
+                             f"expected names from {sorted(PRIMITIVE_STATES)}")
+        if self.start_action not in actions:
+            raise ValueError(f"{prefix}.start_action must be one of action_classes {list(actions)}, "
+                             f"got {self.start_action!r}")
+        if PRIMITIVE_STATES[self.start_action][0] != "free":
+            raise ValueError(f"{prefix}.start_action must start with the hand empty (e.g. 'rest' or 'reach'), "
+                             f"got {self.start_action!r}")
+        grammar = self.grammar
+        if not isinstance(grammar, dict):
+            raise ValueError(f"{prefix}.grammar must be a mapping action -> list of next actions, got {grammar!r}")
+        for action, successors in grammar.items():
+            where = f"{prefix}.grammar.{action}"
+            if action not in actions:
+                raise ValueError(f"{where}: {action!r} is not in action_classes {list(actions)}")
+            if not isinstance(successors, list | tuple) or not successors:
+                raise ValueError(f"{where} must be a non-empty list of next actions, got {successors!r}")
+            for nxt in successors:
+                if nxt not in actions:
+                    raise ValueError(f"{where} names {nxt!r}, which is not in action_classes {list(actions)}")
+                after, before = PRIMITIVE_STATES[action][1], PRIMITIVE_STATES[nxt][0]
+                if after != before:
+                    raise ValueError(f"{where}: {action!r} ends with the object {after} but {nxt!r} needs it "
+                                     f"{before}; allowed next actions start in state {after!r}")
+        reachable, frontier = {self.start_action}, [self.start_action]
+        while frontier:
+            action = frontier.pop()
+            if action not in grammar:
+                raise ValueError(f"{prefix}.grammar has no entry for {action!r}, which the grammar reaches from "
+                                 f"{self.start_action!r}: every reachable action needs next actions")
+            for nxt in grammar[action]:
+                if nxt not in reachable:
+                    reachable.add(nxt)
+                    frontier.append(nxt)
+        if not isinstance(self.durations, dict):
+            raise ValueError(f"{prefix}.durations must be a mapping action -> [min_s, max_s], got {self.durations!r}")
+        for action in self.durations:
+            if action not in actions:
+                raise ValueError(f"{prefix}.durations.{action}: {action!r} is not in action_classes {list(actions)}")
+        for action in sorted(reachable, key=list(actions).index):
+            if action not in self.durations:
+                raise ValueError(f"{prefix}.durations has no [min_s, max_s] for {action!r}")
+            _check_range(self.durations[action], f"{prefix}.durations.{action}", positive=True)
+
+    def _validate_categories(self, prefix: str) -> None:
+        cats = self.categories
+        if not isinstance(cats, dict) or not cats:
+            raise ValueError(f"{prefix}.categories must be a non-empty mapping name -> "
+                             f"{{shape, size, color, texture}}, got {cats!r}")
+        clash = set(cats) & set(BASE_SEMANTIC_CLASSES)
+        if clash:
+            raise ValueError(f"{prefix}.categories must not reuse the names {sorted(clash)} "
+                             f"(reserved semantic classes {list(BASE_SEMANTIC_CLASSES)})")
+        if len(BASE_SEMANTIC_CLASSES) + len(cats) > 255:
+            raise ValueError(f"{prefix}.categories: at most {255 - len(BASE_SEMANTIC_CLASSES)} categories "
+                             "(label masks are 8-bit)")
+        allowed = {"shape", "size", "color", "texture", "color2", "period"}
+        for name, spec in cats.items():
+            where = f"{prefix}.categories.{name}"
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"{prefix}.categories: names must be non-empty strings, got {name!r}")
+            if not isinstance(spec, dict):
+                raise ValueError(f"{where} must be a mapping {{shape, size, color, texture}}, got {spec!r}")
+            unknown = sorted(set(spec) - allowed)
+            if unknown:
+                raise ValueError(
+                    f"unknown parameter(s) {[f'{where}.{k}' for k in unknown]}; expected {sorted(allowed)}"
+                )
+            check_shape(spec.get("shape"), spec.get("size"), where)
+            _check_color(spec.get("color"), f"{where}.color")
+            texture = spec.get("texture", "plain")
+            if texture not in TEXTURES:
+                raise ValueError(f"{where}.texture must be one of {list(TEXTURES)}, got {texture!r}")
+            if texture != "plain":
+                _check_color(spec.get("color2"), f"{where}.color2")
+                _check_positive(spec.get("period", 0.02), f"{where}.period")
+
+    def _validate_groups(self, prefix: str) -> None:
+        c, li, s, sc, m = self.camera, self.lighting, self.sensor, self.scene, self.motion
+        p = prefix
+        _check_range(c.distance, f"{p}.camera.distance", positive=True)
+        _check_range(c.elevation_deg, f"{p}.camera.elevation_deg", bounds=(5.0, 89.0))
+        _check_range(c.side_deg, f"{p}.camera.side_deg", bounds=(0.0, 180.0))
+        _check_range(c.orbit_deg, f"{p}.camera.orbit_deg", bounds=(0.0, 90.0))
+        _check_nonneg(c.bob_deg, f"{p}.camera.bob_deg")
+        _check_nonneg(c.shake, f"{p}.camera.shake")
+        _check_range(li.ambient, f"{p}.lighting.ambient", bounds=(0.0, 1.0))
+        _check_range(li.intensity, f"{p}.lighting.intensity", bounds=(0.0, 2.0))
+        _check_range(li.elevation_deg, f"{p}.lighting.elevation_deg", bounds=(0.0, 90.0))
+        _check_fraction(li.tint, f"{p}.lighting.tint")
+        _check_fraction(li.flicker, f"{p}.lighting.flicker")
+        _check_range(s.depth_noise, f"{p}.sensor.depth_noise", ordered=False, bounds=(0.0, 1.0))
+        _check_range(s.dropout, f"{p}.sensor.dropout", bounds=(0.0, 0.9))
+        _check_fraction(s.edge_dropout, f"{p}.sensor.edge_dropout")
+        _check_positive(s.edge_threshold, f"{p}.sensor.edge_threshold")
+        _check_nonneg(s.min_depth, f"{p}.sensor.min_depth")
+        _check_number(s.max_depth, f"{p}.sensor.max_depth")
+        if not s.max_depth > s.min_depth:
+            raise ValueError(f"{p}.sensor.max_depth must be > sensor.min_depth ({s.min_depth}), got {s.max_depth!r}")
+        if s.max_depth > 65.0:
+            raise ValueError(f"{p}.sensor.max_depth must be <= 65 m (uint16 millimetre PNGs), got {s.max_depth!r}")
+        _check_nonneg(s.color_noise, f"{p}.sensor.color_noise")
+        _check_range(sc.num_distractors, f"{p}.scene.num_distractors", integer=True, bounds=(0, 16))
+        if not sc.distractor_shapes:
+            raise ValueError(f"{p}.scene.distractor_shapes must be a non-empty list of {sorted(SHAPE_SIZES)}")
+        for shape in sc.distractor_shapes:
+            if shape not in SHAPE_SIZES:
+                raise ValueError(f"{p}.scene.distractor_shapes must name shapes from {sorted(SHAPE_SIZES)}, "
+                                 f"got {shape!r}")
+        _check_range(sc.distractor_size, f"{p}.scene.distractor_size", positive=True)
+        _check_range(sc.distractor_radius, f"{p}.scene.distractor_radius", positive=True)
+        _check_range(sc.table_size, f"{p}.scene.table_size", ordered=False, positive=True)
+        for key in ("table_colors", "hand_colors"):
+            colors = getattr(sc, key)
+            if not colors:
+                raise ValueError(f"{p}.scene.{key} must be a non-empty list of [r, g, b]")
+            for i, color in enumerate(colors):
+                _check_color(color, f"{p}.scene.{key}[{i}]")
+        _check_nonneg(sc.color_jitter, f"{p}.scene.color_jitter")
+        _check_nonneg(sc.object_color_jitter, f"{p}.scene.object_color_jitter")
+        _check_fraction(sc.size_jitter, f"{p}.scene.size_jitter")
+        _check_range(sc.hand_scale, f"{p}.scene.hand_scale", positive=True)
+        for key in ("rest_distance", "rest_height", "pregrasp_height", "lift_height", "carry_distance",
+                    "push_distance"):
+            _check_range(getattr(m, key), f"{p}.motion.{key}", positive=True)
+        _check_range(m.rotate_deg, f"{p}.motion.rotate_deg", bounds=(0.0, 180.0))
+        _check_positive(m.workspace_radius, f"{p}.motion.workspace_radius")
+        _check_range(m.grip_flex, f"{p}.motion.grip_flex", bounds=(0.0, 1.0))
+        _check_range(m.rest_flex, f"{p}.motion.rest_flex", bounds=(0.0, 1.0))
+        _check_nonneg(m.tremor, f"{p}.motion.tremor")
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+def _check_keys(cls: type, params: dict[str, Any], prefix: str) -> None:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {[f'{prefix}.{k}' for k in unknown]}; expected {sorted(known)}")
+
+
+def _build_group(cls: type, value: Any, prefix: str) -> Any:
+    if not isinstance(value, dict):
+        raise ValueError(f"{prefix} must be a mapping of {sorted(f.name for f in fields(cls))}, got {value!r}")
+    _check_keys(cls, value, prefix)
+    converted = {}
+    for key, item in value.items():
+        if isinstance(item, list):
+            item = tuple(tuple(v) if isinstance(v, list) else v for v in item)
+        converted[key] = item
+    return cls(**converted)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_number(value: Any, key: str) -> None:
+    if not _is_number(value):
+        raise ValueError(f"{key} must be a finite number, got {value!r}")
+
+
+def _check_positive(value: Any, key: str) -> None:
+    if not (_is_number(value) and value > 0):
+        raise ValueError(f"{key} must be > 0, got {value!r}")
+
+
+def _check_nonneg(value: Any, key: str) -> None:
+    if not (_is_number(value) and value >= 0):
+        raise ValueError(f"{key} must be >= 0, got {value!r}")
+
+
+def _check_fraction(value: Any, key: str) -> None:
+    if not (_is_number(value) and 0 <= value <= 1):
+        raise ValueError(f"{key} must be in [0, 1], got {value!r}")
+
+
+def _check_int(value: Any, key: str, minimum: int) -> None:
+    if not (isinstance(value, int) and not isinstance(value, bool)):
+        raise ValueError(f"{key} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{key} must be > {minimum - 1}, got {value!r}" if minimum >= 1 else
+                         f"{key} must be >= {minimum}, got {value!r}")
+
+
+def _check_range(value: Any, key: str, *, positive: bool = False, ordered: bool = True, integer: bool = False,
+                 bounds: tuple[float, float] | None = None) -> None:
+    """A ``[lo, hi]`` pair of numbers (``lo <= hi`` unless ``ordered`` is false)."""
+    expected = "[lo, hi] with lo <= hi" if ordered else "a pair of numbers"
+    if positive:
+        expected += ", both > 0"
+    if bounds is not None:
+        expected += f", within [{bounds[0]}, {bounds[1]}]"
+    if integer:
+        expected += ", integers"
+    ok = isinstance(value, list | tuple) and len(value) == 2 and all(_is_number(v) for v in value)
+    if ok and integer:
+        ok = all(isinstance(v, int) for v in value)
+    if ok and ordered:
+        ok = value[0] <= value[1]
+    if ok and positive:
+        ok = min(value) > 0
+    if ok and bounds is not None:
+        ok = bounds[0] <= min(value) and max(value) <= bounds[1]
+    if not ok:
+        raise ValueError(f"{key} must be {expected}, got {value!r}")
+
+
+def _check_color(value: Any, key: str) -> None:
+    ok = isinstance(value, list | tuple) and len(value) == 3
+    ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 255 for v in value)
+    if not ok:
+        raise ValueError(f"{key} must be an [r, g, b] colour with values in 0..255, got {value!r}")
+
+
+def check_shape(shape: Any, size: Any, where: str) -> None:
+    """Check a ``shape`` name and its ``size`` list (see :data:`SHAPE_SIZES`); raise ``ValueError`` naming ``where``."""
+    if shape not in SHAPE_SIZES:
+        raise ValueError(f"{where}.shape must be one of {sorted(SHAPE_SIZES)}, got {shape!r}")
+    names = SHAPE_SIZES[shape]
+    ok = isinstance(size, list | tuple) and len(size) == len(names) and all(_is_number(v) and v > 0 for v in size)
+    if not ok:
+        raise ValueError(f"{where}.size must be {list(names)} in metres (all > 0) for a {shape}, got {size!r}")
+    if shape == "torus" and not size[1] < size[0]:
+        raise ValueError(f"{where}.size must have tube_radius < radius for a torus, got {size!r}")

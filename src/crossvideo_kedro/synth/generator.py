@@ -1,0 +1,177 @@
+"""One synthetic RGB-D hand–object interaction video per (seed, index): layout → motion → render → sensor.
+
+Randomness: ``numpy.random.SeedSequence([seed, index])`` spawns independent streams for the layout, the motion, the
+depth sensor and the colour sensor, so changing one part (e.g. the object category) leaves the others' draws alone.
+Categories are balanced: every block of ``len(categories)`` consecutive indices holds each category once, in an order
+drawn from (seed, block).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+
+import numpy as np
+
+from crossvideo_kedro.sequences import RawSequence
+from crossvideo_kedro.synth.actions import MotionContext, initial_state, plan_events, plan_motion, sample_plan
+from crossvideo_kedro.synth.config import GeneratorConfig
+from crossvideo_kedro.synth.hand import PALM_SIZE, hand_meshes, hand_part_poses
+from crossvideo_kedro.synth.render import GBuffer, Renderer
+from crossvideo_kedro.synth.scene import LABEL, Layout, Part, sample_layout
+from crossvideo_kedro.synth.sensor import sensor_color, sensor_depth
+from crossvideo_kedro.synth.shading import albedo, shade
+
+logger = logging.getLogger(__name__)
+
+GENERATOR_NAME = "crossvideo_kedro.synth"
+GENERATOR_VERSION = "1.0"
+_GRASP_CLEARANCE = 0.006  # palm above the object's top when grasping, metres
+_CATEGORY_STREAM = 0xCA7E  # keeps the category order's seed apart from the sequences' seeds
+_CHUNK = 8  # frames shaded at a time (8 × 160×120×3 float32 ≈ 1.8 MB)
+
+
+def sequence_name(index: int) -> str:
+    return f"seq_{index:04d}"
+
+
+def sequence_category(config: GeneratorConfig, index: int) -> str:
+    """Category of sequence ``index``: a (seed, block)-drawn permutation, so every block of K indices has all K."""
+    names = list(config.categories)
+    block, slot = divmod(index, len(names))
+    order = np.random.default_rng([config.seed, _CATEGORY_STREAM, block]).permutation(len(names))
+    return names[int(order[slot])]
+
+
+def generate_sequence(config: GeneratorConfig, index: int, category: str | None = None) -> RawSequence:
+    """Render sequence ``index`` of the data set described by ``config``.
+
+    Args:
+        config: Validated generator parameters.
+        index: Sequence index (>= 0); with ``config.seed`` it fixes every random draw.
+        category: Force the object category (default: the balanced assignment of :func:`sequence_category`).
+            The geometry, motion and noise do not depend on it — only the object's shape and look do.
+
+    Returns:
+        A validated :class:`RawSequence` named ``seq_<index>``: depth float32 (T, H, W) metres (0 = no depth),
+        color uint8 (T, H, W, 3), labels int16 (T, H, W), back-to-back events covering the video.
+    """
+    if not isinstance(index, int | np.integer) or index < 0:
+        raise ValueError(f"index must be an integer >= 0, got {index!r}")
+    category = sequence_category(config, index) if category is None else category
+    if category not in config.categories:
+        raise ValueError(f"category {category!r} is not one of generate.categories {list(config.categories)}")
+    layout_rng, motion_rng, depth_rng, color_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence([config.seed, int(index)]).spawn(4)
+    )
+    layout = sample_layout(config, layout_rng, category)
+    dropout_rate = float(layout_rng.uniform(*config.sensor.dropout))
+
+    plan = sample_plan(config, motion_rng)
+    context = MotionContext(
+        motion=config.motion,
+        centre=np.zeros(2),
+        grasp_z=layout.object_mesh.top + PALM_SIZE[2] * layout.hand_scale / 2 + _GRASP_CLEARANCE,
+        approach_yaw=layout.approach_yaw,
+    )
+    start = initial_state(motion_rng, context, layout.object_start, layout.object_yaw)
+    motion = plan_motion(plan, list(config.action_classes), start, context, motion_rng)
+
+    parts, part_to_world = _assemble(layout, motion.hand_pose, motion.flexion, motion.object_pose)
+    part_to_camera = layout.extrinsics[:, None] @ part_to_world  # (T, P, 4, 4)
+    renderer = Renderer([p.shape for p in parts], np.asarray(config.intrinsics), config.width, config.height)
+    gbuffer = renderer.render(part_to_camera)
+
+    color = _colorize(gbuffer, parts, part_to_camera, layout, config, color_rng)
+    depth = sensor_depth(gbuffer.depth, config.sensor, dropout_rate, depth_rng)
+    label_of_part = np.array([p.label for p in parts] + [LABEL["background"]], dtype=np.int16)
+    labels = label_of_part[gbuffer.part]  # (T, H, W); part −1 (nothing hit) takes the last entry: background
+
+    meta = {
+        "generator": {"name": GENERATOR_NAME, "version": GENERATOR_VERSION, "seed": config.seed, "index": int(index)},
+        **layout.info,
+        "dropout_rate": round(dropout_rate, 5),
+        "num_triangles": renderer.num_triangles,
+        "frame_actions": motion.action.tolist(),
+        "table_planes": _table_planes(layout.extrinsics).round(6).tolist(),
+    }
+    sequence = RawSequence(
+        name=sequence_name(int(index)),
+        depth=depth,
+        intrinsics=np.asarray(config.intrinsics, dtype=np.float64),
+        fps=float(config.fps),
+        color=color,
+        labels=labels,
+        events=plan_events(plan, config.fps),
+        action_classes=list(config.action_classes),
+        semantic_classes=config.semantic_classes,
+        source="generated",
+        meta=meta,
+    )
+    logger.debug("%s: %s, %d events, %.0f%% of rays cast", sequence.name, category, len(sequence.events),
+                 100 * gbuffer.cast_fraction)
+    return sequence.validate()
+
+
+def generate_sequences(config: GeneratorConfig) -> dict[str, RawSequence]:
+    """All ``config.num_sequences`` sequences, ``{"seq_0000": …}``, rendered in ``config.num_workers`` processes.
+
+    The result does not depend on ``num_workers``: each sequence has its own random streams.
+    """
+    started = time.perf_counter()
+    indices = list(range(config.num_sequences))
+    workers = min(config.num_workers, len(indices), os.cpu_count() or 1)
+    if workers > 1:
+        # spawn, not fork: Open3D/TBB state in the parent does not survive a fork reliably
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            sequences = list(pool.map(generate_sequence, [config] * len(indices), indices))
+    else:
+        sequences = [generate_sequence(config, i) for i in indices]
+    frames = sum(s.num_frames for s in sequences)
+    elapsed = time.perf_counter() - started
+    logger.info("Generated %d sequences (%d frames, %dx%d) in %.1f s (%.0f frames/s, %d worker(s))",
+                len(sequences), frames, config.width, config.height, elapsed, frames / max(elapsed, 1e-9), workers)
+    return {s.name: s for s in sequences}
+
+
+def _assemble(layout: Layout, hand_pose: np.ndarray, flexion: np.ndarray,
+              object_pose: np.ndarray) -> tuple[list[Part], np.ndarray]:
+    """All rigid parts and their world poses per frame.
+
+    Returns:
+        ``(parts, part_to_world)`` with part_to_world (T, P, 4, 4); order: table, distractors, object, hand.
+    """
+    num_frames = hand_pose.shape[0]
+    names, meshes = hand_meshes(layout.hand_scale)
+    hand_parts = [Part(n, m, LABEL["hand"], layout.hand_appearance) for n, m in zip(names, meshes, strict=True)]
+    obj = Part(layout.category, layout.object_mesh, layout.category_id, layout.object_appearance)
+    parts = [*layout.static_parts, obj, *hand_parts]
+    static = np.broadcast_to(layout.static_poses, (num_frames, *layout.static_poses.shape))  # (T, S, 4, 4)
+    hand = hand_part_poses(hand_pose, flexion, layout.finger_gains, layout.hand_scale)  # (T, 16, 4, 4)
+    return parts, np.concatenate([static, object_pose[:, None], hand], axis=1)
+
+
+def _colorize(gbuffer: GBuffer, parts: list[Part], part_to_camera: np.ndarray, layout: Layout,
+              config: GeneratorConfig, rng: np.random.Generator) -> np.ndarray:
+    """uint8 (T, H, W, 3) colour video: albedo → shading → sensor noise, in chunks of frames that stay in cache."""
+    appearances = [p.appearance for p in parts]
+    num_frames, height, width = gbuffer.depth.shape
+    color = np.empty((num_frames, height, width, 3), dtype=np.uint8)
+    for start in range(0, num_frames, _CHUNK):
+        frames = slice(start, min(start + _CHUNK, num_frames))
+        chunk = gbuffer.frames(frames)
+        base = albedo(chunk, appearances, part_to_camera[frames], layout.lighting.tint)
+        linear = shade(chunk, base, layout.lighting.frames(frames), layout.extrinsics[frames])
+        color[frames] = sensor_color(linear, config.sensor, rng)
+    return color
+
+
+def _table_planes(extrinsics: np.ndarray) -> np.ndarray:
+    """(T, 4) table-top plane ``n · x + d = 0`` in each frame's camera coordinates (n: unit normal, up)."""
+    normal = extrinsics[:, :3, 2]  # world z axis in camera coordinates
+    offset = -np.einsum("ti,ti->t", normal, extrinsics[:, :3, 3])  # plane z = 0 passes through the world origin
+    return np.concatenate([normal, offset[:, None]], axis=1)
+
