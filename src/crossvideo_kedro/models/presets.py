@@ -109,7 +109,10 @@ class PointEncoderConfig:
     temporal_kernel: int = 3  # frames per tube (odd): t-1, t, t+1 for 3; ends replicated
     temporal_pool: TemporalPool = "max"  # pooling over the temporal kernel (P4Transformer: max)
     conv_channels: tuple[int, ...] = (32,)  # hidden widths of the P4Conv shared MLP before its last, dim-wide layer
-    norm: Norm = "batch"  # normalisation in the P4Conv shared MLP (the last layer's after pooling)
+    # normalisation in the P4Conv shared MLP (the last layer's after pooling). "layer" by default: BatchNorm's running
+    # statistics lag behind short, fast contrastive schedules and collapse eval-mode features (measured: clip cosine
+    # spread 0.002 in eval vs 0.25 in train mode), and per-sample norms keep DDP ranks exactly equivalent.
+    norm: Norm = "layer"
     dim: int = 128  # D, token and output width
     depth: int = 2  # transformer layers
     heads: int = 4  # attention heads (dim must be divisible by heads)
@@ -149,7 +152,7 @@ class ImageEncoderConfig:
     channels: tuple[int, ...] = (16, 32, 64)  # widths of the residual stages; every stage after the first halves H, W
     blocks_per_stage: int = 1  # BasicBlocks per stage (ResNet-18: 2)
     stem_pool: bool = False  # 3x3/2 max-pool after the stride-2 stem (ResNet style, for large images)
-    norm: ImageNorm = "batch"  # CNN normalisation; "group" has per-sample statistics (exact DDP equivalence)
+    norm: ImageNorm = "group"  # CNN normalisation; "group" has per-sample statistics (see PointEncoderConfig.norm)
     dim: int = 128  # D, token and output width
     depth: int = 1  # temporal transformer layers
     heads: int = 4  # attention heads (dim must be divisible by heads)

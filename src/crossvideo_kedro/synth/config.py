@@ -191,7 +191,7 @@ class GeneratorConfig:
     """
 
     seed: int = 0  # all randomness: np.random.default_rng from (seed, sequence index)
-    num_sequences: int = 32
+    num_sequences: int = 64
     num_frames: int = 90  # frames per sequence (6 s at 15 fps)
     fps: float = 15.0
     width: int = 160

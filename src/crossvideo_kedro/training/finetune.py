@@ -40,6 +40,7 @@ class FinetuneConfig:
 
     epochs: int = 15
     linear_epochs: int = 60  # linear probes are cheap (cached features): more epochs
+    min_steps: int = 0  # at least this many optimiser steps (small label fractions get more epochs)
     batch_size: int = 8
     optimizer: str = "adamw"
     lr: float = 1e-3  # head learning rate
@@ -205,7 +206,9 @@ def train_task_model(model: TaskModel, task: str, protocol: str, train: Windows,
                      device: torch.device, desc: str) -> pd.DataFrame:
     """Train ``model`` in place; returns the per-epoch history (loss, accuracy on the training windows)."""
     linear = protocol == "linear"
+    steps_per_epoch = len(_batches(len(train), config.batch_size, None))
     epochs = config.linear_epochs if linear else config.epochs
+    epochs = max(epochs, -(-config.min_steps // steps_per_epoch))
     encoder_params = {id(p) for m in model.encoder_modules() for p in m.parameters()}
     head_params = [p for p in model.parameters() if id(p) not in encoder_params]
     if linear:
@@ -218,7 +221,7 @@ def train_task_model(model: TaskModel, task: str, protocol: str, train: Windows,
         groups = [{"params": head_params, "lr": config.lr},
                   {"params": encoder, "lr": config.lr * config.encoder_lr_ratio}]
     optimizer = build_optimizer(groups, config.optimizer, config.lr, config.weight_decay)
-    steps = epochs * len(_batches(len(train), config.batch_size, None))
+    steps = epochs * steps_per_epoch
     scheduler = build_scheduler(optimizer, steps, min(config.warmup_steps, steps // 4), config.min_lr_ratio)
     history = []
     progress = tqdm(range(epochs), desc=desc, unit="epoch", disable=not config.progress, leave=False)
@@ -242,7 +245,7 @@ def train_task_model(model: TaskModel, task: str, protocol: str, train: Windows,
             optimizer.step()
             scheduler.step()
             valid = target != IGNORE
-            total += float(loss) * int(valid.sum())
+            total += float(loss.detach()) * int(valid.sum())
             correct += int((logits.argmax(-1) == target)[valid].sum())
             count += int(valid.sum())
         row = {"epoch": epoch, "loss": total / max(count, 1), "train_accuracy": 100 * correct / max(count, 1),
