@@ -93,17 +93,28 @@ class StudyConfig:
                 for run in self.runs for f in run["label_fractions"] for seed in self.seeds]
 
 
+def project_root() -> Path:
+    """The Kedro project being run: the nearest folder at or above the working directory whose ``pyproject.toml``
+    has a ``[tool.kedro]`` table (as ``kedro`` itself finds it), else the source checkout of this package."""
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file() and "[tool.kedro]" in pyproject.read_text(encoding="utf-8"):
+            return folder
+    return Path(__file__).resolve().parents[2]
+
+
 def load_study_parameters(conf_source: str | Path | None = None, env: str | None = None) -> dict[str, Any]:
     """The ``evaluate`` parameters, read with the project's config loader (pipelines are built from them).
 
-    ``env`` defaults to ``$KEDRO_ENV`` (or the project's default run environment), layered over ``base``.
+    Pipelines are registered before ``--env`` reaches the config loader, so ``env`` defaults to ``$KEDRO_ENV``
+    (which ``kedro run`` also reads): variants defined in an environment need ``KEDRO_ENV=<env> kedro run``.
     """
     import os  # noqa: PLC0415
 
     from kedro.framework.project import settings  # noqa: PLC0415
 
     if conf_source is None:
-        conf_source = Path(__file__).resolve().parents[2] / settings.CONF_SOURCE
+        conf_source = project_root() / settings.CONF_SOURCE
     env = env or os.environ.get("KEDRO_ENV")
     loader = settings.CONFIG_LOADER_CLASS(conf_source=str(conf_source), env=env, **settings.CONFIG_LOADER_ARGS)
     return loader["parameters"].get("evaluate", {})
