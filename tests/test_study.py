@@ -92,3 +92,10 @@ def test_summary_reports_mean_and_std_over_seeds():
     assert row["mean"] == 42.0 and np.isclose(row["std"], np.std([40, 44], ddof=1)) and row["seeds"] == 2
     assert "| scratch | 25.0 ± 7.1 |" in markdown and "| crossvideo | 42.0 ± 2.8 |" in markdown
     assert markdown.index("scratch") < markdown.index("crossvideo")  # the parameters' order
+
+
+def test_mlflow_metric_names_from_the_ablation_table():
+    from crossvideo_kedro.hooks import study_metrics
+
+    table, _ = summarise_study(collect_metrics(_rows("crossvideo", [40.0, 44.0]))[0], {"seeds": [0, 1]})
+    assert study_metrics(table) == {"crossvideo/action_segmentation/full/0.1/accuracy": 42.0}

@@ -15,6 +15,6 @@ CONFIG_LOADER_ARGS = {
     "merge_strategy": {"parameters": "soft"},
 }
 
-from crossvideo_kedro.hooks import DistributedOutputsHook  # noqa: E402
+from crossvideo_kedro.hooks import DistributedOutputsHook, MlflowMetricsHook  # noqa: E402
 
-HOOKS = (DistributedOutputsHook(),)
+HOOKS = (DistributedOutputsHook(), MlflowMetricsHook())

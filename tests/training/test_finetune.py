@@ -141,3 +141,19 @@ def test_bad_finetune_parameters_name_the_key():
     with pytest.raises(ValueError, match="protocol must be one of"):
         run_downstream("action_segmentation", "probe", *toy_videos(), ["s0"], ["s1"], 3,
                        ModelConfig.from_dict(TINY_MODEL), None, False, config(), 0)
+
+
+def test_shared_feature_cache_gives_the_same_results_and_is_filled_once():
+    videos, _ = toy_videos()
+    model_config = ModelConfig.from_dict(TINY_MODEL)
+    args = ("action_segmentation", "linear", videos, None, ["s0", "s1", "s2"], ["s4", "s5"], 3, model_config, None,
+            False, config())
+    plain, *_ = run_downstream(*args, seed=0)
+    cache: dict = {}
+    cached, *_ = run_downstream(*args, seed=0, cache=cache)
+    assert cached == plain
+    assert sorted(cache) == ["s0", "s1", "s2", "s4", "s5"]
+    first = cache["s0"]["frame"]
+    run_downstream("semantic_segmentation", "linear", videos, None, ["s0", "s3"], ["s4"], 3, model_config, None,
+                   False, config(), seed=0, cache=cache)
+    assert cache["s0"]["frame"] is first and "s3" in cache  # reused, and extended with the new sequence

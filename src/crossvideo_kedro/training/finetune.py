@@ -1,7 +1,7 @@
 """Fine-tuning and evaluation of one downstream run: task × protocol × label fraction × seed.
 
 Protocols: ``full`` trains encoder and head; ``linear`` freezes the encoder(s), caches their features once and trains
-only the head (for semantic segmentation the head includes the decoder). Predictions on the test sequences are
+one linear layer on them (for semantic segmentation on the 3-NN interpolation of the anchor features). Predictions on the test sequences are
 assembled from overlapping windows by averaging logits per frame (and per point).
 Shape letters: W windows, T frames, N points, C classes.
 """
@@ -187,23 +187,35 @@ def _inputs(windows: Windows, idx: torch.Tensor, device: torch.device) -> tuple:
     return windows.points[idx].to(device), windows.times[idx].to(device), images
 
 
+FeatureCache = dict[str, dict[str, torch.Tensor]]  # sequence -> frozen-encoder features of its windows (W_i, ...)
+
+
 @torch.no_grad()
-def _cache_features(model: TaskModel, windows: Windows, device: torch.device, batch_size: int) -> list[dict]:
-    """Frozen-encoder features of every window, batch by batch (the linear probe's inputs)."""
-    model.eval()
-    return [{k: v.detach() for k, v in model.features(*_inputs(windows, idx, device)).items()}
-            for idx in _batches(len(windows), batch_size, None)]
+def frozen_features(model: TaskModel, windows: Windows, device: torch.device, batch_size: int,
+                    cache: FeatureCache | None = None) -> dict[str, torch.Tensor]:
+    """Frozen-encoder features of every window (the linear probe's inputs), computed once per sequence.
 
-
-def _slice_cache(cache: list[dict], batch_size: int, idx: torch.Tensor) -> dict:
-    """Rows ``idx`` of a cache stored in chunks of ``batch_size``."""
-    rows = [cache[int(i) // batch_size] for i in idx]
-    return {key: torch.stack([r[key][int(i) % batch_size] for r, i in zip(rows, idx, strict=True)])
-            for key in cache[0]}
+    ``cache`` (shared by the runs whose frozen encoders are identical: same weights) keeps them per sequence, so
+    the runs of a study compute each window's features once instead of once per task, fraction and seed.
+    """
+    cache = {} if cache is None else cache
+    missing = [i for i, name in enumerate(windows.names) if name not in cache and (windows.seq == i).any()]
+    if missing:
+        model.eval()
+        rows = torch.from_numpy(np.flatnonzero(np.isin(windows.seq, missing)))
+        chunks = [{k: v.detach().cpu() for k, v in model.features(*_inputs(windows, rows[i : i + batch_size],
+                                                                            device)).items()}
+                  for i in range(0, len(rows), batch_size)]
+        feats = {key: torch.cat([c[key] for c in chunks]) for key in chunks[0]}
+        seq = windows.seq[rows.numpy()]
+        for i in missing:
+            cache[windows.names[i]] = {key: value[seq == i] for key, value in feats.items()}
+    parts = [cache[name] for i, name in enumerate(windows.names) if (windows.seq == i).any()]
+    return {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
 
 
 def train_task_model(model: TaskModel, task: str, protocol: str, train: Windows, config: FinetuneConfig, seed: int,
-                     device: torch.device, desc: str) -> pd.DataFrame:
+                     device: torch.device, desc: str, cache: FeatureCache | None = None) -> pd.DataFrame:
     """Train ``model`` in place; returns the per-epoch history (loss, accuracy on the training windows)."""
     linear = protocol == "linear"
     steps_per_epoch = len(_batches(len(train), config.batch_size, None))
@@ -215,7 +227,7 @@ def train_task_model(model: TaskModel, task: str, protocol: str, train: Windows,
         for module in model.encoder_modules():
             module.requires_grad_(False)
         groups = [{"params": head_params, "lr": config.lr}]
-        cache = _cache_features(model, train, device, config.eval_batch_size)
+        cached = frozen_features(model, train, device, config.eval_batch_size, cache)
     else:
         encoder = [p for m in model.encoder_modules() for p in m.parameters()]
         groups = [{"params": head_params, "lr": config.lr},
@@ -233,7 +245,7 @@ def train_task_model(model: TaskModel, task: str, protocol: str, train: Windows,
         total, correct, count, tick = 0.0, 0, 0, time.perf_counter()
         for idx in _batches(len(train), config.batch_size, rng):
             if linear:
-                feats = _slice_cache(cache, config.eval_batch_size, idx)
+                feats = {key: value[idx].to(device) for key, value in cached.items()}
                 logits = model.forward_head(train.points[idx].to(device), feats)
             else:
                 logits = model(*_inputs(train, idx, device))
@@ -256,9 +268,13 @@ def train_task_model(model: TaskModel, task: str, protocol: str, train: Windows,
 
 
 @torch.no_grad()
-def predict(model: TaskModel, windows: Windows, device: torch.device, batch_size: int) -> list[torch.Tensor]:
-    """Logits of every window, in window order."""
+def predict(model: TaskModel, windows: Windows, device: torch.device, batch_size: int,
+            cached: dict[str, torch.Tensor] | None = None) -> list[torch.Tensor]:
+    """Logits of every window, in window order (from cached frozen features when given)."""
     model.eval()
+    if cached is not None:
+        return [model.forward_head(windows.points[idx].to(device), {k: v[idx].to(device) for k, v in cached.items()})
+                .float().cpu() for idx in _batches(len(windows), batch_size, None)]
     return [model(*_inputs(windows, idx, device)).float().cpu() for idx in _batches(len(windows), batch_size, None)]
 
 
@@ -310,8 +326,13 @@ def run_downstream(
     fusion: bool,
     config: FinetuneConfig,
     seed: int,
+    cache: FeatureCache | None = None,
 ) -> tuple[dict[str, float], dict[str, Any], pd.DataFrame, TaskModel]:
     """One downstream run: build the task model, load pretrained encoders, train, predict the test set, score.
+
+    ``cache`` is used by the linear protocol only: pass the same dict to runs whose frozen encoders are identical
+    (same pretrained weights, or the same seed from scratch) and of the same window kind (``action_recognition``
+    clips differ from the segmentation windows).
 
     Returns:
         metrics, predictions (per test sequence, or clip arrays for recognition), training history, model.
@@ -326,10 +347,14 @@ def run_downstream(
     train = make(train_names, videos, use_images, config.clip_frames)
     test = make(test_names, videos, use_images, config.clip_frames)
     torch.manual_seed(seed)
-    model = TaskModel(task, model_config, num_classes, fusion=fusion, temporal_kernel=config.temporal_kernel)
+    model = TaskModel(task, model_config, num_classes, fusion=fusion, temporal_kernel=config.temporal_kernel,
+                      probe=protocol == "linear")
     if encoder_state is not None:
         model.point_encoder.load_state_dict(encoder_state["point_encoder"])
     model.to(device)
-    history = train_task_model(model, task, protocol, train, config, seed, device, desc=f"{task}/{protocol}")
-    predictions = assemble(task, test, predict(model, test, device, config.eval_batch_size), videos)
+    cache = cache if protocol == "linear" else None
+    history = train_task_model(model, task, protocol, train, config, seed, device, desc=f"{task}/{protocol}",
+                               cache=cache)
+    cached = frozen_features(model, test, device, config.eval_batch_size, cache) if cache is not None else None
+    predictions = assemble(task, test, predict(model, test, device, config.eval_batch_size, cached), videos)
     return score(task, predictions, videos, num_classes, config.ignore_ids), predictions, history, model

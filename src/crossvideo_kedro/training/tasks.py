@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from crossvideo_kedro.models.decoder import PointDecoder
+from crossvideo_kedro.models.decoder import PointDecoder, interpolate_features
 from crossvideo_kedro.models.image import ImageVideoEncoder
 from crossvideo_kedro.models.point4d import PointVideoEncoder
 from crossvideo_kedro.models.presets import ModelConfig
@@ -45,26 +45,33 @@ class TemporalHead(nn.Module):
 class TaskModel(nn.Module):
     """Encoder(s) + task head. ``encoder_modules()`` are what a linear probe freezes.
 
+    ``probe=True`` (the linear protocol) makes every head one linear layer on frozen features: per frame, per clip,
+    and per point on the parameter-free 3-NN interpolation of the anchor features.
+
     Shape:
         points (B, T, N, 3), times (B, T), images (B, T, 3, H, W) or None (fusion only) →
         logits (B, T, C) | (B, C) | (B, T, N, C) by task.
     """
 
     def __init__(self, task: Task, config: ModelConfig, num_classes: int, fusion: bool = False,
-                 temporal_kernel: int = 1):
+                 temporal_kernel: int = 1, probe: bool = False):
         super().__init__()
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-        self.task, self.fusion = task, fusion
+        self.task, self.fusion, self.probe = task, fusion, probe
         self.point_encoder = PointVideoEncoder(config.point)
         self.image_encoder = ImageVideoEncoder(config.image) if fusion else None
         dim = config.point.dim
         extra = config.image.dim if fusion else 0
-        if task == "semantic_segmentation":
+        if task == "semantic_segmentation" and probe:  # linear probe: interpolated frozen features -> one layer
+            self.decoder = None
+            self.num_neighbors = config.decoder.num_neighbors
+            self.head = nn.Linear(dim + extra, num_classes)
+        elif task == "semantic_segmentation":
             self.decoder = PointDecoder(config.decoder, in_dim=dim)
             self.head = nn.Linear(config.decoder.dim + extra, num_classes)
         elif task == "action_segmentation":
-            self.head = TemporalHead(dim + extra, num_classes, temporal_kernel)
+            self.head = TemporalHead(dim + extra, num_classes, 1 if probe else temporal_kernel)
         else:
             self.head = nn.Linear(dim + extra, num_classes)
 
@@ -86,7 +93,10 @@ class TaskModel(nn.Module):
         """Task head on encoder features (a linear probe trains only this, on cached features)."""
         image = {"frame": feats["image_frame"], "video": feats["image_video"]} if "image_frame" in feats else None
         if self.task == "semantic_segmentation":
-            x = self.decoder(points, feats["anchor_xyz"], feats["anchor_features"])  # (B, T, N, D)
+            if self.decoder is None:
+                x = interpolate_features(points, feats["anchor_xyz"], feats["anchor_features"], self.num_neighbors)
+            else:
+                x = self.decoder(points, feats["anchor_xyz"], feats["anchor_features"])  # (B, T, N, D)
             if image is not None:
                 x = torch.cat([x, image["frame"][:, :, None].expand(-1, -1, x.shape[2], -1)], dim=-1)
         elif self.task == "action_segmentation":

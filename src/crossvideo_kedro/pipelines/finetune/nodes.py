@@ -94,12 +94,16 @@ def finetune_variant(
                          f"'{study.test_split}'; sequence_index has {splits.value_counts().to_dict()}")
     showcase = {"protocol": "full", "label_fraction": None, "seed": study.seeds[0], **study.showcase}
     rows, predictions, models = [], {}, {}
+    caches: dict[tuple, dict] = {}  # frozen features shared by linear runs with identical encoders and windows
     grid = study.grid()
     for task, protocol, fraction, seed in tqdm(grid, desc=f"{variant.name}", unit="run", disable=not config.progress):
         train = pick_label_fraction(train_all, fraction, seed)
+        encoders = pretrained_encoders if variant.init != "scratch" else None
+        kind = "clips" if task == "action_recognition" else "windows"
+        cache = caches.setdefault((kind, seed if encoders is None else "pretrained"), {})
         scores, preds, _, model = run_downstream(
             task, protocol, videos, images, train, test, _labelled(class_names, task), model_config,
-            pretrained_encoders if variant.init != "scratch" else None, variant.fusion, config, seed,
+            encoders, variant.fusion, config, seed, cache=cache,
         )
         rows += [{"variant": variant.name, "task": task, "protocol": protocol, "label_fraction": fraction,
                   "seed": seed, "num_train_sequences": len(train), "metric": m, "value": float(v)}
