@@ -85,6 +85,10 @@ def finetune_variant(
     else:
         model_config = ModelConfig.from_dict(PretrainConfig.from_dict(pretrain_params).model)
     videos = {name: materialise(point_cloud_videos[name]) for name in sequence_index["sequence"]}
+    missing_images = sorted(set(videos) - set(image_videos))
+    if variant.fusion and missing_images:
+        raise ValueError(f"variant {variant.name!r} fuses image features, but sequences {missing_images[:3]} have no "
+                         "image video (point-only source); drop the variant for this source")
     images = {name: materialise(image_videos[name]) for name in image_videos} if variant.fusion else None
     splits = sequence_index.set_index("sequence")["split"]
     train_all = sorted(splits.index[splits.isin(study.train_splits)])
