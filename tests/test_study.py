@@ -56,7 +56,7 @@ def test_variant_weights_replace_the_base_weights():
         ("v", {"init": "imagenet"}, r"evaluate.variants.v.init must be one of"),
         ("v", {"init": "pretrain", "weights": {"intra": 1.0}}, r"unknown term\(s\) \['intra'\]"),
         ("v", {"init": "pretrain", "weights": {"intra_video": 0.0}}, "needs at least one positive loss weight"),
-        ("v", {"fuse": True}, r"unknown key\(s\) \['fuse'\]"),
+        ("v", {"fuse": True}, r"unknown parameter\(s\) \['evaluate.variants.v.fuse'\]"),
         ("my-variant", {}, "must be a Python identifier"),
     ],
 )

@@ -6,23 +6,17 @@ generator. Shape letters: P pairs, V=2 views, T frames, N points, H×W image.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from crossvideo_kedro.config import check_keys
 from crossvideo_kedro.geometry.sampling import random_valid_indices
 
 Arrays = dict[str, np.ndarray]
-
-
-def _check_keys(cls: type, params: dict[str, Any], prefix: str) -> None:
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {[f'{prefix}.{k}' for k in unknown]}; expected {sorted(known)}")
 
 
 @dataclass(frozen=True)
@@ -60,10 +54,10 @@ class AugmentConfig:
 
     @classmethod
     def from_dict(cls, params: dict[str, Any], prefix: str = "augment") -> AugmentConfig:
-        _check_keys(cls, params, prefix)
+        check_keys(cls, params, prefix)
         params = dict(params)
-        _check_keys(GeometricConfig, params.get("geometric", {}), f"{prefix}.geometric")
-        _check_keys(ImageAugConfig, params.get("image", {}), f"{prefix}.image")
+        check_keys(GeometricConfig, params.get("geometric", {}), f"{prefix}.geometric")
+        check_keys(ImageAugConfig, params.get("image", {}), f"{prefix}.image")
         geometric = dict(params.pop("geometric", {}))
         image = dict(params.pop("image", {}))
         for key in ("scale",):

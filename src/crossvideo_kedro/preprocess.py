@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from crossvideo_kedro.config import check_keys
 from crossvideo_kedro.geometry import backproject, sample_fixed, valid_depth_mask
 from crossvideo_kedro.geometry.sampling import SAMPLING_METHODS
 from crossvideo_kedro.sequences import DataError, Event, PointSequence, RawSequence
@@ -39,10 +40,7 @@ class IngestConfig:
     @classmethod
     def from_dict(cls, params: dict[str, Any], prefix: str = "ingest") -> IngestConfig:
         """Build and validate; an unknown key or a bad value raises ``ValueError`` naming ``<prefix>.<key>``."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {[f'{prefix}.{k}' for k in unknown]}; expected {sorted(known)}")
+        check_keys(cls, params, prefix)
         params = dict(params)
         if "image_size" in params:
             params["image_size"] = tuple(params["image_size"])

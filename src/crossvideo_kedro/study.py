@@ -6,10 +6,11 @@ parameter entry, not code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crossvideo_kedro.config import check_keys
 from crossvideo_kedro.training.finetune import PROTOCOLS
 from crossvideo_kedro.training.tasks import TASKS
 
@@ -34,10 +35,7 @@ class Variant:
     @classmethod
     def from_dict(cls, name: str, params: dict[str, Any]) -> Variant:
         where = f"evaluate.variants.{name}"
-        known = {f.name for f in fields(cls)} - {"name"}
-        unknown = sorted(set(params or {}) - known)
-        if unknown:
-            raise ValueError(f"unknown key(s) {unknown} in {where}; expected {sorted(known)}")
+        check_keys(cls, params, where, exclude=("name",))
         variant = cls(name=name, **(params or {}))
         if variant.init not in INITS:
             raise ValueError(f"{where}.init must be one of {INITS}, got {variant.init!r}")
@@ -65,10 +63,7 @@ class StudyConfig:
 
     @classmethod
     def from_dict(cls, params: dict[str, Any], prefix: str = "evaluate") -> StudyConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {[f'{prefix}.{k}' for k in unknown]}; expected {sorted(known)}")
+        check_keys(cls, params, prefix)
         params = dict(params)
         for key in ("seeds", "train_splits"):
             if key in params:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from crossvideo_kedro import metrics
+from crossvideo_kedro.config import check_keys
 from crossvideo_kedro.augment import center_clip, cover_starts, window_frames
 from crossvideo_kedro.models.presets import ModelConfig
 from crossvideo_kedro.training.model import images_to_tensor
@@ -55,14 +56,10 @@ class FinetuneConfig:
     eval_batch_size: int = 16
     device: str = "auto"
     progress: bool = True
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, params: dict[str, Any], prefix: str = "finetune") -> FinetuneConfig:
-        known = {f.name for f in fields(cls)} - {"extra"}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {[f'{prefix}.{k}' for k in unknown]}; expected {sorted(known)}")
+        check_keys(cls, params, prefix)
         params = dict(params)
         if "ignore_ids" in params:
             params["ignore_ids"] = tuple(params["ignore_ids"] or ())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from crossvideo_kedro.partitions import materialise
+from crossvideo_kedro.config import check_keys
 from crossvideo_kedro.losses import CrossVideoLoss
 from crossvideo_kedro.training.checkpointing import Checkpointer, fingerprint
 from crossvideo_kedro.training.distributed import DistInfo, gather_batch_dim
@@ -70,10 +71,7 @@ class PretrainConfig:
 
     @classmethod
     def from_dict(cls, params: dict[str, Any], prefix: str = "pretrain") -> PretrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {[f'{prefix}.{k}' for k in unknown]}; expected {sorted(known)}")
+        check_keys(cls, params, prefix)
         params = dict(params)
         if "retrieval_splits" in params:
             params["retrieval_splits"] = tuple(params["retrieval_splits"])
@@ -87,9 +85,7 @@ class PretrainConfig:
             raise ValueError(f"{prefix}.device must be auto, cpu or cuda, got {config.device!r}")
         if config.optimizer not in ("adamw", "sgd"):
             raise ValueError(f"{prefix}.optimizer must be adamw or sgd, got {config.optimizer!r}")
-        cls_keys = {f.name for f in fields(CheckpointConfig)}
-        if set(config.checkpoint) - cls_keys:
-            raise ValueError(f"unknown parameter(s) {sorted(set(config.checkpoint) - cls_keys)} in {prefix}.checkpoint")
+        check_keys(CheckpointConfig, config.checkpoint, f"{prefix}.checkpoint")
         return config
 
     @property
