@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from crossvideo_kedro.config import check_keys
-from crossvideo_kedro.geometry import backproject, sample_fixed, valid_depth_mask
+from crossvideo_kedro.geometry import backproject_pixels, sample_fixed, valid_depth_mask
 from crossvideo_kedro.geometry.sampling import SAMPLING_METHODS
 from crossvideo_kedro.sequences import DataError, Event, PointSequence, RawSequence
 
@@ -34,6 +34,7 @@ class IngestConfig:
     split: dict | None = None  # {"train": 0.7, "val": 0.1, "test": 0.2}
     seed: int = 0
     num_workers: int = 2  # sequences processed in parallel
+    chunk_frames: int = 32  # frames back-projected and sampled at once (bounds memory on large depth maps)
     action_classes: list | None = None  # used when a source does not name its classes
     semantic_classes: list | None = None
 
@@ -70,6 +71,8 @@ class IngestConfig:
             raise bad("image_size", "[H, W] with H, W >= 8")
         if self.num_workers < 1:
             raise bad("num_workers", ">= 1")
+        if self.chunk_frames < 1:
+            raise bad("chunk_frames", ">= 1")
         split = self.split or {"train": 1.0}
         if set(split) - {"train", "val", "test"} or any(v < 0 for v in split.values()) or not sum(split.values()) > 0:
             raise bad("split", "a mapping of train/val/test to non-negative fractions")
@@ -122,13 +125,36 @@ def resize_frames(color: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return video.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
 
 
-def _no_depth_error(seq: RawSequence, frame: int, stored_index: int, config: IngestConfig) -> DataError:
+def _no_depth_error(seq: RawSequence, stored_index: int, config: IngestConfig) -> DataError:
     files = seq.meta.get("depth_files") or []
     file = files[stored_index] if stored_index < len(files) else f"frame {stored_index}"
     return DataError(
         f"{seq.name}: {file} (frame {stored_index}) has no valid depth in "
         f"[{config.min_depth}, {config.max_depth}] m; expected at least one pixel with depth"
     )
+
+
+def _sample_frames(
+    seq: RawSequence, frames: np.ndarray, config: IngestConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exactly N valid points for each of ``frames``: points (t, N, 3), colors (t, N, 3) u8, labels (t, N) i16."""
+    depth = seq.depth[frames]  # (t, H, W)
+    valid = valid_depth_mask(depth, config.min_depth, config.max_depth).reshape(len(frames), -1)  # (t, H·W)
+    empty = np.flatnonzero(~valid.any(axis=1))
+    if empty.size:
+        raise _no_depth_error(seq, int(frames[empty[0]]), config)
+    pixels = sample_fixed(lambda pool: backproject_pixels(depth, pool, seq.intrinsics), valid, config.num_points,
+                          config.sampling, rng, config.fps_pool)  # (t, N) flat pixel indices
+    points = backproject_pixels(depth, pixels, seq.intrinsics)
+    if seq.color is not None:
+        colors = np.take_along_axis(seq.color[frames].reshape(len(frames), -1, 3), pixels[..., None], axis=1)
+    else:
+        colors = np.zeros(points.shape, dtype=np.uint8)
+    if seq.labels is not None:
+        labels = np.take_along_axis(seq.labels[frames].reshape(len(frames), -1), pixels, axis=1)
+    else:
+        labels = np.full(pixels.shape, -1)
+    return points, colors.astype(np.uint8), labels.astype(np.int16)
 
 
 def ingest_raw_sequence(seq: RawSequence, config: IngestConfig) -> tuple[Arrays, Arrays | None]:
@@ -141,24 +167,10 @@ def ingest_raw_sequence(seq: RawSequence, config: IngestConfig) -> tuple[Arrays,
     """
     seq.validate()
     keep, _ = frame_selection(seq.num_frames, seq.fps, config)
-    depth = seq.depth[keep]  # (T, H, W)
-    num_frames, height, width = depth.shape
-    valid = valid_depth_mask(depth, config.min_depth, config.max_depth).reshape(num_frames, -1)  # (T, H·W)
-    empty = np.flatnonzero(~valid.any(axis=1))
-    if empty.size:
-        raise _no_depth_error(seq, int(empty[0]), int(keep[empty[0]]), config)
-    xyz = backproject(depth, seq.intrinsics).reshape(num_frames, height * width, 3)  # (T, H·W, 3)
     rng = sequence_rng(config.seed, seq.name)
-    idx = sample_fixed(xyz, valid, config.num_points, config.sampling, rng, config.fps_pool)  # (T, N)
-    points = np.take_along_axis(xyz, idx[..., None], axis=1)  # (T, N, 3)
-    if seq.color is not None:
-        colors = np.take_along_axis(seq.color[keep].reshape(num_frames, -1, 3), idx[..., None], axis=1)
-    else:
-        colors = np.zeros_like(points, dtype=np.uint8)
-    if seq.labels is not None:
-        point_labels = np.take_along_axis(seq.labels[keep].reshape(num_frames, -1), idx, axis=1).astype(np.int16)
-    else:
-        point_labels = np.full(idx.shape, -1, dtype=np.int16)
+    chunks = [_sample_frames(seq, keep[i : i + config.chunk_frames], config, rng)
+              for i in range(0, len(keep), config.chunk_frames)]  # bounded memory: a chunk of frames at a time
+    points, colors, point_labels = (np.concatenate(part) for part in zip(*chunks, strict=True))
     timestamps = (keep / seq.fps).astype(np.float32)
     classes = seq.action_classes if seq.action_classes is not None else config.action_classes
     point_video = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -34,7 +35,7 @@ def random_valid_indices(valid: np.ndarray, m: int, rng: np.random.Generator) ->
 
 
 def sample_fixed(
-    points: np.ndarray,
+    points: np.ndarray | Callable[[np.ndarray], np.ndarray],
     valid: np.ndarray,
     num_points: int,
     method: SamplingMethod,
@@ -47,7 +48,8 @@ def sample_fixed(
     random (bounding the cost on large depth maps), then runs farthest point sampling on them, batched over frames.
 
     Args:
-        points: (T, P, 3) candidate xyz (e.g. back-projected pixels, flattened).
+        points: (T, P, 3) candidate xyz, or a function mapping candidate indices (T, M) to their xyz (T, M, 3) —
+            so depth maps are back-projected only where FPS looks.
         valid: bool (T, P); every frame must have at least one valid point.
         num_points: N > 0.
         method: ``"fps"`` or ``"random"``.
@@ -66,7 +68,7 @@ def sample_fixed(
     if method == "random":
         return random_valid_indices(valid, num_points, rng)
     pool = random_valid_indices(valid, max(num_points, fps_pool * num_points), rng)  # (T, M)
-    candidates = np.take_along_axis(points, pool[..., None], axis=1)  # (T, M, 3)
+    candidates = points(pool) if callable(points) else np.take_along_axis(points, pool[..., None], axis=1)  # (T,M,3)
     from crossvideo_kedro.models.neighbors import furthest_point_sample  # noqa: PLC0415 - torch-side op
 
     picked = furthest_point_sample(torch.from_numpy(np.ascontiguousarray(candidates, dtype=np.float32)), num_points)

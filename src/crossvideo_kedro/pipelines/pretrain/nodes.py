@@ -81,8 +81,10 @@ def evaluate_retrieval(
     """
     config = PretrainConfig.from_dict(params)
     held_out = sequence_index.loc[sequence_index["split"].isin(config.retrieval_splits), "sequence"]
-    clips = [materialise(clip_embeddings[name]) for name in held_out if name in clip_embeddings]
-    clips = [c for c in clips if "proj_image_video" in c or "proj_image_frame" in c]
+    clips = {name: materialise(clip_embeddings[name]) for name in held_out if name in clip_embeddings}
+    clips = {n: c for n, c in clips.items() if "proj_image_video" in c or "proj_image_frame" in c}
+    groups = np.concatenate([np.full(len(c["starts"]), i) for i, c in enumerate(clips.values())]) if clips else None
+    clips = list(clips.values())
     if not clips:
         logger.warning("no held-out clips with image embeddings: retrieval is not defined for this model")
         return {"top1": float("nan"), "top5": float("nan"), "num_clips": 0, "level": "none"}
@@ -90,7 +92,7 @@ def evaluate_retrieval(
     pick = (lambda c, m: c[f"proj_{m}_video"]) if level == "video" else (lambda c, m: c[f"proj_{m}_frame"].mean(1))
     queries = np.concatenate([pick(c, "point") for c in clips])
     keys = np.concatenate([pick(c, "image") for c in clips])
-    result = {**retrieval_topk(queries, keys), "level": level, "splits": list(config.retrieval_splits)}
+    result = {**retrieval_topk(queries, keys, groups=groups), "level": level, "splits": list(config.retrieval_splits)}
     logger.info("point->image retrieval on %d held-out clips: top1 %.1f%% top5 %.1f%% (chance %.1f%% / %.1f%%)",
                 result["num_clips"], result["top1"], result["top5"], result["chance_top1"], result["chance_top5"])
     return result
