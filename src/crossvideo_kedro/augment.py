@@ -44,9 +44,9 @@ class AugmentConfig:
 
     seed: int = 0
     splits: tuple[str, ...] = ("train",)  # sequences whose clips get view pairs
-    clip_frames: int = 16  # T frames per view
-    clip_span: int = 32  # source frames one clip covers; views pick their frames inside it
-    clip_stride: int = 16  # start-to-start distance of consecutive clips of a sequence
+    clip_frames: int = 8  # T frames per view
+    clip_span: int = 16  # source frames one clip covers; views pick their frames inside it
+    clip_stride: int = 8  # start-to-start distance of consecutive clips of a sequence
     frame_steps: tuple[int, ...] = (1, 2)  # frame-rate change: each view keeps every s-th frame, s from this list
     pairs_per_clip: int = 4  # view pairs stored per clip (pretraining cycles through them by epoch)
     geometric: GeometricConfig = field(default_factory=GeometricConfig)

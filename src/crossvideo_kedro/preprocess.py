@@ -22,7 +22,7 @@ Arrays = dict[str, np.ndarray]
 class IngestConfig:
     """Parameters of ``ingest`` (``conf/base/parameters_ingest.yml``, key ``ingest``)."""
 
-    num_points: int = 512  # N points per frame
+    num_points: int = 256  # N points per frame
     sampling: str = "fps"  # "fps" (farthest point sampling) or "random"
     fps_pool: int = 4  # FPS runs on fps_pool·N random valid candidates
     min_depth: float = 0.1  # metres; nearer depth is discarded

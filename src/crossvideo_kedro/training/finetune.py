@@ -39,8 +39,8 @@ IGNORE = -100  # cross-entropy ignore_index
 class FinetuneConfig:
     """Parameters of one fine-tuning run (``conf/base/parameters_finetune.yml``, key ``finetune``)."""
 
-    epochs: int = 15
-    linear_epochs: int = 60  # linear probes are cheap (cached features): more epochs
+    epochs: int = 12
+    linear_epochs: int = 30  # linear probes are cheap (cached features): more epochs
     min_steps: int = 0  # at least this many optimiser steps (small label fractions get more epochs)
     batch_size: int = 8
     optimizer: str = "adamw"
@@ -50,7 +50,7 @@ class FinetuneConfig:
     warmup_steps: int = 10
     min_lr_ratio: float = 0.01
     grad_clip: float = 1.0
-    clip_frames: int = 16  # window length (T)
+    clip_frames: int = 8  # window length (T)
     temporal_kernel: int = 5  # action segmentation temporal head (1: per-frame linear classifier)
     ignore_ids: tuple[int, ...] = ()  # semantic ids excluded from the loss and mIoU (HOI4D: 0 no label, 1 noise)
     eval_batch_size: int = 16

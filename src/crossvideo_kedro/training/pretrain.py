@@ -49,7 +49,7 @@ class PretrainConfig:
     """Parameters of ``pretrain`` (``conf/base/parameters_pretrain.yml``, key ``pretrain``)."""
 
     seed: int = 0
-    epochs: int = 30
+    epochs: int = 15
     batch_size: int = 16  # global batch (split across ranks under torchrun)
     optimizer: str = "adamw"  # adamw | sgd
     lr: float = 1e-3
@@ -65,7 +65,7 @@ class PretrainConfig:
     model: dict = field(default_factory=dict)  # ModelConfig
     checkpoint: dict = field(default_factory=dict)  # CheckpointConfig
     retrieval_splits: tuple[str, ...] = ("val", "test")
-    embed_clip_frames: int = 16  # window length for clip_embeddings (match augment.clip_frames)
+    embed_clip_frames: int = 8  # window length for clip_embeddings (match augment.clip_frames)
     embed_batch_size: int = 32
     progress: bool = True
 
