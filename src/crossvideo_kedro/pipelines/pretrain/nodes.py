@@ -93,6 +93,10 @@ def evaluate_retrieval(
     queries = np.concatenate([pick(c, "point") for c in clips])
     keys = np.concatenate([pick(c, "image") for c in clips])
     result = {**retrieval_topk(queries, keys, groups=groups), "level": level, "splits": list(config.retrieval_splits)}
+    if "proj_point_frame" in clips[0] and "proj_image_frame" in clips[0]:  # aligned frames, all compared at once
+        frames = [np.concatenate([c[f"proj_{m}_frame"].reshape(len(c["starts"]), -1) for c in clips])
+                  for m in ("point", "image")]
+        result["frame_level"] = retrieval_topk(*frames, groups=groups)
     logger.info("point->image retrieval on %d held-out clips: top1 %.1f%% top5 %.1f%% (chance %.1f%% / %.1f%%)",
                 result["num_clips"], result["top1"], result["top5"], result["chance_top1"], result["chance_top5"])
     return result
