@@ -256,6 +256,16 @@ def cover_starts(num_frames: int, clip_frames: int) -> np.ndarray:
     return starts
 
 
+def window_inputs(point_video: Arrays, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Model inputs for windows of a point cloud video: clip-centred points and times from each window's start.
+
+    Shape:
+        frames: (C, T) frame indices. Returns points (C, T, N, 3), times (C, T) seconds.
+    """
+    stamps = point_video["timestamps"][frames]
+    return center_clip(point_video["points"][frames]), stamps - stamps[:, :1]
+
+
 def window_frames(starts: np.ndarray, clip_frames: int, num_frames: int) -> np.ndarray:
     """Frame indices of windows, clamped to the sequence (short sequences repeat their last frame).
 

@@ -115,7 +115,11 @@ def load_study_parameters(conf_source: str | Path | None = None, env: str | None
     return loader["parameters"].get("evaluate", {})
 
 
+def variants_of(study_params: dict[str, Any]) -> list[Variant]:
+    """The variants of ``evaluate`` parameters, validated, in their configured order."""
+    return [Variant.from_dict(name, spec) for name, spec in study_params.get("variants", {}).items()]
+
+
 def load_variants(conf_source: str | Path | None = None, env: str | None = None) -> list[Variant]:
     """The study's variants as configured (``evaluate.variants``)."""
-    variants = load_study_parameters(conf_source, env).get("variants", {})
-    return [Variant.from_dict(name, spec) for name, spec in variants.items()]
+    return variants_of(load_study_parameters(conf_source, env))

@@ -2,8 +2,15 @@ import numpy as np
 import pytest
 import torch
 
-from crossvideo_kedro.geometry import backproject, sample_fixed, valid_depth_mask
+from crossvideo_kedro.geometry import backproject_pixels, sample_fixed, valid_depth_mask
 from crossvideo_kedro.geometry.sampling import random_valid_indices
+
+
+def backproject(depth: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Every pixel of a depth video, (T, H, W, 3)."""
+    t, h, w = depth.shape
+    every = np.broadcast_to(np.arange(h * w), (t, h * w))
+    return backproject_pixels(depth, every, k).reshape(t, h, w, 3)
 
 
 def test_backproject_inverts_the_pinhole_projection():

@@ -30,21 +30,3 @@ def backproject_pixels(depth: np.ndarray, pixels: np.ndarray, intrinsics: np.nda
     z = np.take_along_axis(depth.reshape(depth.shape[0], -1), pixels, axis=1).astype(np.float32)  # (T, M)
     u, v = (pixels % width).astype(np.float32), (pixels // width).astype(np.float32)
     return np.stack([(u - cx) * z / fx, (v - cy) * z / fy, z], axis=-1)
-
-
-def backproject(depth: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
-    """Back-project every pixel of a depth video: ``x = (u − cx)·z / fx``, ``y = (v − cy)·z / fy``.
-
-    Args:
-        depth: (T, H, W) z-depth in metres.
-        intrinsics: (3, 3) pinhole K.
-
-    Returns:
-        float32 (T, H, W, 3) points in the camera frame (x right, y down, z forward), metres.
-    """
-    _, height, width = depth.shape
-    fx, fy, cx, cy = intrinsics[0, 0], intrinsics[1, 1], intrinsics[0, 2], intrinsics[1, 2]
-    u = (np.arange(width, dtype=np.float32) - np.float32(cx)) / np.float32(fx)  # (W,)
-    v = (np.arange(height, dtype=np.float32) - np.float32(cy)) / np.float32(fy)  # (H,)
-    z = depth.astype(np.float32, copy=False)
-    return np.stack([z * u[None, None, :], z * v[None, :, None], z], axis=-1)  # (T, H, W, 3)

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from crossvideo_kedro import metrics
 from crossvideo_kedro.config import check_keys
-from crossvideo_kedro.augment import center_clip, cover_starts, window_frames
+from crossvideo_kedro.augment import cover_starts, window_frames, window_inputs
 from crossvideo_kedro.models.presets import ModelConfig
 from crossvideo_kedro.training.model import images_to_tensor
 from crossvideo_kedro.training.pretrain import select_device
@@ -107,10 +107,10 @@ def _stack(parts: list[dict], names: list[str], use_images: bool) -> Windows:
 
 
 def _window_part(i: int, video: Arrays, image: Arrays | None, frames: np.ndarray, labels: np.ndarray) -> dict:
-    stamps = video["timestamps"][frames]
+    points, times = window_inputs(video, frames)  # (W, T, N, 3), (W, T)
     part = {
-        "points": center_clip(video["points"][frames]),  # (W, T, N, 3)
-        "times": stamps - stamps[:, :1],
+        "points": points,
+        "times": times,
         "frame_labels": labels,
         "point_labels": video["point_labels"][frames],
         "seq": np.full(len(frames), i),

@@ -58,14 +58,21 @@ class CrossVideoModel(nn.Module):
             for name in active_heads(terms)
         })
 
-    def forward(self, points: torch.Tensor, times: torch.Tensor, images: torch.Tensor | None = None) -> dict:
-        feats = {}
+    def features(self, points: torch.Tensor, times: torch.Tensor, images: torch.Tensor | None = None) -> dict:
+        """Backbone features keyed like the heads: point_video (B, D), point_frame (B, T, D) (+ image_* with images)."""
         point = self.point_encoder.forward_features(points, times)
-        feats["point_video"], feats["point_frame"] = point["video"], point["frame"]  # (B, D), (B, T, D)
+        feats = {"point_video": point["video"], "point_frame": point["frame"]}
         if images is not None and self.image_encoder is not None:
             image = self.image_encoder.forward_features(images)
             feats["image_video"], feats["image_frame"] = image["video"], image["frame"]
+        return feats
+
+    def project(self, feats: dict) -> dict:
+        """L2-normalised embeddings of the heads whose features are present."""
         return {name: head(feats[name]) for name, head in self.heads.items() if name in feats}
+
+    def forward(self, points: torch.Tensor, times: torch.Tensor, images: torch.Tensor | None = None) -> dict:
+        return self.project(self.features(points, times, images))
 
     def encoder_state(self) -> dict[str, Any]:
         """What ``pretrained_encoders`` stores: configs (plain types) and state dicts, loadable with weights_only."""

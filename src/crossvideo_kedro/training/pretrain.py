@@ -155,9 +155,9 @@ def _embeddings(model: nn.Module, batch: dict, need_images: bool, batch_size: in
     """Run the encoders once on both views and shape the outputs as CrossVideoLoss expects: (2, B, ...)."""
     split = lambda x: x.reshape(2, batch_size, *x.shape[1:])  # noqa: E731
     out = model(batch["points"], batch["timestamps"], batch.get("images") if need_images else None)
-    emb = {name: split(value) for name, value in out.items()}
-    emb["point_times"] = emb["image_times"] = split(batch["frame_ids"])
-    return {key: gather_batch_dim(value, dim=1) for key, value in emb.items()}  # all ranks' samples as negatives
+    emb = {name: gather_batch_dim(split(value), dim=1) for name, value in out.items()}  # all ranks' samples
+    emb["point_times"] = emb["image_times"] = gather_batch_dim(split(batch["frame_ids"]), dim=1)
+    return emb
 
 
 def pretrain(

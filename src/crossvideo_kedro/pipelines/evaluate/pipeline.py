@@ -7,12 +7,13 @@ import warnings
 from kedro.pipeline import Node, Pipeline
 
 from crossvideo_kedro.pipelines.evaluate import nodes
-from crossvideo_kedro.study import load_study_parameters, load_variants
+from crossvideo_kedro.study import load_study_parameters, variants_of
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    variants = [v.name for v in load_variants()]
-    compare = load_study_parameters().get("plots", {}).get("compare", [])
+    study = load_study_parameters()
+    variants = [v.name for v in variants_of(study)]
+    compare = study.get("plots", {}).get("compare", [])
     showcase = compare[-1] if compare else variants[0]
     # Nodes name plain datasets; the Pipeline maps them onto the variants' namespaced outputs.
     metrics_of = {v: f"downstream_metrics_{v}" for v in variants}

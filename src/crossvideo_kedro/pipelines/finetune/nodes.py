@@ -14,10 +14,10 @@ from tqdm.auto import tqdm
 
 from crossvideo_kedro.models.presets import ModelConfig
 from crossvideo_kedro.partitions import materialise
+from crossvideo_kedro.pipelines.pretrain.nodes import pretrain_encoders
 from crossvideo_kedro.study import LOSS_TERMS, StudyConfig, Variant
-from crossvideo_kedro.training.distributed import init_distributed
 from crossvideo_kedro.training.finetune import FinetuneConfig, pick_label_fraction, run_downstream
-from crossvideo_kedro.training.pretrain import PretrainConfig, pretrain, select_device
+from crossvideo_kedro.training.pretrain import PretrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +37,7 @@ def pretrain_variant(
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Pretrain this variant's encoders: same schedule and model as ``pretrain``, the variant's loss weights."""
     variant = Variant.from_dict(variant_name, variant_params)
-    config = PretrainConfig.from_dict(variant_pretrain_params(pretrain_params, variant))
-    model, history = pretrain(pretrain_views, config, init_distributed(select_device(config.device)))
-    return model.cpu().encoder_state(), history
+    return pretrain_encoders(pretrain_views, variant_pretrain_params(pretrain_params, variant))
 
 
 def _labelled(class_names: dict[str, list[str] | None], task: str) -> int:
