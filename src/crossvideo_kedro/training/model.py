@@ -34,6 +34,22 @@ def images_to_tensor(frames: torch.Tensor) -> torch.Tensor:
     return ((frames.float() / 255.0 - IMAGE_MEAN) / IMAGE_STD).movedim(-1, -3)
 
 
+def encoder_runs(encoders: dict[str, Any]) -> list[dict[str, Any]]:
+    """The encoder states of a ``pretrained_encoders`` object, one per pretraining seed.
+
+    Accepts the current form ``{"runs": [state, ...]}`` (each state from :meth:`CrossVideoModel.encoder_state` plus
+    ``"pretrain_seed"``) and the older single-state form (returned as one run with ``pretrain_seed`` 0).
+    """
+    if "runs" in encoders:
+        runs = list(encoders["runs"])
+        if not runs:
+            raise ValueError("pretrained_encoders holds no runs (empty 'runs' list)")
+        return runs
+    if "point_encoder" in encoders:
+        return [{"pretrain_seed": 0, **encoders}]
+    raise ValueError(f"not a pretrained_encoders object: keys {sorted(encoders)[:6]}; expected 'runs' or 'point_encoder'")
+
+
 def active_heads(weights: dict[str, float]) -> list[str]:
     return sorted({head for term, w in weights.items() if w > 0 for head in TERM_HEADS[term]})
 
