@@ -1,8 +1,14 @@
 """Project settings (https://docs.kedro.org/en/stable/configure/configuration_basics/)."""
 
 import os
+import warnings
 
-from kedro.config import OmegaConfigLoader
+# omegaconf 2.4 deprecates register_new_resolver(), which Kedro's config loader calls for every resolver on every
+# command: 3-6 multi-line warnings that say nothing about this project. Filtered here, before the loader is imported,
+# so `kedro run`, `kedro catalog`, `kedro viz` and notebooks are all quiet (pytest has the same filter).
+warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
+
+from kedro.config import OmegaConfigLoader  # noqa: E402
 
 # No telemetry: these machines have no network, and kedro-telemetry would try it on every command.
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
@@ -15,6 +21,7 @@ CONFIG_LOADER_ARGS = {
     "merge_strategy": {"parameters": "soft"},
 }
 
-from crossvideo_kedro.hooks import DistributedOutputsHook, MlflowMetricsHook  # noqa: E402
+from crossvideo_kedro.hooks import DistributedOutputsHook, MlflowMetricsHook, RunGuardHook  # noqa: E402
 
-HOOKS = (DistributedOutputsHook(), MlflowMetricsHook())
+# pluggy calls the last registered hook first: RunGuardHook checks parameters, lock and inputs before the others.
+HOOKS = (DistributedOutputsHook(), MlflowMetricsHook(), RunGuardHook())
