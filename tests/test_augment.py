@@ -5,8 +5,6 @@ from crossvideo_kedro.augment import (
     AugmentConfig,
     augment_images,
     augment_points,
-    build_view_pairs,
-    clip_starts,
     cover_starts,
     rotation_about_axis,
     sample_view_frames,
@@ -15,7 +13,7 @@ from crossvideo_kedro.augment import (
 
 
 def cfg(**overrides) -> AugmentConfig:
-    base = {"clip_frames": 4, "clip_span": 8, "clip_stride": 4, "pairs_per_clip": 3}
+    base = {"clip_frames": 4, "clip_span": 8}
     return AugmentConfig.from_dict({**base, **overrides})
 
 
@@ -27,9 +25,7 @@ def video(frames=20, n=32, seed=0):
     }
 
 
-def test_clip_starts_and_windows_cover_the_sequence():
-    assert clip_starts(20, 8, 4).tolist() == [0, 4, 8, 12]
-    assert clip_starts(5, 8, 4).tolist() == [0]
+def test_windows_cover_the_sequence():
     assert cover_starts(10, 4).tolist() == [0, 4, 6]
     frames = window_frames(cover_starts(10, 4), 4, 10)
     assert set(frames.ravel()) == set(range(10))
@@ -38,12 +34,28 @@ def test_clip_starts_and_windows_cover_the_sequence():
 
 def test_view_frames_stay_inside_the_clip_span_with_drawn_steps():
     rng = np.random.default_rng(0)
-    frames = sample_view_frames(rng, 200, cfg(frame_steps=[1, 2]), num_frames=100, start=40)
+    frames = sample_view_frames(rng, np.full(200, 40), np.full(200, 100), cfg(frame_steps=[1, 2]))
     assert frames.shape == (200, 2, 4)
     assert frames.min() >= 40 and frames.max() < 48
     steps = np.diff(frames, axis=-1)
     assert ((steps == 1) | (steps == 2)).all() and (steps == steps[..., :1]).all()  # one rate per view
-    assert {1, 2} <= set(np.unique(steps[..., 0]))
+    assert {1, 2} <= set(np.unique(steps[..., 0])) and {1, 2} <= set(np.unique(steps[:, 1, 0]))
+    short = sample_view_frames(rng, np.zeros(50, int), np.full(50, 5), cfg())
+    assert short.max() == 4  # past the end of a short sequence the last frame repeats
+
+
+@pytest.mark.parametrize("steps", [[1], [1, 2], [1, 3], [1, 4], [2, 3], [1, 2, 3]])
+@pytest.mark.parametrize("min_overlap", [0.5, 0.75, 1.0])
+def test_views_always_share_at_least_min_overlap_of_their_frames(steps, min_overlap):
+    """Over many draws, whatever frame_steps are configured, no view pair shares fewer than ⌈min_overlap·T⌉ frames."""
+    T = 8
+    config = AugmentConfig.from_dict({"clip_frames": T, "clip_span": (T - 1) * max(steps) + 1 + 3,
+                                      "frame_steps": steps, "min_overlap": min_overlap})
+    frames = sample_view_frames(np.random.default_rng(1), np.zeros(3000, int), np.full(3000, 1000), config)
+    shared = np.array([len(set(a) & set(b)) for a, b in zip(frames[:, 0], frames[:, 1], strict=True)])
+    assert shared.min() >= int(np.ceil(min_overlap * T))
+    if min_overlap < 1 and len(steps) > 1:  # and the views still differ (rates and offsets are drawn)
+        assert (frames[:, 0] != frames[:, 1]).any(axis=1).mean() > 0.3
 
 
 def test_rotation_matrices_are_rotations_about_the_axis():
@@ -103,33 +115,17 @@ def test_image_augmentation_flip_crop_and_jitter():
     assert (right[flip] > left[flip] + 150).all()  # flipped views have the bright half on the right
 
 
-def test_view_pairs_are_deterministic_and_consistent():
-    point_video = video()
-    images = {"frames": np.random.default_rng(3).integers(0, 255, (20, 8, 8, 3), dtype=np.uint8)}
-    a = build_view_pairs(point_video, images, 4, cfg(), np.random.default_rng(7))
-    b = build_view_pairs(point_video, images, 4, cfg(), np.random.default_rng(7))
-    for key in a:
-        np.testing.assert_array_equal(a[key], b[key])
-    assert a["points"].shape == (3, 2, 4, 32, 3) and a["images"].shape == (3, 2, 4, 8, 8, 3)
-    np.testing.assert_allclose(a["timestamps"], (a["frame_ids"] - 4) / 15, atol=1e-5)
-    # views are centred (raw z ≈ 1 m); what is left is the ±0.05 m translation and the dropout resampling
-    assert np.abs(a["points"].mean(axis=(2, 3))).max() < 0.2
-
-
-def test_point_only_views_have_no_images():
-    views = build_view_pairs(video(), None, 0, cfg(), np.random.default_rng(0))
-    assert "images" not in views and views["points"].shape == (3, 2, 4, 32, 3)
-
-
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ({"clip_span": 3}, r"augment.clip_span must be >= clip_frames \* min\(frame_steps\) = 4"),
+        ({"clip_span": 6}, r"augment.clip_span must be >= \(clip_frames - 1\) \* max\(frame_steps\) \+ 1 = 7"),
+        ({"min_overlap": 0}, r"augment.min_overlap must be a fraction in \(0, 1\]"),
         ({"frame_steps": []}, r"augment.frame_steps must be a non-empty list"),
-        ({"geometric": {"dropout": 1.0}}, r"augment.geometric.dropout must be in \[0, 1\)"),
+        ({"geometric": {"dropout": 1.0}}, r"augment.geometric.dropout must be (in \[0, 1\)|>= 0 and < 1)"),
         ({"geometric": {"rotaton_deg": 1}}, r"unknown parameter\(s\) \['augment.geometric.rotaton_deg'\]"),
         ({"image": {"crop_scale": [0.5, 1.5]}}, r"augment.image.crop_scale must be"),
         ({"splits": ["holdout"]}, r"augment.splits must be a non-empty subset"),
+        ({"pairs_per_clip": 4}, r"unknown parameter\(s\) \['augment.pairs_per_clip'\]"),
     ],
 )
 def test_bad_parameters_name_the_key(override, message):

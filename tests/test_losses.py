@@ -270,8 +270,8 @@ def test_crossvideo_loss_terms_match_components():
         "intra_video": ntxent_loop(pv[0], pv[1], 0.1),
         "intra_frame": frame_loop(pf[0], pf[1], pt[0], pt[1], 0.2),
         "cross_video": ntxent_loop(mean(pv), mean(iv), 0.3),
-        "cross_frame": 0.5 * (frame_loop(pf[0], if_[0], pt[0], it[0], 0.4)
-                              + frame_loop(pf[1], if_[1], pt[1], it[1], 0.4)),
+        "cross_frame": 0.5 * (frame_loop(pf[0], if_[1], pt[0], it[1], 0.4)  # each point view vs the other
+                              + frame_loop(pf[1], if_[0], pt[1], it[0], 0.4)),  # view's images
         "image_intra_video": ntxent_loop(iv[0], iv[1], 0.5),
         "image_intra_frame": frame_loop(if_[0], if_[1], it[0], it[1], 0.6),
     }
@@ -353,3 +353,65 @@ def test_crossvideo_loss_validation(kwargs, match):
 def test_image_intra_needs_two_image_views():
     with pytest.raises(ValueError, match="two views"):
         CrossVideoLoss({"image_intra_video": 1.0})(embeddings(image_views=1))
+
+
+# ------------------------------------------------------------------ groups: clips of one sequence are never negatives
+
+
+def ntxent_group_loop(a, b, groups, tau) -> float:
+    """SimCLR's loop with the samples of the anchor's own group (other than its positive) left out."""
+    z = F.normalize(torch.cat([a, b]), dim=1).double()
+    g = torch.cat([groups, groups])
+    n, B = len(z), len(a)
+    total = 0.0
+    for i in range(n):
+        j = (i + B) % n
+        denom = sum(math.exp(float(z[i] @ z[k]) / tau) for k in range(n) if k != i and (k == j or g[k] != g[i]))
+        total += -math.log(math.exp(float(z[i] @ z[j]) / tau) / denom)
+    return total / n
+
+
+@pytest.mark.parametrize("tau", [0.1, 0.5])
+def test_ntxent_groups_mask_same_sequence_negatives(tau):
+    torch.manual_seed(0)
+    a, b = torch.randn(6, 8), torch.randn(6, 8)
+    groups = torch.tensor([0, 0, 1, 2, 2, 2])
+    assert float(NTXentLoss(tau)(a, b, groups)) == pytest.approx(ntxent_group_loop(a, b, groups, tau), rel=1e-6)
+    distinct = torch.arange(6)
+    assert float(NTXentLoss(tau)(a, b, distinct)) == pytest.approx(ntxent_loop(a, b, tau), rel=1e-6)
+    # two clips of one sequence that look the same: a negative without groups, ignored with them
+    b2 = b.clone()
+    b2[1] = a[0]
+    assert float(NTXentLoss(tau)(a, b2, groups)) < float(NTXentLoss(tau)(a, b2))
+
+
+def test_frame_infonce_groups_make_the_same_moment_a_positive_across_clips():
+    """Clips 0 and 1 are cut from one sequence and share global frame key 5: a positive, never a negative."""
+    torch.manual_seed(1)
+    za, zb = torch.randn(2, 3, 4), torch.randn(2, 3, 4)
+    ta = torch.tensor([[3, 4, 5], [5, 6, 7]])
+    tb = torch.tensor([[4, 5, 6], [6, 7, 8]])
+    loss = FrameInfoNCELoss(0.2)
+    plain = loss(za, zb, ta, tb)
+    plain_rows = loss.last_positive_rows
+    grouped = loss(za, zb, ta, tb, groups=torch.tensor([0, 0]))
+    assert loss.last_positive_rows > plain_rows  # frame (0, 5) now also matches clip 1's frame 5, and back
+    assert plain_rows == 2 * 2 + 2 * 2  # ta∩tb per clip: {4, 5} and {6, 7}, both directions
+    assert float(grouped) != pytest.approx(float(plain))
+    # the naive definition with clip identity replaced by group identity
+    za_flat, zb_flat = F.normalize(za, dim=-1).reshape(-1, 4), F.normalize(zb, dim=-1).reshape(-1, 4)
+    ka, kb = ta.reshape(-1), tb.reshape(-1)
+    logits = za_flat @ zb_flat.T / 0.2
+    pos = ka[:, None] == kb[None]
+    rows = pos.any(1)
+    one_way = lambda lg, p, r: (lg[r].logsumexp(1) - lg[r].masked_fill(~p[r], -math.inf).logsumexp(1)).mean()  # noqa: E731
+    expected = 0.5 * (one_way(logits, pos, rows) + one_way(logits.T, pos.T, pos.T.any(1)))
+    assert float(grouped) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_crossvideo_loss_reports_the_positives_it_used():
+    out = embeddings()
+    loss = CrossVideoLoss({"intra_frame": 1.0, "cross_frame": 1.0})
+    loss(out)
+    assert set(loss.positives) == {"intra_frame", "cross_frame"}
+    assert loss.positives["intra_frame"] > 0 and loss.positives["cross_frame"] > 0

@@ -40,15 +40,19 @@ class ImageAugConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Parameters of ``augment`` (``conf/base/parameters_augment.yml``, key ``augment``)."""
+    """Parameters of ``augment`` (``conf/base/parameters_augment.yml``, key ``augment``).
 
-    seed: int = 0
-    splits: tuple[str, ...] = ("train",)  # sequences whose clips get view pairs
+    Pretraining draws fresh views every step from these parameters (nothing caps the number of distinct
+    augmentations a clip sees); ``augment`` itself stores the pool of sequences and a preview of the views.
+    """
+
+    seed: int = 0  # augmentation seed; the views of step s of pretraining seed p come from rng([seed, p, s])
+    splits: tuple[str, ...] = ("train", "unlabelled")  # sequences pretraining draws clips from (labels never read)
     clip_frames: int = 8  # T frames per view
-    clip_span: int = 16  # source frames one clip covers; views pick their frames inside it
-    clip_stride: int = 8  # start-to-start distance of consecutive clips of a sequence
+    clip_span: int = 16  # source frames one clip covers; both views pick their frames inside it
     frame_steps: tuple[int, ...] = (1, 2)  # frame-rate change: each view keeps every s-th frame, s from this list
-    pairs_per_clip: int = 4  # view pairs stored per clip (pretraining cycles through them by epoch)
+    min_overlap: float = 0.5  # the two views of a clip share at least this fraction of their T frames
+    preview_clips: int = 4  # clips drawn for the augment preview plot
     geometric: GeometricConfig = field(default_factory=GeometricConfig)
     image: ImageAugConfig = field(default_factory=ImageAugConfig)
 
@@ -80,15 +84,16 @@ class AugmentConfig:
             raise bad("clip_frames", ">= 1", self.clip_frames)
         if not self.frame_steps or min(self.frame_steps) < 1:
             raise bad("frame_steps", "a non-empty list of integers >= 1", self.frame_steps)
-        if self.clip_span < self.clip_frames * min(self.frame_steps):
-            raise bad("clip_span", f">= clip_frames * min(frame_steps) = {self.clip_frames * min(self.frame_steps)}",
-                      self.clip_span)
-        if self.clip_stride < 1:
-            raise bad("clip_stride", ">= 1", self.clip_stride)
-        if self.pairs_per_clip < 1:
-            raise bad("pairs_per_clip", ">= 1", self.pairs_per_clip)
-        if set(self.splits) - {"train", "val", "test"} or not self.splits:
-            raise bad("splits", "a non-empty subset of [train, val, test]", self.splits)
+        needed = (self.clip_frames - 1) * max(self.frame_steps) + 1
+        if self.clip_span < needed:
+            raise bad("clip_span", f">= (clip_frames - 1) * max(frame_steps) + 1 = {needed} (every view must fit in "
+                      "the span)", self.clip_span)
+        if not 0 < self.min_overlap <= 1:
+            raise bad("min_overlap", "a fraction in (0, 1]", self.min_overlap)
+        if self.preview_clips < 1:
+            raise bad("preview_clips", ">= 1", self.preview_clips)
+        if set(self.splits) - {"train", "val", "test", "unlabelled"} or not self.splits:
+            raise bad("splits", "a non-empty subset of [train, val, test, unlabelled]", self.splits)
         g, i = self.geometric, self.image
         if g.up_axis not in (0, 1, 2):
             raise bad("geometric.up_axis", "0, 1 or 2", g.up_axis)
@@ -103,30 +108,56 @@ class AugmentConfig:
         if not 0 <= i.flip_prob <= 1 or min(i.brightness, i.contrast, i.saturation) < 0 or i.brightness >= 1:
             raise bad("image", "flip_prob in [0, 1] and jitter strengths in [0, 1)", i)
 
+    def view_layouts(self) -> list[np.ndarray]:
+        """For each first-view step ``frame_steps[i]``: every admissible (offset 1, step 2, offset 2) of the views.
 
-def clip_starts(num_frames: int, span: int, stride: int) -> np.ndarray:
-    """Start frames of the clips of a sequence: every ``stride`` frames while a whole ``span`` fits.
+        A view with step s and offset o reads frames o + s·j (j < T) of the clip span. A layout is admissible when
+        the two views share at least ``ceil(min_overlap · T)`` source frames; (o, s, o) always is, so no list is
+        empty whatever ``frame_steps`` are.
 
-    A sequence shorter than ``span`` yields one clip starting at 0 (its views repeat the last frame).
-    """
-    if num_frames <= span:
-        return np.zeros(1, dtype=np.int64)
-    return np.arange(0, num_frames - span + 1, stride, dtype=np.int64)
+        Returns:
+            one int64 (L_i, 3) array per entry of ``frame_steps``.
+        """
+        T, need = self.clip_frames, int(np.ceil(self.min_overlap * self.clip_frames - 1e-9))
+        layouts = []
+        for s1 in self.frame_steps:
+            rows = []
+            for o1 in range(self.clip_span - (T - 1) * s1):
+                first = set(range(o1, o1 + T * s1, s1))
+                for s2 in self.frame_steps:
+                    for o2 in range(self.clip_span - (T - 1) * s2):
+                        if len(first.intersection(range(o2, o2 + T * s2, s2))) >= need:
+                            rows.append((o1, s2, o2))
+            layouts.append(np.asarray(rows, dtype=np.int64))
+        return layouts
 
 
-def sample_view_frames(
-    rng: np.random.Generator, num_pairs: int, config: AugmentConfig, num_frames: int, start: int
-) -> np.ndarray:
-    """Temporal augmentation: each view draws a frame step and a window inside the clip span.
+def sample_view_frames(rng: np.random.Generator, starts: np.ndarray, num_frames: np.ndarray,
+                       config: AugmentConfig, layouts: list[np.ndarray] | None = None) -> np.ndarray:
+    """Temporal augmentation: each view gets a frame step and a window inside its clip span; the views overlap.
+
+    View 1's step is drawn from ``frame_steps``; (its offset, view 2's step, view 2's offset) is drawn uniformly
+    among the layouts in which the views share at least ``min_overlap`` of their frames
+    (:meth:`AugmentConfig.view_layouts`, pass it precomputed as ``layouts`` in loops).
+
+    Args:
+        starts: int (B,) first source frame of each clip's span.
+        num_frames: int (B,) length of each clip's sequence (frames past its end repeat the last frame).
 
     Returns:
-        int64 (P, 2, T) source frame indices (clamped to the sequence), the timestamps frame positives match on.
+        int64 (B, 2, T) frame indices within each sequence.
     """
-    steps = rng.choice(np.asarray(config.frame_steps), size=(num_pairs, 2))  # (P, 2)
-    room = np.maximum(config.clip_span - (config.clip_frames - 1) * steps, 1)  # (P, 2) admissible offsets
-    offsets = np.floor(rng.random((num_pairs, 2)) * room).astype(np.int64)
-    frames = start + offsets[..., None] + steps[..., None] * np.arange(config.clip_frames)  # (P, 2, T)
-    return np.clip(frames, 0, num_frames - 1)
+    layouts = config.view_layouts() if layouts is None else layouts
+    B, T = len(starts), config.clip_frames
+    counts = np.array([len(layout) for layout in layouts])
+    which = rng.integers(0, len(layouts), size=B)  # (B,) view 1's step index
+    pick = np.floor(rng.random(B) * counts[which]).astype(np.int64)  # (B,) one of its layouts, uniformly
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    o1, s2, o2 = np.concatenate(layouts)[first[which] + pick].T  # (B,) each
+    s1 = np.asarray(config.frame_steps, dtype=np.int64)[which]
+    offsets, steps = np.stack([o1, o2], axis=1), np.stack([s1, s2], axis=1)  # (B, 2)
+    frames = np.asarray(starts)[:, None, None] + offsets[..., None] + steps[..., None] * np.arange(T)  # (B, 2, T)
+    return np.minimum(frames, np.asarray(num_frames)[:, None, None] - 1)
 
 
 def rotation_about_axis(angles: np.ndarray, axis: int) -> np.ndarray:
@@ -217,29 +248,6 @@ def center_clip(points: np.ndarray) -> np.ndarray:
         points: (..., T, N, 3). Returns the same shape.
     """
     return points - points.mean(axis=(-3, -2), keepdims=True)
-
-
-def build_view_pairs(
-    point_video: Arrays, image_video: Arrays | None, start: int, config: AugmentConfig, rng: np.random.Generator
-) -> Arrays:
-    """All view pairs of one clip.
-
-    Returns:
-        ``points`` float32 (P, 2, T, N, 3), ``frame_ids`` int32 (P, 2, T) source frame indices,
-        ``timestamps`` float32 (P, 2, T) seconds from the clip start, and, with images, ``images`` uint8
-        (P, 2, T, H, W, 3) aligned frame by frame with the point views.
-    """
-    num_frames = point_video["points"].shape[0]
-    frame_ids = sample_view_frames(rng, config.pairs_per_clip, config, num_frames, start)  # (P, 2, T)
-    views = {"frame_ids": frame_ids.astype(np.int32)}
-    stamps = point_video["timestamps"]
-    views["timestamps"] = (stamps[frame_ids] - stamps[start]).astype(np.float32)
-    mirror = np.zeros(frame_ids.shape[:2], dtype=bool)
-    if image_video is not None:
-        views["images"], mirror = augment_images(rng, image_video["frames"][frame_ids], config.image)
-    clip = center_clip(point_video["points"][frame_ids])  # (P, 2, T, N, 3), each view centred on itself
-    views["points"] = augment_points(rng, clip, config.geometric, mirror)
-    return views
 
 
 def cover_starts(num_frames: int, clip_frames: int) -> np.ndarray:

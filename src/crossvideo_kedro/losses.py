@@ -70,6 +70,8 @@ class NTXentLoss(nn.Module):
         L = 1/(2B) Σ_i [ ℓ(a_i, b_i) + ℓ(b_i, a_i) ]
 
     i.e. ``_loss(a, b)`` and ``_loss(b, a)`` averaged. Identical embeddings for every sample give log(2B − 1).
+    With ``groups`` (e.g. the sequence of each clip), samples j ≠ i of the anchor's own group are left out of its
+    denominator: two clips of one video are never each other's negatives.
     Used for ``intra_video`` and ``image_intra_video`` (two views of one modality) and, as in CrossPoint and
     DESIGN.md §5, for ``cross_video`` (point video embedding vs image video embedding).
 
@@ -78,6 +80,7 @@ class NTXentLoss(nn.Module):
     Shape:
         a: (B, D), view 1 (normalised here along D).
         b: (B, D), view 2; row i is the positive of a's row i.
+        groups: optional (B,) int group of each row (same group, other row: not a negative).
         returns: scalar.
     """
 
@@ -85,19 +88,31 @@ class NTXentLoss(nn.Module):
         super().__init__()
         self.temperature = _check_temperature(temperature)
 
-    def _loss(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    def _loss(self, a: torch.Tensor, b: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
         B = a.shape[0]
+        eye = torch.eye(B, dtype=torch.bool, device=a.device)
         logits_ab = a @ b.T / self.temperature  # (B, B): the positive is on the diagonal
+        logits_ab = logits_ab.masked_fill(same & ~eye, float("-inf"))  # same-group clips are no negatives
         logits_aa = a @ a.T / self.temperature  # (B, B): the diagonal is the anchor itself, not a negative
-        self_mask = torch.eye(B, dtype=torch.bool, device=a.device)
-        logits_aa = logits_aa.masked_fill(self_mask, float("-inf"))
+        logits_aa = logits_aa.masked_fill(same | eye, float("-inf"))
         logits = torch.cat([logits_ab, logits_aa], dim=1)  # (B, 2B)
         return F.cross_entropy(logits, torch.arange(B, device=a.device))
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    def forward(self, a: torch.Tensor, b: torch.Tensor, groups: torch.Tensor | None = None) -> torch.Tensor:
         _check_pair(a, b)
         a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
-        return 0.5 * (self._loss(a, b) + self._loss(b, a))
+        same = _same_group(groups, a.shape[0], a.device)
+        return 0.5 * (self._loss(a, b, same) + self._loss(b, a, same))
+
+
+def _same_group(groups: torch.Tensor | None, B: int, device: torch.device) -> torch.Tensor:
+    """bool (B, B): rows i ≠ j of one group (all False without groups)."""
+    if groups is None:
+        return torch.zeros(B, B, dtype=torch.bool, device=device)
+    if groups.shape != (B,):
+        raise ValueError(f"groups must have shape ({B},), got {tuple(groups.shape)}")
+    same = groups[:, None] == groups[None, :]
+    return same & ~torch.eye(B, dtype=torch.bool, device=device)
 
 
 class CrossModalNTXentLoss(nn.Module):
@@ -136,8 +151,10 @@ class FrameInfoNCELoss(nn.Module):
     """Frame-level InfoNCE with timestamp matching: positives are the same clip at the same moment.
 
     Flatten the frames of both sets, Z_a = (B·Ta, D) and Z_b = (B·Tb, D) (L2-normalised), logits s = Z_a Z_bᵀ / τ.
-    Frame (i, t) of set a and frame (j, u) of set b are a positive pair iff i = j and ta[i, t] = tb[j, u]; every
-    other valid frame of set b — other moments of the same clip and all frames of the other clips — is a negative.
+    Frame (i, t) of set a and frame (j, u) of set b are a positive pair iff g_i = g_j and ta[i, t] = tb[j, u], with
+    g the group of each clip (by default the clip itself, g_i = i; the pretraining loop passes the sequence, and
+    global frame keys as times, so the same moment of one video is a positive wherever it appears); every other
+    valid frame of set b — other moments of the same clip and all frames of the other clips — is a negative.
     For each valid anchor row r with at least one positive, P(r):
 
         ℓ_r = −log( Σ_{c ∈ P(r)} exp(s_rc) / Σ_{c valid} exp(s_rc) )
@@ -155,23 +172,26 @@ class FrameInfoNCELoss(nn.Module):
         za: (B, Ta, D); zb: (B, Tb, D) — frame embeddings (normalised here along D).
         ta: (B, Ta); tb: (B, Tb) — timestamps, int64 source frame indices (matched with ==).
         va: (B, Ta); vb: (B, Tb) — optional bool masks, True for real frames, False for padding.
-        returns: scalar.
+        groups: optional (B,) int group of each clip (default: every clip its own group).
+        returns: scalar. ``last_positive_rows`` holds how many anchor frames (both directions) had a positive.
     """
 
     def __init__(self, temperature: float = DEFAULT_TEMPERATURE) -> None:
         super().__init__()
         self.temperature = _check_temperature(temperature)
         self._warned = False
+        self.last_positive_rows = 0
 
-    def _loss(self, za, zb, ta, tb, va, vb) -> torch.Tensor | None:
+    def _loss(self, za, zb, ta, tb, va, vb, groups) -> torch.Tensor | None:
         """ℓ(a → b): rows of set a as anchors. None when no row has a positive."""
         B, Ta, D = za.shape
         Tb = zb.shape[1]
-        clip_a = torch.arange(B, device=za.device).repeat_interleave(Ta)  # (B·Ta,)
-        clip_b = torch.arange(B, device=za.device).repeat_interleave(Tb)  # (B·Tb,)
+        clip_a = groups.repeat_interleave(Ta)  # (B·Ta,)
+        clip_b = groups.repeat_interleave(Tb)  # (B·Tb,)
         pos = (clip_a[:, None] == clip_b[None, :]) & (ta.reshape(-1)[:, None] == tb.reshape(-1)[None, :])
         pos &= va.reshape(-1)[:, None] & vb.reshape(-1)[None, :]  # (B·Ta, B·Tb)
         rows = pos.any(dim=1)  # anchors with ≥ 1 positive (they are valid and have ≥ 1 valid column)
+        self.last_positive_rows += int(rows.sum())
         if not bool(rows.any()):
             return None
         logits = za.reshape(-1, D)[rows] @ zb.reshape(-1, D).T / self.temperature  # (R, B·Tb)
@@ -188,6 +208,7 @@ class FrameInfoNCELoss(nn.Module):
         tb: torch.Tensor,
         va: torch.Tensor | None = None,
         vb: torch.Tensor | None = None,
+        groups: torch.Tensor | None = None,
     ) -> torch.Tensor:
         if za.dim() != 3 or zb.dim() != 3 or za.shape[0] != zb.shape[0] or za.shape[2] != zb.shape[2]:
             raise ValueError(f"expected za (B, Ta, D) and zb (B, Tb, D), got {tuple(za.shape)} and {tuple(zb.shape)}")
@@ -196,14 +217,19 @@ class FrameInfoNCELoss(nn.Module):
         for name, t, z in (("ta", ta, za), ("tb", tb, zb), ("va", va, za), ("vb", vb, zb)):
             if t.shape != z.shape[:2]:
                 raise ValueError(f"{name} must have shape {tuple(z.shape[:2])} (B, T), got {tuple(t.shape)}")
+        if groups is None:
+            groups = torch.arange(za.shape[0], device=za.device)
+        elif groups.shape != (za.shape[0],):
+            raise ValueError(f"groups must have shape ({za.shape[0]},), got {tuple(groups.shape)}")
         za, zb = F.normalize(za, dim=-1), F.normalize(zb, dim=-1)
-        a_to_b = self._loss(za, zb, ta, tb, va, vb)
+        self.last_positive_rows = 0
+        a_to_b = self._loss(za, zb, ta, tb, va, vb, groups)
         if a_to_b is None:  # positives are symmetric: no row of a has one iff no row of b has one
             if not self._warned:
                 logger.warning("FrameInfoNCELoss: no frame of the two sets shares a timestamp; the term is 0")
                 self._warned = True
             return (za.sum() + zb.sum()) * 0.0
-        return 0.5 * (a_to_b + self._loss(zb, za, tb, ta, vb, va))
+        return 0.5 * (a_to_b + self._loss(zb, za, tb, ta, vb, va, groups))
 
 
 class CrossVideoLoss(nn.Module):
@@ -214,7 +240,7 @@ class CrossVideoLoss(nn.Module):
         intra_video        NTXent(p_video[0], p_video[1])
         intra_frame        FrameInfoNCE(p_frame[0], p_frame[1])                     positives: same timestamp
         cross_video        NTXent(p_video[0] ⊕ p_video[1], i_video[0] ⊕ i_video[1])   (CrossPoint's mean of views)
-        cross_frame        ½ Σ_v FrameInfoNCE(p_frame[v], i_frame[v])               positives: same timestamp
+        cross_frame        ½ Σ_v FrameInfoNCE(p_frame[v], i_frame[1 − v])           positives: same timestamp
         image_intra_video  NTXent(i_video[0], i_video[1])
         image_intra_frame  FrameInfoNCE(i_frame[0], i_frame[1])
 
@@ -232,12 +258,18 @@ class CrossVideoLoss(nn.Module):
         point_valid: optional (2, B, T) bool, False for padded frames.
         image_video: (2, B, D) two image views, or (B, D) one.
         image_frame: (2, B, Ti, D) or (B, Ti, D); image_times: (2, B, Ti) or (B, Ti); image_valid: optional, same.
-        Image view v is the image clip of point view v (same frame ids); with one image view both point views are
-        matched to it by timestamp. ``image_intra_*`` terms need two image views.
+        Image view v is the image clip of point view v (same frame ids). ``cross_frame`` pairs each point view with
+        the *other* view's images: their frames overlap only partly and their times (from each view's first frame)
+        differ, so matching frames needs their content — a time embedding alone cannot tell positives from
+        negatives. With one image view both point views are matched to it by timestamp. ``image_intra_*`` terms
+        need two image views.
+        groups: optional (B,) int — the sequence of each clip: clips of one sequence are never video-level
+        negatives, and with global frame keys as times the same moment is a frame-level positive across clips.
 
     Returns:
         ``(total, terms)``: the weighted sum (scalar, differentiable) and the unweighted value of each active term
-        (detached scalars, for logging).
+        (detached scalars, for logging). After a call, ``positives`` maps each frame-level term to the number of
+        anchor frames that had a positive (a term with none contributes 0 and says so in the log).
     """
 
     def __init__(
@@ -265,6 +297,7 @@ class CrossVideoLoss(nn.Module):
             for name in TERMS
         }
         self.active = tuple(name for name in TERMS if self.weights[name] > 0)
+        self.positives: dict[str, int] = {}
         self.losses = nn.ModuleDict({
             name: (NTXentLoss if name.endswith("video") else FrameInfoNCELoss)(self.temperatures[name])
             for name in self.active
@@ -283,7 +316,10 @@ class CrossVideoLoss(nn.Module):
                 f"missing input(s) {missing} for active loss terms "
                 f"{ {n: k for n, k in needs.items() if k} }; set those terms' weights to 0 or provide the keys"
             )
-        terms = {name: getattr(self, f"_{name}")(out, self.losses[name]) for name in self.active}
+        groups = out.get("groups")
+        terms = {name: getattr(self, f"_{name}")(out, self.losses[name], groups) for name in self.active}
+        self.positives = {name: self.losses[name].last_positive_rows for name in self.active
+                          if isinstance(self.losses[name], FrameInfoNCELoss)}
         total = sum(self.weights[name] * value for name, value in terms.items())
         return total, {name: value.detach() for name, value in terms.items()}
 
@@ -310,35 +346,40 @@ class CrossVideoLoss(nn.Module):
         if x.shape[0] != 2:
             raise ValueError(f"{key} needs two views stacked first (2, B, ...), got {tuple(x.shape)}")
 
-    def _intra_video(self, out, loss) -> torch.Tensor:
+    def _intra_video(self, out, loss, groups) -> torch.Tensor:
         z = self._views(out["point_video"], 2, "point_video")  # (2, B, D)
         self._two(z, "point_video")
-        return loss(z[0], z[1])
+        return loss(z[0], z[1], groups)
 
-    def _image_intra_video(self, out, loss) -> torch.Tensor:
+    def _image_intra_video(self, out, loss, groups) -> torch.Tensor:
         z = self._views(out["image_video"], 2, "image_video")  # (2, B, D)
         self._two(z, "image_video")
-        return loss(z[0], z[1])
+        return loss(z[0], z[1], groups)
 
-    def _intra_frame(self, out, loss) -> torch.Tensor:
+    def _intra_frame(self, out, loss, groups) -> torch.Tensor:
         z, t, v = self._frames(out, "point")
         self._two(z, "point_frame")
-        return loss(z[0], z[1], t[0], t[1], v[0], v[1])
+        return loss(z[0], z[1], t[0], t[1], v[0], v[1], groups)
 
-    def _image_intra_frame(self, out, loss) -> torch.Tensor:
+    def _image_intra_frame(self, out, loss, groups) -> torch.Tensor:
         z, t, v = self._frames(out, "image")
         self._two(z, "image_frame")
-        return loss(z[0], z[1], t[0], t[1], v[0], v[1])
+        return loss(z[0], z[1], t[0], t[1], v[0], v[1], groups)
 
-    def _cross_video(self, out, loss) -> torch.Tensor:
+    def _cross_video(self, out, loss, groups) -> torch.Tensor:
         point = F.normalize(F.normalize(self._views(out["point_video"], 2, "point_video"), dim=-1).mean(0), dim=-1)
         image = F.normalize(F.normalize(self._views(out["image_video"], 2, "image_video"), dim=-1).mean(0), dim=-1)
-        return loss(point, image)  # (B, D) each: CrossPoint's mean of the views, re-normalised
+        return loss(point, image, groups)  # (B, D) each: CrossPoint's mean of the views, re-normalised
 
-    def _cross_frame(self, out, loss) -> torch.Tensor:
+    def _cross_frame(self, out, loss, groups) -> torch.Tensor:
         zp, tp, vp = self._frames(out, "point")  # (Vp, B, T, D)
         zi, ti, vi = self._frames(out, "image")  # (Vi, B, Ti, D)
         if zi.shape[0] not in (1, zp.shape[0]):
             raise ValueError(f"image_frame has {zi.shape[0]} views but point_frame has {zp.shape[0]}")
-        pairs = [(v, v if zi.shape[0] > 1 else 0) for v in range(zp.shape[0])]
-        return sum(loss(zp[v], zi[w], tp[v], ti[w], vp[v], vi[w]) for v, w in pairs) / len(pairs)
+        pairs = [(v, zi.shape[0] - 1 - v if zi.shape[0] > 1 else 0) for v in range(zp.shape[0])]  # other view
+        total, positives = 0.0, 0
+        for v, w in pairs:
+            total = total + loss(zp[v], zi[w], tp[v], ti[w], vp[v], vi[w], groups)
+            positives += loss.last_positive_rows
+        loss.last_positive_rows = positives
+        return total / len(pairs)

@@ -1,7 +1,9 @@
 """A real pretraining process for the resume and torchrun tests: ``python pretrain_worker.py OUT [options]``.
 
-Builds a small, seeded view bank in memory, runs :func:`crossvideo_kedro.training.pretrain.pretrain` (joining the
-process group when launched by torchrun) and lets rank 0 save the final weights to OUT.
+Builds a small, seeded pool of random point/image videos in memory, runs
+:func:`crossvideo_kedro.training.pretrain.pretrain` (joining the process group when launched by torchrun) and lets
+rank 0 save the final weights to OUT. ``--shipped`` uses the shipped model preset and head config
+(conf/base/parameters_pretrain.yml) at a small point count instead of the tiny test model.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ import argparse
 import json
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
-from crossvideo_kedro.augment import AugmentConfig, build_view_pairs
+from crossvideo_kedro.augment import AugmentConfig
+from crossvideo_kedro.clip_pool import ClipPool
 from crossvideo_kedro.training.distributed import init_distributed
 from crossvideo_kedro.training.pretrain import PretrainConfig, pretrain
 
@@ -24,27 +29,39 @@ TINY_MODEL = {
     "image": {"image_size": 16, "channels": [8, 16], "dim": 32, "depth": 1, "heads": 2, "norm": "group"},
     "head": {"hidden_dim": 32, "out_dim": 16, "norm": "layer"},
 }
+TINY_AUGMENT = {"clip_frames": 4, "clip_span": 8}
+CONF = Path(__file__).resolve().parents[2] / "conf" / "base"
 
 
-def tiny_bank(num_clips: int = 8, images: bool = True, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
-    """Clips of random point/image videos with one view pair each (T=4, N=32, 16x16 images)."""
-    config = AugmentConfig.from_dict({"clip_frames": 4, "clip_span": 8, "clip_stride": 8, "pairs_per_clip": 2})
-    bank = {}
-    for c in range(num_clips):
-        rng = np.random.default_rng([seed, c])
-        video = {"points": rng.normal(0, 0.3, (8, 32, 3)).astype(np.float32),
-                 "timestamps": (np.arange(8) / 7.5).astype(np.float32)}
-        frames = {"frames": rng.integers(0, 255, (8, 16, 16, 3), dtype=np.uint8)} if images else None
-        bank[f"clip{c:02d}"] = build_view_pairs(video, frames, 0, config, rng)
-    return bank
+def tiny_pool(num_sequences: int = 8, images: bool = True, seed: int = 0, num_points: int = 32,
+              image_size: int = 16, num_frames: int = 12) -> ClipPool:
+    """Random point/image videos (num_frames frames at 7.5 fps) in a pool."""
+    videos, frames = {}, {}
+    for s in range(num_sequences):
+        rng = np.random.default_rng([seed, s])
+        videos[f"seq{s:02d}"] = {"points": rng.normal(0, 0.3, (num_frames, num_points, 3)).astype(np.float32),
+                                 "timestamps": (np.arange(num_frames) / 7.5).astype(np.float32)}
+        frames[f"seq{s:02d}"] = {"frames": rng.integers(0, 255, (num_frames, image_size, image_size, 3),
+                                                        dtype=np.uint8)}
+    return ClipPool.from_videos(videos, videos, frames if images else None, need_images=images)
+
+
+def tiny_augment(**overrides) -> AugmentConfig:
+    return AugmentConfig.from_dict({**TINY_AUGMENT, **overrides})
 
 
 def tiny_config(**overrides) -> PretrainConfig:
-    params = {"epochs": 6, "batch_size": 4, "lr": 3e-3, "warmup_steps": 2, "progress": False, "model": TINY_MODEL,
+    params = {"steps": 12, "batch_size": 4, "lr": 3e-3, "warmup_steps": 2, "progress": False, "model": TINY_MODEL,
               "checkpoint": {"dir": tempfile.mkdtemp(prefix="ckpt-"), "every_steps": 1000, "resume": False},
-              "device": "cpu"}
+              "device": "cpu", "amp": False}
     params.update(overrides)
     return PretrainConfig.from_dict(params)
+
+
+def shipped_model(num_points: int = 64) -> dict:
+    """The shipped ``pretrain.model`` (preset and head config) with fewer points per frame."""
+    model = yaml.safe_load((CONF / "parameters_pretrain.yml").read_text())["pretrain"]["model"]
+    return {**model, "point": {**model.get("point", {}), "num_points": num_points}}
 
 
 def main() -> None:
@@ -53,11 +70,19 @@ def main() -> None:
     parser.add_argument("--config", default="{}", help="JSON overrides of the pretrain parameters")
     parser.add_argument("--sleep", type=float, default=0.0, help="seconds to wait after each step")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--shipped", action="store_true", help="the shipped model config (64 points, 64x64 images)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    config = tiny_config(**json.loads(args.config))
+    overrides = json.loads(args.config)
+    if args.shipped:
+        overrides.setdefault("model", shipped_model())
+        pool = tiny_pool(num_points=64, image_size=64)
+    else:
+        pool = tiny_pool()
+    config = tiny_config(**overrides)
     dist_info = init_distributed(torch.device("cpu"))
-    model, history = pretrain(tiny_bank(), config, dist_info, on_step=lambda step: time.sleep(args.sleep))
+    model, history = pretrain(pool, tiny_augment(), config, config.seeds[0], dist_info,
+                              on_step=lambda step: time.sleep(args.sleep))
     if dist_info.is_main:
         torch.save({"state": model.state_dict(), "loss": history["loss"].tolist()}, args.out)
 

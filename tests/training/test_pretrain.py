@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from crossvideo_kedro.training.pretrain import pretrain
-from tests.training.pretrain_worker import tiny_bank, tiny_config
+from tests.training.pretrain_worker import tiny_augment, tiny_config, tiny_pool
 
 WORKER = Path(__file__).with_name("pretrain_worker.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,9 +26,9 @@ def _env() -> dict[str, str]:
 
 
 def test_loss_falls_and_every_term_is_logged():
-    model, history = pretrain(tiny_bank(), tiny_config(epochs=12))
+    model, history = pretrain(tiny_pool(), tiny_augment(), tiny_config(steps=24), seed=0)
     assert {"intra_video", "intra_frame", "cross_video", "cross_frame", "lr", "clips_per_s"} <= set(history)
-    assert len(history) == 12 * 2  # 8 clips / batch 4 = 2 steps per epoch
+    assert len(history) == 24
     assert history["loss"].iloc[-4:].mean() < 0.8 * history["loss"].iloc[:4].mean()
     assert np.isfinite(history["loss"]).all()
     assert history["lr"].iloc[-1] < history["lr"].max()  # cosine decay after warm-up
@@ -36,28 +36,30 @@ def test_loss_falls_and_every_term_is_logged():
 
 def test_zero_weights_remove_terms_and_the_image_encoder():
     weights = {"intra_video": 1.0, "intra_frame": 1.0, "cross_video": 0.0, "cross_frame": 0.0}
-    model, history = pretrain(tiny_bank(images=False), tiny_config(epochs=1, loss={"weights": weights}))
+    model, history = pretrain(tiny_pool(images=False), tiny_augment(), tiny_config(steps=2, loss={"weights": weights}),
+                              seed=0)
     assert model.image_encoder is None
     assert sorted(model.heads) == ["point_frame", "point_video"]
     assert "cross_video" not in history and "intra_frame" in history
 
 
 def test_image_terms_without_images_are_refused():
-    with pytest.raises(ValueError, match="have no image views .* set those weights to 0"):
-        pretrain(tiny_bank(images=False), tiny_config(epochs=1))
+    with pytest.raises(ValueError, match="image terms weight > 0 but the pool has no image videos"):
+        pretrain(tiny_pool(images=False), tiny_augment(), tiny_config(steps=1), seed=0)
 
 
 def test_same_seed_same_weights_other_seed_other_weights():
-    a, _ = pretrain(tiny_bank(), tiny_config(epochs=2))
-    b, _ = pretrain(tiny_bank(), tiny_config(epochs=2))
-    c, _ = pretrain(tiny_bank(), tiny_config(epochs=2, seed=1))
+    a, _ = pretrain(tiny_pool(), tiny_augment(), tiny_config(steps=4), seed=0)
+    b, _ = pretrain(tiny_pool(), tiny_augment(), tiny_config(steps=4), seed=0)
+    c, _ = pretrain(tiny_pool(), tiny_augment(), tiny_config(steps=4), seed=1)
     for (name, x), y, z in zip(a.state_dict().items(), b.state_dict().values(), c.state_dict().values(), strict=True):
         assert torch.equal(x, y), name
     assert any(not torch.equal(x, z) for x, z in zip(a.state_dict().values(), c.state_dict().values(), strict=True))
 
 
-def _run_worker(out: Path, config: dict, sleep: float = 0.0) -> subprocess.Popen:
+def _run_worker(out: Path, config: dict, sleep: float = 0.0, shipped: bool = False) -> subprocess.Popen:
     cmd = [sys.executable, str(WORKER), str(out), "--config", json.dumps(config), "--sleep", str(sleep)]
+    cmd += ["--shipped"] if shipped else []
     return subprocess.Popen(cmd, env=_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
@@ -69,7 +71,7 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 def test_killed_run_resumes_to_the_same_weights(tmp_path):
     """SIGKILL a real training process after a checkpoint; the rerun resumes and ends bit-identical."""
     ckpt = {"dir": str(tmp_path / "ckpt"), "every_steps": 3, "keep": 2, "resume": True}
-    config = {"epochs": 6, "checkpoint": ckpt}
+    config = {"steps": 12, "checkpoint": ckpt}
     victim = _run_worker(tmp_path / "killed.pt", config, sleep=0.3)
     deadline = time.time() + 120
     while not list((tmp_path / "ckpt").glob("*/step_0000006.pt")):
@@ -91,12 +93,13 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
 
 @pytest.mark.slow
 def test_torchrun_two_processes_match_one_process(tmp_path):
-    """DDP over 2 gloo ranks with half the batch each = 1 process with the whole batch (same global batch)."""
-    config = {"epochs": 3, "model": {**json.loads(json.dumps(tiny_config().model))}}
-    single = _run_worker(tmp_path / "single.pt", config)
+    """DDP over 2 gloo ranks with half the batch each = 1 process with the whole batch, with the shipped model and
+    head configuration (its projection-head norm included) at 64 points per frame."""
+    config = {"steps": 4}
+    single = _run_worker(tmp_path / "single.pt", config, shipped=True)
     assert single.wait(timeout=300) == 0, single.stdout.read().decode()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER),
-           str(tmp_path / "ddp.pt"), "--config", json.dumps(config)]
+           str(tmp_path / "ddp.pt"), "--config", json.dumps(config), "--shipped"]
     ddp = subprocess.run(cmd, env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert ddp.returncode == 0, ddp.stdout + ddp.stderr
     a, b = torch.load(tmp_path / "single.pt", weights_only=True), torch.load(tmp_path / "ddp.pt", weights_only=True)

@@ -58,7 +58,8 @@ class CrossVideoModel(nn.Module):
     """Encoders + projection heads. ``forward`` returns L2-normalised embeddings keyed by head name.
 
     Shape:
-        points: (B, T, N, 3); times: (B, T) seconds; images: (B, T, 3, H, W) normalised, or None.
+        points: (B, T, N, 3); times: (B, T) seconds from the clip's first frame; images: (B, T, 3, H, W)
+        normalised, or None; image_times: (B, T) (default: ``times``).
         returns point_video (B, E), point_frame (B, T, E), image_video (B, E), image_frame (B, T, E) — the active ones.
     """
 
@@ -74,12 +75,17 @@ class CrossVideoModel(nn.Module):
             for name in active_heads(terms)
         })
 
-    def features(self, points: torch.Tensor, times: torch.Tensor, images: torch.Tensor | None = None) -> dict:
-        """Backbone features keyed like the heads: point_video (B, D), point_frame (B, T, D) (+ image_* with images)."""
+    def features(self, points: torch.Tensor, times: torch.Tensor, images: torch.Tensor | None = None,
+                 image_times: torch.Tensor | None = None) -> dict:
+        """Backbone features keyed like the heads: point_video (B, D), point_frame (B, T, D) (+ image_* with images).
+
+        ``image_times`` (B, Ti) default to ``times``: both encoders always see times that start at 0 at the first
+        frame of the clip they are given.
+        """
         point = self.point_encoder.forward_features(points, times)
         feats = {"point_video": point["video"], "point_frame": point["frame"]}
         if images is not None and self.image_encoder is not None:
-            image = self.image_encoder.forward_features(images)
+            image = self.image_encoder.forward_features(images, times if image_times is None else image_times)
             feats["image_video"], feats["image_frame"] = image["video"], image["frame"]
         return feats
 
@@ -87,8 +93,9 @@ class CrossVideoModel(nn.Module):
         """L2-normalised embeddings of the heads whose features are present."""
         return {name: head(feats[name]) for name, head in self.heads.items() if name in feats}
 
-    def forward(self, points: torch.Tensor, times: torch.Tensor, images: torch.Tensor | None = None) -> dict:
-        return self.project(self.features(points, times, images))
+    def forward(self, points: torch.Tensor, times: torch.Tensor, images: torch.Tensor | None = None,
+                image_times: torch.Tensor | None = None) -> dict:
+        return self.project(self.features(points, times, images, image_times))
 
     def encoder_state(self) -> dict[str, Any]:
         """What ``pretrained_encoders`` stores: configs (plain types) and state dicts, loadable with weights_only."""

@@ -1,15 +1,18 @@
-"""The CrossVideo pretraining loop: view-pair batches → encoders → four contrastive terms → AdamW/SGD step.
+"""The CrossVideo pretraining loop: fresh view pairs → encoders → four contrastive terms → AdamW/SGD step.
 
-Deterministic for a seed: batch order comes from ``default_rng([seed, epoch])``, dropout from the torch RNG whose
-state every checkpoint carries, so a killed run that resumes ends with the same weights as an uninterrupted one.
+Deterministic for a seed: each step's clips and views come from ``default_rng([augment.seed, seed, step])``
+(:class:`crossvideo_kedro.clip_pool.ClipPool`), dropout from the torch RNG whose state every checkpoint carries,
+so a killed run that resumes ends with the same weights as an uninterrupted one.
 Under ``torchrun`` every rank takes its slice of the same global batch and embeddings are gathered across ranks,
 so N processes compute what one process computes with the whole batch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +24,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from crossvideo_kedro.partitions import materialise
+from crossvideo_kedro.augment import AugmentConfig
+from crossvideo_kedro.clip_pool import ClipPool
 from crossvideo_kedro.config import check_keys
 from crossvideo_kedro.losses import CrossVideoLoss
 from crossvideo_kedro.training.checkpointing import Checkpointer, fingerprint
@@ -39,7 +43,7 @@ IMAGE_TERMS = ("cross_video", "cross_frame", "image_intra_video", "image_intra_f
 @dataclass(frozen=True)
 class CheckpointConfig:
     dir: str = "data/06_models/pretrain_checkpoints"  # <dir>/<run fingerprint>/last.pt
-    every_steps: int = 20
+    every_steps: int = 50
     keep: int = 2
     resume: bool = True  # continue from the last checkpoint of the same run (same config and data)
 
@@ -48,9 +52,9 @@ class CheckpointConfig:
 class PretrainConfig:
     """Parameters of ``pretrain`` (``conf/base/parameters_pretrain.yml``, key ``pretrain``)."""
 
-    seed: int = 0
-    epochs: int = 15
-    batch_size: int = 16  # global batch (split across ranks under torchrun)
+    seeds: tuple[int, ...] = (0, 1, 2)  # one pretraining run per seed (initial weights, batches, augmentations)
+    steps: int = 300  # optimiser steps per run: the budget (more data does not mean more time)
+    batch_size: int = 16  # global batch of clips from distinct sequences (split across ranks under torchrun)
     optimizer: str = "adamw"  # adamw | sgd
     lr: float = 1e-3
     weight_decay: float = 0.05
@@ -59,13 +63,15 @@ class PretrainConfig:
     min_lr_ratio: float = 0.01
     grad_clip: float = 1.0  # max global grad norm; 0 disables
     device: str = "auto"  # auto | cpu | cuda
-    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    amp: bool | str = "auto"  # bf16 autocast: auto (CUDA, or a CPU with bf16 matmul) | true | false
+    prefetch: bool = True  # draw the next batch's views in a background thread while the step runs
     num_threads: int | None = None  # torch CPU threads (None: torch's default)
     loss: dict = field(default_factory=dict)  # {"weights": {...}, "temperatures": {...}} (CrossVideoLoss)
     model: dict = field(default_factory=dict)  # ModelConfig
     checkpoint: dict = field(default_factory=dict)  # CheckpointConfig
-    retrieval_splits: tuple[str, ...] = ("val", "test")
-    embed_clip_frames: int = 8  # window length for clip_embeddings (match augment.clip_frames)
+    retrieval_splits: tuple[str, ...] = ("val",)  # held-out sequences of the retrieval check (test is evaluate's)
+    embed_splits: tuple[str, ...] = ("train", "val", "test")  # sequences whose clip_embeddings are cached
+    embed_clip_frames: int = 8  # window length for clip_embeddings and retrieval (match augment.clip_frames)
     embed_batch_size: int = 32
     progress: bool = True
 
@@ -73,18 +79,23 @@ class PretrainConfig:
     def from_dict(cls, params: dict[str, Any], prefix: str = "pretrain") -> PretrainConfig:
         check_keys(cls, params, prefix)
         params = dict(params)
-        if "retrieval_splits" in params:
-            params["retrieval_splits"] = tuple(params["retrieval_splits"])
+        for key in ("retrieval_splits", "embed_splits", "seeds"):
+            if key in params:
+                params[key] = tuple(params[key])
         config = cls(**params)
-        for key, expected in (("epochs", 1), ("batch_size", 2), ("embed_batch_size", 1)):
+        for key, expected in (("steps", 1), ("batch_size", 2), ("embed_batch_size", 1)):
             if getattr(config, key) < expected:
                 raise ValueError(f"{prefix}.{key} must be >= {expected}, got {getattr(config, key)}")
+        if not config.seeds or len(set(config.seeds)) != len(config.seeds):
+            raise ValueError(f"{prefix}.seeds must be a non-empty list of distinct integers, got {list(config.seeds)}")
         if config.lr <= 0 or config.weight_decay < 0 or config.grad_clip < 0 or config.warmup_steps < 0:
             raise ValueError(f"{prefix}: lr must be > 0 and weight_decay, grad_clip, warmup_steps >= 0")
         if config.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"{prefix}.device must be auto, cpu or cuda, got {config.device!r}")
         if config.optimizer not in ("adamw", "sgd"):
             raise ValueError(f"{prefix}.optimizer must be adamw or sgd, got {config.optimizer!r}")
+        if config.amp not in (True, False, "auto"):
+            raise ValueError(f"{prefix}.amp must be auto, true or false, got {config.amp!r}")
         check_keys(CheckpointConfig, config.checkpoint, f"{prefix}.checkpoint")
         return config
 
@@ -101,76 +112,60 @@ def select_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-@dataclass
-class ViewBank:
-    """The ``pretrain_views`` bank in memory. C clips, P pairs, 2 views, T frames, N points, H×W images."""
-
-    names: list[str]
-    points: torch.Tensor  # float32 (C, P, 2, T, N, 3)
-    timestamps: torch.Tensor  # float32 (C, P, 2, T) seconds from the clip start
-    frame_ids: torch.Tensor  # int64 (C, P, 2, T) source frame indices (frame positives match on these)
-    images: torch.Tensor | None  # uint8 (C, P, 2, T, H, W, 3)
-
-    @classmethod
-    def from_partitions(cls, views: dict[str, Callable[[], Arrays]], need_images: bool) -> ViewBank:
-        names = sorted(views)
-        if not names:
-            raise ValueError("pretrain_views is empty: run `augment` on a source with training sequences")
-        loaded = [materialise(views[name]) for name in names]
-        missing = [n for n, arrays in zip(names, loaded, strict=True) if "images" not in arrays]
-        if need_images and missing:
-            raise ValueError(
-                f"clips {missing[:3]}{'...' if len(missing) > 3 else ''} have no image views (depth-only source) but "
-                f"pretrain.loss.weights gives image terms {IMAGE_TERMS} weight > 0; set those weights to 0"
-            )
-        stack = lambda key, dtype: torch.from_numpy(np.stack([a[key] for a in loaded])).to(dtype)  # noqa: E731
-        return cls(
-            names=names,
-            points=stack("points", torch.float32),
-            timestamps=stack("timestamps", torch.float32),
-            frame_ids=stack("frame_ids", torch.int64),
-            images=stack("images", torch.uint8) if need_images else None,
-        )
-
-    def describe(self) -> dict[str, Any]:
-        """What identifies the data of a run (for checkpoint fingerprints)."""
-        return {"names": self.names, "shape": list(self.points.shape), "sum": float(self.points.double().sum())}
-
-
 def uses_images(loss: CrossVideoLoss) -> bool:
     return any(loss.weights.get(term, 0) > 0 for term in IMAGE_TERMS)
 
 
-def _batch(bank: ViewBank, clips: np.ndarray, pair: int, device: torch.device, need_images: bool) -> dict:
-    """View-stacked tensors of a batch: points (2·B, T, N, 3) etc., view 1 first."""
-    idx = torch.from_numpy(clips)
-    stack = lambda x: x[idx, pair].transpose(0, 1).reshape(-1, *x.shape[3:]).to(device)  # noqa: E731
-    batch = {"points": stack(bank.points), "timestamps": stack(bank.timestamps), "frame_ids": stack(bank.frame_ids)}
-    if need_images:
-        batch["images"] = images_to_tensor(stack(bank.images))
-    return batch
+def _to_device(batch: Arrays, rows: slice, device: torch.device) -> dict[str, torch.Tensor]:
+    """This rank's rows of a view-major numpy batch as tensors: points (2b, T, N, 3), images normalised, etc."""
+    out = {key: torch.from_numpy(value[rows]).to(device) for key, value in batch.items()}
+    if "images" in out:
+        out["images"] = images_to_tensor(out["images"])  # (2b, T, 3, H, W)
+    return out
 
 
-def _embeddings(model: nn.Module, batch: dict, need_images: bool, batch_size: int) -> dict[str, torch.Tensor]:
+def _rank_rows(batch_size: int, dist_info: DistInfo) -> np.ndarray:
+    """Rows of a view-major batch (2B rows) that this rank computes: its slice of clips, in both views."""
+    local = batch_size // dist_info.world_size
+    clips = np.arange(dist_info.rank * local, (dist_info.rank + 1) * local)
+    return np.concatenate([clips, clips + batch_size])
+
+
+def _embeddings(model: nn.Module, batch: dict, need_images: bool, local: int) -> dict[str, torch.Tensor]:
     """Run the encoders once on both views and shape the outputs as CrossVideoLoss expects: (2, B, ...)."""
-    split = lambda x: x.reshape(2, batch_size, *x.shape[1:])  # noqa: E731
-    out = model(batch["points"], batch["timestamps"], batch.get("images") if need_images else None)
+    split = lambda x: x.reshape(2, local, *x.shape[1:])  # noqa: E731
+    out = model(batch["points"], batch["times"], batch.get("images") if need_images else None, batch["times"])
     emb = {name: gather_batch_dim(split(value), dim=1) for name, value in out.items()}  # all ranks' samples
-    emb["point_times"] = emb["image_times"] = gather_batch_dim(split(batch["frame_ids"]), dim=1)
+    emb["point_times"] = emb["image_times"] = gather_batch_dim(split(batch["keys"]), dim=1)  # global frame keys
+    emb["groups"] = gather_batch_dim(split(batch["sequence"]), dim=1)[0]  # (B,) sequence of each clip
     return emb
 
 
+def amp_dtype(amp: bool | str, device: torch.device) -> torch.dtype | None:
+    """bf16 when asked (``True``) or when ``auto`` and the device has fast bf16 matmul, else None (fp32)."""
+    try:
+        from crossvideo_kedro.training.precision import resolve_amp  # noqa: PLC0415
+    except ImportError:  # precision helpers not available: CUDA only
+        return torch.bfloat16 if (amp is True or (amp == "auto" and device.type == "cuda")) else None
+    return resolve_amp(amp, device)
+
+
 def pretrain(
-    bank_views: dict[str, Callable[[], Arrays]],
+    pool: ClipPool,
+    augment: AugmentConfig,
     config: PretrainConfig,
+    seed: int,
     dist_info: DistInfo = DistInfo(),
     on_step: Callable[[int], None] | None = None,
 ) -> tuple[CrossVideoModel, pd.DataFrame]:
-    """Pretrain the encoders on a view-pair bank; returns the (unwrapped) model and the per-step history.
+    """One pretraining run (one seed) on fresh view pairs drawn from ``pool``; returns the model and its history.
 
     Args:
-        bank_views: ``pretrain_views`` partitions.
-        config: pretraining parameters.
+        pool: the pretraining sequences (:class:`crossvideo_kedro.clip_pool.ClipPool`).
+        augment: how views are drawn (temporal + geometric + image augmentation).
+        config: pretraining parameters; ``config.steps`` optimiser steps are taken.
+        seed: this run's seed: initial weights and dropout (torch RNG), batches and views
+            (``default_rng([augment.seed, seed, step])``).
         dist_info: rank/world size (from ``torchrun``); the process group must already be initialised.
         on_step: called after every optimiser step with the step number (tests use it).
     """
@@ -179,25 +174,33 @@ def pretrain(
         torch.set_num_threads(config.num_threads)
     loss_fn = CrossVideoLoss(**config.loss)
     need_images = uses_images(loss_fn)
-    bank = ViewBank.from_partitions(bank_views, need_images)
-    num_clips, num_pairs = bank.points.shape[:2]
+    if need_images and pool.images is None:
+        raise ValueError("pretrain.loss.weights gives image terms weight > 0 but the pool has no image videos")
     if config.batch_size % dist_info.world_size:
         raise ValueError(f"pretrain.batch_size {config.batch_size} must divide by the {dist_info.world_size} ranks")
-    batch_size = min(config.batch_size, num_clips)
+    batch_size = min(config.batch_size, len(pool))
     batch_size -= batch_size % dist_info.world_size
+    if batch_size < 2:
+        raise ValueError(f"the pretraining pool has {len(pool)} sequences; contrastive batches need >= 2")
     local = batch_size // dist_info.world_size
-    steps_per_epoch = num_clips // batch_size
-    total_steps = steps_per_epoch * config.epochs
+    rows = _rank_rows(batch_size, dist_info)
+    layouts = augment.view_layouts()
+    draw = lambda step: pool.sample(np.random.default_rng([augment.seed, seed, step]), batch_size, augment,  # noqa: E731
+                                    layouts)
 
-    torch.manual_seed(config.seed)  # initial weights and dropout come from the torch RNG
+    torch.manual_seed(seed)  # initial weights and dropout come from the torch RNG
     model_config = ModelConfig.from_dict(config.model)
     model = CrossVideoModel(model_config, use_images=need_images, terms=loss_fn.weights).to(device)
+    if dist_info.enabled and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        if device.type != "cuda":
+            raise ValueError("BatchNorm in the model under DDP on CPU would use per-rank statistics (SyncBatchNorm "
+                             "needs CUDA); set pretrain.model.head.norm (and point.norm) to 'layer'")
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     optimizer = build_optimizer(model.parameters(), config.optimizer, config.lr, config.weight_decay, config.momentum)
-    scheduler = build_scheduler(optimizer, total_steps, config.warmup_steps, config.min_lr_ratio)
-    run_id = fingerprint(
-        {k: v for k, v in config.__dict__.items() if k not in ("progress", "checkpoint", "device", "num_threads")},
-        bank.describe(),
-    )
+    scheduler = build_scheduler(optimizer, config.steps, config.warmup_steps, config.min_lr_ratio)
+    identity = {k: v for k, v in config.__dict__.items()
+                if k not in ("progress", "checkpoint", "device", "num_threads", "prefetch", "seeds")}
+    run_id = fingerprint(identity, dataclasses.asdict(augment), seed, pool.describe())
     checkpoint = config.checkpointing
     checkpointer = Checkpointer(checkpoint.dir, run_id, checkpoint.every_steps, checkpoint.keep)
     history: list[dict[str, Any]] = []
@@ -209,39 +212,60 @@ def pretrain(
         scheduler.load_state_dict(state["scheduler"])
         step, history = state["step"], list(state["history"])
     train_model = DistributedDataParallel(model) if dist_info.enabled else model
-    use_amp = config.amp and device.type == "cuda"
+    dtype = amp_dtype(config.amp, device)
+    executor = ThreadPoolExecutor(max_workers=1) if config.prefetch else None
+    pending = executor.submit(draw, step) if executor and step < config.steps else None
 
-    progress = tqdm(total=total_steps, initial=step, desc="pretrain", unit="step",
+    progress = tqdm(total=config.steps, initial=step, desc=f"pretrain seed {seed}", unit="step",
                     disable=not (config.progress and dist_info.is_main))
     model.train()
-    while step < total_steps:
-        epoch, within = divmod(step, steps_per_epoch)
-        order = np.random.default_rng([config.seed, epoch]).permutation(num_clips)
-        clips = order[within * batch_size : (within + 1) * batch_size]
-        clips = clips[dist_info.rank * local : (dist_info.rank + 1) * local]  # this rank's slice
-        tick = time.perf_counter()
-        batch = _batch(bank, clips, epoch % num_pairs, device, need_images)
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
-            emb = _embeddings(train_model, batch, need_images, local)
-        total, terms = loss_fn({key: value.float() for key, value in emb.items()})
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip or float("inf"))
-        optimizer.step()
-        scheduler.step()
-        step += 1
-        seconds = time.perf_counter() - tick
-        row = {"step": step, "epoch": epoch, "lr": scheduler.get_last_lr()[0], "loss": float(total.detach()),
-               "grad_norm": float(grad_norm), "clips_per_s": batch_size / seconds}
-        row.update({term: float(value) for term, value in terms.items()})
-        history.append(row)
-        progress.update(1)
-        progress.set_postfix(loss=f"{row['loss']:.3f}", **{k: f"{v:.2f}" for k, v in terms.items()},
-                             clips_s=f"{row['clips_per_s']:.1f}")
-        if dist_info.is_main and checkpointer.due(step, total_steps):
-            checkpointer.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                               "scheduler": scheduler.state_dict(), "history": history}, step)
-        if on_step is not None:
-            on_step(step)
-    progress.close()
+    try:
+        while step < config.steps:
+            tick = time.perf_counter()
+            batch = pending.result() if pending is not None else draw(step)
+            if executor and step + 1 < config.steps:
+                pending = executor.submit(draw, step + 1)  # the next batch's views, while this step runs
+            tensors = _to_device(batch, rows, device)
+            with torch.autocast(device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                emb = _embeddings(train_model, tensors, need_images, local)
+            total, terms = loss_fn({key: value.float() if value.is_floating_point() else value
+                                    for key, value in emb.items()})
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip or float("inf"))
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            seconds = time.perf_counter() - tick
+            row = {"pretrain_seed": seed, "step": step, "lr": scheduler.get_last_lr()[0], "loss": float(total.detach()),
+                   "grad_norm": float(grad_norm), "clips_per_s": batch_size / seconds}
+            row.update({term: float(value) for term, value in terms.items()})
+            row.update({f"positives_{term}": count for term, count in loss_fn.positives.items()})
+            history.append(row)
+            progress.update(1)
+            progress.set_postfix(loss=f"{row['loss']:.3f}", **{k: f"{v:.2f}" for k, v in terms.items()},
+                                 clips_s=f"{row['clips_per_s']:.1f}")
+            if dist_info.is_main and checkpointer.due(step, config.steps):
+                checkpointer.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                   "scheduler": scheduler.state_dict(), "history": history}, step)
+            if on_step is not None:
+                on_step(step)
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+        progress.close()
+    if isinstance(model, nn.SyncBatchNorm) or any(isinstance(m, nn.SyncBatchNorm) for m in model.modules()):
+        model = _revert_sync_batchnorm(model)
     return model, pd.DataFrame(history)
+
+
+def _revert_sync_batchnorm(module: nn.Module) -> nn.Module:
+    """SyncBatchNorm layers back to BatchNorm1d (same weights and statistics), so saved encoders load anywhere."""
+    out = module
+    if isinstance(module, nn.SyncBatchNorm):
+        out = nn.BatchNorm1d(module.num_features, module.eps, module.momentum, module.affine,
+                             module.track_running_stats)
+        out.load_state_dict(module.state_dict())
+    for name, child in module.named_children():
+        out.add_module(name, _revert_sync_batchnorm(child))
+    return out

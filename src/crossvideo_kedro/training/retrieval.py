@@ -27,3 +27,42 @@ def retrieval_topk(queries: np.ndarray, keys: np.ndarray, ks: tuple[int, ...] = 
         result["top1_same_sequence"] = float((groups[sim.argmax(axis=1)] == groups).mean() * 100)
         result["chance_top1_same_sequence"] = float((groups[:, None] == groups[None]).mean() * 100)
     return result
+
+
+def retrieval_report(clips: list[dict[str, np.ndarray]]) -> dict[str, dict[str, float]]:
+    """Point → image retrieval over the windows of several sequences (one ``embed_sequence`` output each).
+
+    Returns ``video`` (video projections, or the mean of frame projections when the model has no video heads),
+    ``frame`` (all aligned frame projections of a window compared at once) and ``sequence`` (the best image window
+    comes from the query's own sequence), each with top-k and chance levels; ``frame`` is absent without frame heads.
+    """
+    groups = np.concatenate([np.full(len(c["starts"]), i) for i, c in enumerate(clips)])
+    first = clips[0]
+    if "proj_point_video" in first and "proj_image_video" in first:
+        level, pick = "video", (lambda c, m: c[f"proj_{m}_video"])
+    else:
+        level, pick = "frame mean", (lambda c, m: c[f"proj_{m}_frame"].mean(1))
+    video = retrieval_topk(*(np.concatenate([pick(c, m) for c in clips]) for m in ("point", "image")), groups=groups)
+    report = {"video": {**{k: v for k, v in video.items() if "same_sequence" not in k}, "level": level},
+              "sequence": {"top1": video["top1_same_sequence"], "chance_top1": video["chance_top1_same_sequence"]}}
+    if "proj_point_frame" in first and "proj_image_frame" in first:
+        frames = [np.concatenate([c[f"proj_{m}_frame"].reshape(len(c["starts"]), -1) for c in clips])
+                  for m in ("point", "image")]
+        report["frame"] = {k: v for k, v in retrieval_topk(*frames).items()}
+    return report
+
+
+def summarise_runs(reports: list[dict]) -> dict[str, dict[str, float]]:
+    """Mean over runs (seeds) of every number of :func:`retrieval_report`, plus min/max of the top-1 values."""
+    summary: dict[str, dict[str, float]] = {}
+    for level in ("video", "frame", "sequence"):
+        rows = [r[level] for r in reports if level in r]
+        if not rows:
+            continue
+        numbers = {k for k, v in rows[0].items() if isinstance(v, int | float)}
+        summary[level] = {k: float(np.mean([r[k] for r in rows])) for k in sorted(numbers)}
+        summary[level]["top1_min"] = float(min(r["top1"] for r in rows))
+        summary[level]["top1_max"] = float(max(r["top1"] for r in rows))
+        if "level" in rows[0]:
+            summary[level]["level"] = rows[0]["level"]
+    return summary

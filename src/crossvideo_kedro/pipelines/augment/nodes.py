@@ -1,19 +1,18 @@
-"""Nodes of the ``augment`` pipeline."""
+"""Nodes of the ``augment`` pipeline: the pretraining pool and a preview of the views pretraining draws."""
 
 from __future__ import annotations
 
 import logging
-import zlib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from tqdm.auto import tqdm
 
+from crossvideo_kedro.augment import AugmentConfig
+from crossvideo_kedro.clip_pool import ClipPool
 from crossvideo_kedro.partitions import materialise
-from crossvideo_kedro.augment import AugmentConfig, build_view_pairs, clip_starts
 from crossvideo_kedro.plots import plot_view_pair
 
 logger = logging.getLogger(__name__)
@@ -21,43 +20,46 @@ logger = logging.getLogger(__name__)
 Arrays = dict[str, np.ndarray]
 
 
-def build_pretrain_views(
-    point_cloud_videos: dict[str, Callable[[], Arrays]],
-    image_videos: dict[str, Callable[[], Arrays]],
-    sequence_index: pd.DataFrame,
-    params: dict[str, Any],
-) -> dict[str, Arrays]:
-    """Cut the sequences of the chosen splits into clips and store ``pairs_per_clip`` augmented view pairs each.
+def build_pretrain_pool(sequence_index: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """The sequences pretraining draws clips from (``augment.splits``: labelled train + the unlabelled pool).
+
+    Views are not stored: pretraining draws fresh ones every step (:class:`crossvideo_kedro.clip_pool.ClipPool`),
+    so this table and the ``augment`` parameters are the whole, inspectable definition of the pretraining data.
 
     Args:
-        point_cloud_videos: ``{sequence: loader}`` (DESIGN.md §3).
-        image_videos: ``{sequence: loader}``; sequences without images give point-only view pairs.
-        sequence_index: the split of every sequence.
+        sequence_index: one row per sequence with its split (train / val / test / unlabelled).
         params: ``augment`` parameters (see :class:`AugmentConfig`).
 
     Returns:
-        ``{"<sequence>__c<k>": view pairs}`` (see :func:`crossvideo_kedro.augment.build_view_pairs`).
+        ``pretrain_pool``: sequence, split, num_frames, has_images, clip_starts (distinct clip spans of the sequence).
     """
     config = AugmentConfig.from_dict(params)
-    chosen = sequence_index.loc[sequence_index["split"].isin(config.splits), "sequence"].tolist()
-    if not chosen:
-        raise ValueError(f"no sequences in splits {list(config.splits)} (augment.splits); check sequence_index")
-    bank: dict[str, Arrays] = {}
-    for name in tqdm(chosen, desc="augment", unit="seq"):
-        point_video = materialise(point_cloud_videos[name])
-        image_video = materialise(image_videos[name]) if name in image_videos else None
-        starts = clip_starts(point_video["points"].shape[0], config.clip_span, config.clip_stride)
-        for k, start in enumerate(starts):
-            rng = np.random.default_rng([config.seed, zlib.crc32(name.encode()), k])
-            bank[f"{name}__c{k:03d}"] = build_view_pairs(point_video, image_video, int(start), config, rng)
-    logger.info("built %d view pairs for %d clips of %d sequences", len(bank) * config.pairs_per_clip, len(bank),
-                len(chosen))
-    return bank
+    pool = sequence_index.loc[sequence_index["split"].isin(config.splits),
+                              ["sequence", "split", "num_frames", "has_images"]].reset_index(drop=True)
+    if pool.empty:
+        raise ValueError(f"no sequences in splits {list(config.splits)} (augment.splits); sequence_index has "
+                         f"{sequence_index['split'].value_counts().to_dict()}")
+    pool["clip_starts"] = np.maximum(pool["num_frames"].to_numpy() - config.clip_span, 0) + 1
+    logger.info("pretraining pool: %s sequences, %d frames, %d distinct clip spans",
+                pool["split"].value_counts().to_dict(), int(pool["num_frames"].sum()), int(pool["clip_starts"].sum()))
+    return pool
 
 
 def plot_pretrain_views(
-    point_cloud_videos: dict[str, Callable[[], Arrays]], pretrain_views: dict[str, Callable[[], Arrays]]
+    pretrain_pool: pd.DataFrame,
+    point_cloud_videos: dict[str, Callable[[], Arrays]],
+    image_videos: dict[str, Callable[[], Arrays]],
+    params: dict[str, Any],
 ) -> Figure:
-    """A clip and its first view pair side by side: points (and images when present)."""
-    clip = sorted(pretrain_views)[0]
-    return plot_view_pair(clip, materialise(point_cloud_videos[clip.split("__c")[0]]), materialise(pretrain_views[clip]))
+    """A clip and one view pair drawn exactly as pretraining draws them (points, and images when present)."""
+    config = AugmentConfig.from_dict(params)
+    names = sorted(pretrain_pool["sequence"])[: config.preview_clips]
+    with_images = bool(pretrain_pool.set_index("sequence").loc[names, "has_images"].all())
+    pool = ClipPool.from_videos(names, point_cloud_videos, image_videos, need_images=with_images)
+    batch = pool.sample(np.random.default_rng([config.seed, 0, 0]), len(names), config)
+    B = len(names)
+    first = int(batch["sequence"][0])
+    views = {"points": batch["points"][[0, B]][None], "frame_ids": (batch["keys"][[0, B]] - pool.offsets[first])[None]}
+    if "images" in batch:
+        views["images"] = batch["images"][[0, B]][None]
+    return plot_view_pair(pool.names[first], materialise(point_cloud_videos[pool.names[first]]), views)

@@ -11,13 +11,16 @@ import pandas as pd
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
+from crossvideo_kedro.augment import AugmentConfig
+from crossvideo_kedro.clip_pool import ClipPool
+from crossvideo_kedro.losses import CrossVideoLoss
 from crossvideo_kedro.partitions import materialise
 from crossvideo_kedro.plots import plot_history
 from crossvideo_kedro.training.distributed import init_distributed
 from crossvideo_kedro.training.embed import embed_sequence
-from crossvideo_kedro.training.model import CrossVideoModel
-from crossvideo_kedro.training.pretrain import PretrainConfig, pretrain, select_device
-from crossvideo_kedro.training.retrieval import retrieval_topk
+from crossvideo_kedro.training.model import CrossVideoModel, encoder_runs
+from crossvideo_kedro.training.pretrain import PretrainConfig, pretrain, select_device, uses_images
+from crossvideo_kedro.training.retrieval import retrieval_report, summarise_runs
 
 logger = logging.getLogger(__name__)
 
@@ -25,83 +28,118 @@ Arrays = dict[str, np.ndarray]
 
 
 def pretrain_encoders(
-    pretrain_views: dict[str, Callable[[], Arrays]], params: dict[str, Any]
+    pretrain_pool: pd.DataFrame,
+    point_cloud_videos: dict[str, Callable[[], Arrays]],
+    image_videos: dict[str, Callable[[], Arrays]],
+    augment_params: dict[str, Any],
+    params: dict[str, Any],
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Train the point and image video encoders with the CrossVideo objectives (no labels).
+    """Train the point and image video encoders with the CrossVideo objectives (no labels), once per seed.
 
     Under ``torchrun`` this node joins the process group and trains with DistributedDataParallel; the project's
     hook keeps ranks other than 0 from writing catalog outputs.
 
     Args:
-        pretrain_views: the view-pair bank from ``augment``.
-        params: ``pretrain`` parameters (see :class:`PretrainConfig`).
+        pretrain_pool: the sequences to draw clips from (``augment``'s table).
+        point_cloud_videos, image_videos: the ingest contracts (only the pool's sequences are read).
+        augment_params: ``augment`` parameters (how views are drawn).
+        params: ``pretrain`` parameters (see :class:`PretrainConfig`); one run per entry of ``seeds``.
 
     Returns:
-        ``pretrained_encoders`` (configs + state dicts) and ``pretrain_history`` (one row per step).
+        ``pretrained_encoders`` ``{"runs": [state, ...]}`` (one encoder state per seed, with ``pretrain_seed``) and
+        ``pretrain_history`` (one row per step and seed).
     """
     config = PretrainConfig.from_dict(params)
+    augment = AugmentConfig.from_dict(augment_params)
+    need_images = uses_images(CrossVideoLoss(**config.loss))
+    pool = ClipPool.from_videos(pretrain_pool["sequence"], point_cloud_videos, image_videos, need_images)
+    logger.info("pretraining on %d sequences (%d frames), %d steps x %d seeds", len(pool), int(pool.lengths.sum()),
+                config.steps, len(config.seeds))
     dist_info = init_distributed(select_device(config.device))
-    model, history = pretrain(pretrain_views, config, dist_info)
-    logger.info("pretraining done: %d steps, final loss %.4f", len(history), history["loss"].iloc[-1])
-    return model.cpu().encoder_state(), history
+    runs, histories = [], []
+    for seed in config.seeds:
+        model, history = pretrain(pool, augment, config, seed, dist_info)
+        logger.info("pretraining seed %d done: %d steps, final loss %.4f", seed, len(history),
+                    history["loss"].iloc[-1])
+        runs.append({"pretrain_seed": int(seed), **model.cpu().encoder_state()})
+        histories.append(history)
+    return {"runs": runs}, pd.concat(histories, ignore_index=True)
+
+
+def _labelled(sequence_index: pd.DataFrame, splits: tuple[str, ...]) -> list[str]:
+    return sorted(sequence_index.loc[sequence_index["split"].isin(splits), "sequence"])
 
 
 def embed_clips(
     pretrained_encoders: dict[str, Any],
     point_cloud_videos: dict[str, Callable[[], Arrays]],
     image_videos: dict[str, Callable[[], Arrays]],
+    sequence_index: pd.DataFrame,
     params: dict[str, Any],
 ) -> dict[str, Arrays]:
-    """Cache video- and frame-level features of every sequence's windows, both modalities (``clip_embeddings``).
+    """Cache video- and frame-level features of the windows of the ``embed_splits`` sequences (first seed's model).
 
     Args:
         pretrained_encoders: output of :func:`pretrain_encoders`.
-        point_cloud_videos, image_videos: the ingest contracts.
-        params: ``pretrain`` parameters (``embed_clip_frames``, ``embed_batch_size``).
+        point_cloud_videos, image_videos, sequence_index: the ingest contracts.
+        params: ``pretrain`` parameters (``embed_splits``, ``embed_clip_frames``, ``embed_batch_size``).
 
     Returns:
         ``{sequence: arrays}`` as produced by :func:`crossvideo_kedro.training.embed.embed_sequence`.
     """
     config = PretrainConfig.from_dict(params)
-    model = CrossVideoModel.from_state(pretrained_encoders)
+    model = CrossVideoModel.from_state(encoder_runs(pretrained_encoders)[0])
     embeddings = {}
-    for name in tqdm(sorted(point_cloud_videos), desc="embed", unit="seq", disable=not config.progress):
+    names = _labelled(sequence_index, config.embed_splits)
+    for name in tqdm(names, desc="embed", unit="seq", disable=not config.progress):
         image_video = materialise(image_videos[name]) if name in image_videos else None
-        embeddings[name] = embed_sequence(model, materialise(point_cloud_videos[name]), image_video, config.embed_clip_frames,
-                                          config.embed_batch_size)
+        embeddings[name] = embed_sequence(model, materialise(point_cloud_videos[name]), image_video,
+                                          config.embed_clip_frames, config.embed_batch_size)
     return embeddings
 
 
 def evaluate_retrieval(
-    clip_embeddings: dict[str, Callable[[], Arrays]], sequence_index: pd.DataFrame, params: dict[str, Any]
+    pretrained_encoders: dict[str, Any],
+    point_cloud_videos: dict[str, Callable[[], Arrays]],
+    image_videos: dict[str, Callable[[], Arrays]],
+    sequence_index: pd.DataFrame,
+    params: dict[str, Any],
 ) -> dict[str, Any]:
-    """Point-video → image-video retrieval (top-1/top-5) on the clips of held-out sequences.
+    """Point → image retrieval on the windows of held-out (``retrieval_splits``, val by default) sequences.
 
-    Uses the video-level projections when the model has them, else the mean of the frame-level projections.
+    For every pretraining seed: video level (video projections, or the mean of frame projections), aligned frames
+    (all frame projections of a window at once) and "right sequence" top-1, each with its chance level; the
+    summary gives mean, min and max over seeds. Values that are not defined (depth-only model) are ``null``.
     """
     config = PretrainConfig.from_dict(params)
-    held_out = sequence_index.loc[sequence_index["split"].isin(config.retrieval_splits), "sequence"]
-    clips = {name: materialise(clip_embeddings[name]) for name in held_out if name in clip_embeddings}
-    clips = {n: c for n, c in clips.items() if "proj_image_video" in c or "proj_image_frame" in c}
-    groups = np.concatenate([np.full(len(c["starts"]), i) for i, c in enumerate(clips.values())]) if clips else None
-    clips = list(clips.values())
-    if not clips:
-        logger.warning("no held-out clips with image embeddings: retrieval is not defined for this model")
-        return {"top1": float("nan"), "top5": float("nan"), "num_clips": 0, "level": "none"}
-    level = "video" if "proj_point_video" in clips[0] and "proj_image_video" in clips[0] else "frame"
-    pick = (lambda c, m: c[f"proj_{m}_video"]) if level == "video" else (lambda c, m: c[f"proj_{m}_frame"].mean(1))
-    queries = np.concatenate([pick(c, "point") for c in clips])
-    keys = np.concatenate([pick(c, "image") for c in clips])
-    result = {**retrieval_topk(queries, keys, groups=groups), "level": level, "splits": list(config.retrieval_splits)}
-    if "proj_point_frame" in clips[0] and "proj_image_frame" in clips[0]:  # aligned frames, all compared at once
-        frames = [np.concatenate([c[f"proj_{m}_frame"].reshape(len(c["starts"]), -1) for c in clips])
-                  for m in ("point", "image")]
-        result["frame_level"] = retrieval_topk(*frames, groups=groups)
-    logger.info("point->image retrieval on %d held-out clips: top1 %.1f%% top5 %.1f%% (chance %.1f%% / %.1f%%)",
-                result["num_clips"], result["top1"], result["top5"], result["chance_top1"], result["chance_top5"])
+    names = [n for n in _labelled(sequence_index, config.retrieval_splits) if n in image_videos]
+    runs = encoder_runs(pretrained_encoders)
+    if not names or runs[0]["image_encoder"] is None:
+        logger.warning("retrieval is not defined here: %s", "no held-out sequence has an image video" if not names
+                       else "the model has no image encoder (no image terms)")
+        return {"splits": list(config.retrieval_splits), "defined": False, "runs": []}
+    videos = {n: materialise(point_cloud_videos[n]) for n in names}
+    images = {n: materialise(image_videos[n]) for n in names}
+    reports = []
+    for run in runs:
+        model = CrossVideoModel.from_state(run)
+        clips = [embed_sequence(model, videos[n], images[n], config.embed_clip_frames, config.embed_batch_size)
+                 for n in names]
+        reports.append({"pretrain_seed": int(run["pretrain_seed"]), **retrieval_report(clips)})
+    result = {"splits": list(config.retrieval_splits), "defined": True, "num_sequences": len(names),
+              **summarise_runs(reports), "runs": reports}
+    video = result["video"]
+    logger.info("point->image retrieval on %d %s clips, video level top1 %.1f%% (seeds %.1f..%.1f) top5 %.1f%% "
+                "(chance %.1f%% / %.1f%%); frames top1 %.1f%%; right sequence %.1f%% (chance %.1f%%)",
+                video["num_clips"], "+".join(config.retrieval_splits), video["top1"], video["top1_min"],
+                video["top1_max"], video["top5"], video["chance_top1"], video["chance_top5"],
+                result["frame"]["top1"], result["sequence"]["top1"], result["sequence"]["chance_top1"])
     return result
 
 
 def plot_pretrain_history(pretrain_history: pd.DataFrame) -> Figure:
-    """Loss curves: total and every term, per step, with the learning rate."""
-    return plot_history(pretrain_history, title="CrossVideo pretraining")
+    """Loss curves: total and every term per step (mean over pretraining seeds), with the learning rate."""
+    columns = [c for c in pretrain_history.columns if not c.startswith("positives_") and c != "pretrain_seed"]
+    mean = pretrain_history[columns].groupby("step", as_index=False).mean()
+    seeds = sorted(pretrain_history["pretrain_seed"].unique()) if "pretrain_seed" in pretrain_history else [0]
+    return plot_history(mean, title=f"CrossVideo pretraining (mean of seeds {', '.join(map(str, seeds))})")

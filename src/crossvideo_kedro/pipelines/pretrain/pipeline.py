@@ -1,4 +1,5 @@
-"""``pretrain``: ``pretrain_views`` → ``pretrained_encoders`` → ``clip_embeddings`` → retrieval metrics and plots."""
+"""``pretrain``: ``pretrain_pool`` (+ the contracts) → ``pretrained_encoders`` (one run per seed) → ``clip_embeddings``,
+held-out retrieval metrics and the loss-curve plot."""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -9,25 +10,27 @@ from crossvideo_kedro.pipelines.pretrain.nodes import (
     pretrain_encoders,
 )
 
+CONTRACTS = ["point_cloud_videos", "image_videos", "sequence_index"]
+
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(
                 func=pretrain_encoders,
-                inputs=["pretrain_views", "params:pretrain"],
+                inputs=["pretrain_pool", "point_cloud_videos", "image_videos", "params:augment", "params:pretrain"],
                 outputs=["pretrained_encoders", "pretrain_history"],
                 name="pretrain_encoders",
             ),
             Node(
                 func=embed_clips,
-                inputs=["pretrained_encoders", "point_cloud_videos", "image_videos", "params:pretrain"],
+                inputs=["pretrained_encoders", *CONTRACTS, "params:pretrain"],
                 outputs="clip_embeddings",
                 name="embed_clips",
             ),
             Node(
                 func=evaluate_retrieval,
-                inputs=["clip_embeddings", "sequence_index", "params:pretrain"],
+                inputs=["pretrained_encoders", *CONTRACTS, "params:pretrain"],
                 outputs="retrieval_metrics",
                 name="evaluate_retrieval",
             ),
