@@ -278,3 +278,31 @@ def semantic_segmentation_metrics(
     """
     ignore = tuple(ignore_ids)
     return scores_from_confusion(confusion_matrix(pred, gt, num_classes, ignore), ignore)
+
+
+def paired_difference_ci(treatment: Sequence[float], control: Sequence[float], level: float = 0.95) -> dict:
+    """Mean paired difference ``d_r = treatment_r − control_r`` over replicates r and its t confidence interval.
+
+    ``mean ± t_{(1+level)/2, n−1} · s_d / √n`` with ``s_d`` the sample standard deviation (ddof 1) of the
+    differences (Student's paired t interval). With one replicate the interval is undefined (NaN bounds).
+
+    Returns:
+        ``{"mean", "low", "high", "std", "n"}`` — ``n`` paired replicates.
+    """
+    from scipy.stats import t as student_t  # noqa: PLC0415 - scipy comes with scikit-learn
+
+    a, b = np.asarray(treatment, dtype=np.float64), np.asarray(control, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"paired values must be two 1-D arrays of equal length, got {a.shape} and {b.shape}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    d = a - b
+    n = len(d)
+    if n == 0:
+        return {"mean": float("nan"), "low": float("nan"), "high": float("nan"), "std": float("nan"), "n": 0}
+    mean = float(d.mean())
+    if n == 1:
+        return {"mean": mean, "low": float("nan"), "high": float("nan"), "std": float("nan"), "n": 1}
+    std = float(d.std(ddof=1))
+    half = float(student_t.ppf((1 + level) / 2, n - 1)) * std / np.sqrt(n)
+    return {"mean": mean, "low": mean - half, "high": mean + half, "std": std, "n": n}

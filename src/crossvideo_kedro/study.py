@@ -6,9 +6,12 @@ parameter entry, not code.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from kedro.framework.hooks import hook_impl
 
 from crossvideo_kedro.config import check_keys
 from crossvideo_kedro.training.finetune import PROTOCOLS
@@ -51,12 +54,22 @@ class Variant:
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """Parameters of ``evaluate`` (key ``evaluate``): which downstream runs make the study."""
+    """Parameters of ``evaluate`` (key ``evaluate``): which downstream runs make the study.
+
+    Selection (so an environment or ``--params`` can shrink a study that parameters merge deeply into):
+    ``include`` lists the variants that run (``None``: every variant defined in ``variants``); ``tasks`` keeps only
+    the runs of these tasks (``None``: all); ``label_fractions`` replaces the fractions of every run (``None``: as
+    listed in ``runs``).
+    """
 
     variants: dict = field(default_factory=dict)
+    include: tuple[str, ...] | None = None
     runs: list = field(default_factory=list)  # [{task, protocol, label_fractions}] — the grid
-    seeds: tuple[int, ...] = (0, 1)
+    tasks: tuple[str, ...] | None = None
+    label_fractions: tuple[float, ...] | None = None
+    seeds: tuple[int, ...] = (0,)  # fine-tuning seeds; replicates = pretraining seeds x these
     test_split: str = "test"
+    val_split: str = "val"  # where the fine-tuning learning rate is chosen (finetune.lr_grid)
     train_splits: tuple[str, ...] = ("train",)
     showcase: dict = field(default_factory=dict)  # which run's predictions/models are kept for plots
     plots: dict = field(default_factory=dict)
@@ -65,9 +78,10 @@ class StudyConfig:
     def from_dict(cls, params: dict[str, Any], prefix: str = "evaluate") -> StudyConfig:
         check_keys(cls, params, prefix)
         params = dict(params)
-        for key in ("seeds", "train_splits"):
-            if key in params:
-                params[key] = tuple(params[key])
+        for key in ("seeds", "train_splits", "include", "tasks", "label_fractions"):
+            if params.get(key) is not None:
+                value = params[key]
+                params[key] = tuple(value) if isinstance(value, list | tuple) else (value,)
         config = cls(**params)
         for i, run in enumerate(config.runs):
             if set(run) != {"task", "protocol", "label_fractions"}:
@@ -78,14 +92,102 @@ class StudyConfig:
                 raise ValueError(f"{prefix}.runs[{i}].protocol must be one of {PROTOCOLS}, got {run['protocol']!r}")
             if not run["label_fractions"] or not all(0 < f <= 1 for f in run["label_fractions"]):
                 raise ValueError(f"{prefix}.runs[{i}].label_fractions must be fractions in (0, 1]")
+        if config.include is not None:
+            unknown = sorted(set(config.include) - set(config.variants))
+            if unknown:
+                raise ValueError(f"{prefix}.include names undefined variant(s) {unknown}; defined: {sorted(config.variants)}")
+        if config.tasks is not None and not set(config.tasks) <= set(TASKS):
+            raise ValueError(f"{prefix}.tasks must be a subset of {TASKS}, got {list(config.tasks)}")
+        if config.label_fractions is not None and not all(0 < f <= 1 for f in config.label_fractions):
+            raise ValueError(f"{prefix}.label_fractions must be fractions in (0, 1], got {list(config.label_fractions)}")
         if not config.seeds:
             raise ValueError(f"{prefix}.seeds must not be empty")
         return config
 
-    def grid(self) -> list[tuple[str, str, float, int]]:
-        """Every (task, protocol, label fraction, seed) of the study, in a fixed order."""
-        return [(run["task"], run["protocol"], float(f), seed)
-                for run in self.runs for f in run["label_fractions"] for seed in self.seeds]
+    def selected_variants(self) -> list[str]:
+        """The names of the variants that run, in their configured order."""
+        return [name for name in self.variants if self.include is None or name in self.include]
+
+    def grid(self, tasks: Iterable[str] | None = None) -> list[tuple[str, str, float]]:
+        """Every (task, protocol, label fraction) cell of the study, in a fixed order (replicates come on top).
+
+        ``tasks`` further restricts the tasks (what the data supports).
+        """
+        keep = [t for t in TASKS if (self.tasks is None or t in self.tasks) and (tasks is None or t in tasks)]
+        cells = []
+        for run in self.runs:
+            if run["task"] not in keep:
+                continue
+            fractions = self.label_fractions if self.label_fractions is not None else run["label_fractions"]
+            cells += [(run["task"], run["protocol"], float(f)) for f in fractions]
+        return list(dict.fromkeys(cells))
+
+
+def replicates(pretrain_seeds: Iterable[int], finetune_seeds: Iterable[int]) -> list[tuple[int, int]]:
+    """Replicates r = (pretraining seed, fine-tuning seed): r seeds the label subset and the head's initialisation,
+    so scratch and every pretrained variant are paired per replicate."""
+    return [(int(p), int(f)) for p in pretrain_seeds for f in finetune_seeds]
+
+
+def pretrain_seeds_of(pretrain_params: dict[str, Any]) -> list[int]:
+    """``pretrain.seeds`` (contract 3), else the single ``pretrain.seed`` (default 0)."""
+    seeds = pretrain_params.get("seeds")
+    if seeds is None:
+        return [int(pretrain_params.get("seed", 0))]
+    seeds = [int(s) for s in (seeds if isinstance(seeds, list | tuple) else [seeds])]
+    if not seeds:
+        raise ValueError("pretrain.seeds must not be empty")
+    return seeds
+
+
+CROSS_TERMS = ("cross_video", "cross_frame")
+
+
+def check_variant_name(variant: Variant, pretrain_params: dict[str, Any]) -> None:
+    """Names say what variants are: one whose name mentions ``cross`` must train a cross-modal term.
+
+    ``init: pretrained`` reads the ``pretrain`` pipeline's weights (``pretrain.loss.weights``); ``init: pretrain``
+    its own ``weights``. Raises ``ValueError`` (with what to do) when every cross-modal weight is zero.
+    """
+    if "cross" not in variant.name or variant.init == "scratch":
+        return
+    weights = variant.weights if variant.init == "pretrain" else pretrain_params.get("loss", {}).get("weights", {})
+    if not any(float(weights.get(term, 0) or 0) > 0 for term in CROSS_TERMS):
+        source = f"evaluate.variants.{variant.name}.weights" if variant.init == "pretrain" else "pretrain.loss.weights"
+        raise ValueError(f"variant {variant.name!r} has no cross-modal term ({source}: {list(CROSS_TERMS)} are 0), "
+                         "so it would silently mean intra-modal pretraining: rename it (e.g. intra_only) or give a "
+                         "cross-modal weight > 0 (a depth-only source cannot train cross-modal terms)")
+
+
+TASK_NEEDS = {"action_segmentation": ("has_frame_labels", "action"),
+              "action_recognition": ("has_frame_labels", "action"),
+              "semantic_segmentation": ("has_point_labels", "semantic")}
+
+
+def supported_tasks(sequence_index: Any, class_names: dict[str, Any], splits: Iterable[str]) -> dict[str, str | None]:
+    """Per task: ``None`` when this source supports it, else the reason it does not (for one log line).
+
+    A task needs labels (``has_frame_labels`` / ``has_point_labels`` of ``sequence_index``) on some sequence of
+    ``splits`` and the matching class names (``class_names.action`` / ``class_names.semantic``).
+    """
+    rows = sequence_index[sequence_index["split"].isin(list(splits))]
+    reasons: dict[str, str | None] = {}
+    for task, (column, key) in TASK_NEEDS.items():
+        if column in rows and not bool(rows[column].any()):
+            reasons[task] = f"no sequence has {column.removeprefix('has_')}"
+        elif not (class_names or {}).get(key):
+            reasons[task] = f"the source names no {key} classes (class_names.{key})"
+        else:
+            reasons[task] = None
+    return reasons
+
+
+def images_missing(sequence_index: Any, image_videos: Iterable[str], splits: Iterable[str]) -> list[str]:
+    """Sequences of ``splits`` without an image video (``has_images`` false, or no partition)."""
+    rows = sequence_index[sequence_index["split"].isin(list(splits))]
+    have = set(image_videos)
+    no_flag = set(rows.loc[~rows["has_images"].astype(bool), "sequence"]) if "has_images" in rows else set()
+    return sorted(no_flag | (set(rows["sequence"]) - have))
 
 
 def project_root() -> Path:
@@ -99,14 +201,18 @@ def project_root() -> Path:
 
 
 def load_study_parameters(conf_source: str | Path | None = None, env: str | None = None) -> dict[str, Any]:
-    """The ``evaluate`` parameters, read with the project's config loader (pipelines are built from them).
+    """The ``evaluate`` parameters (pipelines are built from them).
 
-    Pipelines are registered before ``--env`` reaches the config loader, so ``env`` defaults to ``$KEDRO_ENV``
-    (which ``kedro run`` also reads): variants defined in an environment need ``KEDRO_ENV=<env> kedro run``.
+    Inside ``kedro run`` they are the run's own parameters (``--env`` and ``--params`` included), recorded by
+    :class:`StudyParametersHook` when the context is created, before pipelines are registered. Elsewhere (a notebook,
+    ``kedro registry``) they are read with the project's config loader, ``env`` defaulting to ``$KEDRO_ENV``.
     """
     import os  # noqa: PLC0415
 
     from kedro.framework.project import settings  # noqa: PLC0415
+
+    if conf_source is None and env is None and _ACTIVE.get("evaluate") is not None:
+        return _ACTIVE["evaluate"]
 
     if conf_source is None:
         conf_source = project_root() / settings.CONF_SOURCE
@@ -116,10 +222,26 @@ def load_study_parameters(conf_source: str | Path | None = None, env: str | None
 
 
 def variants_of(study_params: dict[str, Any]) -> list[Variant]:
-    """The variants of ``evaluate`` parameters, validated, in their configured order."""
-    return [Variant.from_dict(name, spec) for name, spec in study_params.get("variants", {}).items()]
+    """The selected variants of ``evaluate`` parameters (``include``), validated, in their configured order."""
+    names = StudyConfig.from_dict(study_params).selected_variants() if study_params else []
+    return [Variant.from_dict(name, study_params["variants"][name]) for name in names]
 
 
 def load_variants(conf_source: str | Path | None = None, env: str | None = None) -> list[Variant]:
-    """The study's variants as configured (``evaluate.variants``)."""
+    """The study's selected variants as configured (``evaluate.variants`` filtered by ``evaluate.include``)."""
     return variants_of(load_study_parameters(conf_source, env))
+
+
+_ACTIVE: dict[str, Any] = {}  # the running session's evaluate parameters (set by StudyParametersHook)
+
+
+class StudyParametersHook:
+    """Records the run's ``evaluate`` parameters (env + ``--params``) so pipelines are built from them.
+
+    Kedro creates the context (and calls ``after_context_created``) before it first registers pipelines, so
+    ``kedro run --env ablations`` and ``--params "evaluate.include=[scratch,crossvideo]"`` shape the namespaces.
+    """
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        _ACTIVE["evaluate"] = context.params.get("evaluate")

@@ -1,16 +1,26 @@
-"""Fine-tuning and evaluation of one downstream run: task × protocol × label fraction × seed.
+"""Fine-tuning and evaluation of one downstream run: task × protocol × label fraction × replicate.
 
-Protocols: ``full`` trains encoder and head; ``linear`` freezes the encoder(s), caches their features once and trains
-one linear layer on them (for semantic segmentation on the 3-NN interpolation of the anchor features). Predictions on the test sequences are
-assembled from overlapping windows by averaging logits per frame (and per point).
-Shape letters: W windows, T frames, N points, C classes.
+* ``action_segmentation`` works on **whole sequences**: each sequence is cut into consecutive windows (times from 0
+  in every window, contract 4), the encoder's frame features are put back on the sequence's frames (overlaps
+  averaged) → (L, D), and a sequence-level MS-TCN (:mod:`crossvideo_kedro.models.temporal`) labels every frame.
+  Full fine-tuning backpropagates through the encoder over all windows of the sequences of a batch.
+* ``semantic_segmentation`` and ``action_recognition`` work on windows / event clips; window predictions are put
+  back on the sequence by averaging logits per frame and point.
+* ``linear`` freezes the encoder(s), caches their features once and trains one linear layer on them (per frame,
+  per clip, or per point on the 3-NN interpolation of the anchor features): a true linear probe.
+
+Training is budgeted in optimiser **steps** (``steps`` / ``linear_steps``), so the cost of a run does not grow with
+the number of labelled sequences. A randomly initialised encoder always trains at the full learning rate
+(``encoder_lr_ratio`` applies to pretrained encoders only). With ``val_every`` the history records the loss on the
+validation sequences, so convergence can be checked; :func:`select_lr` picks the learning rate on val.
+Shape letters: R windows, T frames per window, L frames per sequence, N points, C classes, D features.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,13 +30,14 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from crossvideo_kedro import metrics
-from crossvideo_kedro.config import check_keys
 from crossvideo_kedro.augment import cover_starts, window_frames, window_inputs
+from crossvideo_kedro.config import check_keys
 from crossvideo_kedro.models.presets import ModelConfig
+from crossvideo_kedro.models.temporal import TemporalConfig, temporal_loss
 from crossvideo_kedro.training.model import images_to_tensor
 from crossvideo_kedro.training.pretrain import select_device
 from crossvideo_kedro.training.schedule import build_optimizer, build_scheduler
-from crossvideo_kedro.training.tasks import TASKS, TaskModel
+from crossvideo_kedro.training.tasks import TASKS, TaskModel, project_points
 
 logger = logging.getLogger(__name__)
 
@@ -39,19 +50,22 @@ IGNORE = -100  # cross-entropy ignore_index
 class FinetuneConfig:
     """Parameters of one fine-tuning run (``conf/base/parameters_finetune.yml``, key ``finetune``)."""
 
-    epochs: int = 12
-    linear_epochs: int = 30  # linear probes are cheap (cached features): more epochs
-    min_steps: int = 0  # at least this many optimiser steps (small label fractions get more epochs)
-    batch_size: int = 8
+    steps: int = 60  # full fine-tuning optimiser steps (a budget in steps: data size does not scale time)
+    linear_steps: int = 200  # linear-probe steps on cached frozen features (cheap)
+    batch_size: int = 8  # windows per step (semantic segmentation, recognition clips)
+    sequence_batch: int = 2  # whole sequences per step (action segmentation)
     optimizer: str = "adamw"
-    lr: float = 1e-3  # head learning rate
-    encoder_lr_ratio: float = 0.5  # full fine-tuning: encoder lr = lr * encoder_lr_ratio
+    lr: float = 1e-3  # learning rate of the full protocol (head and a random encoder)
+    lr_grid: tuple[float, ...] = ()  # candidates chosen on val (per variant × task × fraction); () = just ``lr``
+    linear_lr: float = 1e-2  # learning rate of the linear probe
+    encoder_lr_ratio: float = 1.0  # pretrained encoders only: encoder lr = lr * ratio (scratch always 1)
     weight_decay: float = 0.01
     warmup_steps: int = 10
     min_lr_ratio: float = 0.01
     grad_clip: float = 1.0
-    clip_frames: int = 8  # window length (T)
-    temporal_kernel: int = 5  # action segmentation temporal head (1: per-frame linear classifier)
+    clip_frames: int = 8  # window length T (= augment.clip_frames)
+    temporal: dict = field(default_factory=dict)  # MS-TCN head (TemporalConfig)
+    val_every: int = 0  # record the validation loss every this many steps in the history (0: off)
     ignore_ids: tuple[int, ...] = ()  # semantic ids excluded from the loss and mIoU (HOI4D: 0 no label, 1 noise)
     eval_batch_size: int = 16
     device: str = "auto"
@@ -61,15 +75,26 @@ class FinetuneConfig:
     def from_dict(cls, params: dict[str, Any], prefix: str = "finetune") -> FinetuneConfig:
         check_keys(cls, params, prefix)
         params = dict(params)
-        if "ignore_ids" in params:
-            params["ignore_ids"] = tuple(params["ignore_ids"] or ())
+        for key in ("ignore_ids", "lr_grid"):
+            if key in params:
+                params[key] = tuple(params[key] or ())
+        params["temporal"] = dict(params.get("temporal") or {})
         config = cls(**params)
-        for key in ("epochs", "linear_epochs", "batch_size", "clip_frames", "eval_batch_size", "temporal_kernel"):
-            if getattr(config, key) < 1:
-                raise ValueError(f"{prefix}.{key} must be >= 1, got {getattr(config, key)}")
-        if config.lr <= 0 or not 0 <= config.encoder_lr_ratio:
-            raise ValueError(f"{prefix}.lr must be > 0 and {prefix}.encoder_lr_ratio >= 0")
+        for key in ("steps", "linear_steps", "batch_size", "sequence_batch", "clip_frames", "eval_batch_size"):
+            if not isinstance(getattr(config, key), int) or getattr(config, key) < 1:
+                raise ValueError(f"{prefix}.{key} must be an integer >= 1, got {getattr(config, key)!r}")
+        if config.lr <= 0 or config.linear_lr <= 0 or config.encoder_lr_ratio < 0:
+            raise ValueError(f"{prefix}.lr and {prefix}.linear_lr must be > 0 and {prefix}.encoder_lr_ratio >= 0")
+        if any(lr <= 0 for lr in config.lr_grid):
+            raise ValueError(f"{prefix}.lr_grid must hold learning rates > 0, got {list(config.lr_grid)}")
+        if config.val_every < 0:
+            raise ValueError(f"{prefix}.val_every must be >= 0, got {config.val_every}")
+        TemporalConfig.from_dict(config.temporal, f"{prefix}.temporal")
         return config
+
+    @property
+    def temporal_config(self) -> TemporalConfig:
+        return TemporalConfig.from_dict(self.temporal)
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -79,88 +104,105 @@ class FinetuneConfig:
 class Windows:
     """Model inputs cut from sequences, with what is needed to put predictions back (``seq``, ``frames``)."""
 
-    points: torch.Tensor  # (W, T, N, 3) clip-centred
-    times: torch.Tensor  # (W, T) seconds from the window start
-    images: torch.Tensor | None  # uint8 (W, T, H, W, 3)
-    frame_labels: torch.Tensor  # (W, T) or (W,) for recognition clips
-    point_labels: torch.Tensor  # (W, T, N)
-    seq: np.ndarray  # (W,) index into ``names``
-    frames: np.ndarray  # (W, T) frame indices in the sequence
+    points: torch.Tensor  # (R, T, N, 3) clip-centred
+    times: torch.Tensor  # (R, T) seconds from the window start
+    images: torch.Tensor | None  # uint8 (R, T, H, W, 3)
+    uv: torch.Tensor | None  # (R, T, N, 2) pixel of each point in ``images`` (per-point fusion only)
+    frame_labels: torch.Tensor  # (R, T), or (R,) for recognition clips
+    point_labels: torch.Tensor  # (R, T, N)
+    seq: np.ndarray  # (R,) index into ``names``
+    frames: np.ndarray  # (R, T) frame indices in the sequence
     names: list[str]
+    lengths: np.ndarray  # (S,) frames of each sequence of ``names``
+    sequence_labels: list[np.ndarray]  # per sequence (L_s,) frame labels
 
     def __len__(self) -> int:
         return len(self.seq)
 
 
-def _stack(parts: list[dict], names: list[str], use_images: bool) -> Windows:
+def _stack(parts: list[dict], names: list[str], videos: dict[str, Arrays], use_images: bool,
+           use_uv: bool) -> Windows:
     cat = lambda key: np.concatenate([p[key] for p in parts])  # noqa: E731
     return Windows(
         points=torch.from_numpy(cat("points")).float(),
         times=torch.from_numpy(cat("times")).float(),
         images=torch.from_numpy(cat("images")) if use_images else None,
+        uv=torch.from_numpy(cat("uv")).float() if use_uv else None,
         frame_labels=torch.from_numpy(cat("frame_labels")).long(),
         point_labels=torch.from_numpy(cat("point_labels")).long(),
         seq=cat("seq"),
         frames=cat("frames"),
         names=names,
+        lengths=np.array([videos[n]["points"].shape[0] for n in names], dtype=np.int64),
+        sequence_labels=[videos[n]["frame_labels"].astype(np.int64) for n in names],
     )
 
 
-def _window_part(i: int, video: Arrays, image: Arrays | None, frames: np.ndarray, labels: np.ndarray) -> dict:
-    points, times = window_inputs(video, frames)  # (W, T, N, 3), (W, T)
-    part = {
-        "points": points,
-        "times": times,
-        "frame_labels": labels,
-        "point_labels": video["point_labels"][frames],
-        "seq": np.full(len(frames), i),
-        "frames": frames,
-    }
+def intrinsics_of(image_video: Arrays, name: str) -> np.ndarray:
+    """The stored frames' pinhole K (contract 2), or a clear error for image videos written without it."""
+    if "intrinsics" not in image_video:
+        raise ValueError(f"image video {name!r} has no 'intrinsics' (written before contract 2): per-point fusion "
+                         "needs the camera K of the stored frames; re-run ingest")
+    return np.asarray(image_video["intrinsics"], dtype=np.float64).reshape(3, 3)
+
+
+def _window_part(i: int, name: str, video: Arrays, image: Arrays | None, frames: np.ndarray, labels: np.ndarray,
+                 use_uv: bool) -> dict:
+    points, times = window_inputs(video, frames)  # (R, T, N, 3), (R, T)
+    part = {"points": points, "times": times, "frame_labels": labels, "point_labels": video["point_labels"][frames],
+            "seq": np.full(len(frames), i), "frames": frames}
     if image is not None:
         part["images"] = image["frames"][frames]
+        if use_uv:  # projection of the raw (camera-frame) points, not of the clip-centred ones
+            part["uv"] = project_points(video["points"][frames], intrinsics_of(image, name)).astype(np.float32)
     return part
 
 
 def make_windows(names: list[str], videos: dict[str, Arrays], images: dict[str, Arrays] | None,
-                 clip_frames: int) -> Windows:
-    """Windows covering every frame of each sequence (segmentation tasks)."""
+                 clip_frames: int, project: bool = False) -> Windows:
+    """Consecutive windows covering every frame of each sequence (segmentation tasks); ``project`` adds ``uv``."""
     parts = []
     for i, name in enumerate(names):
         video = videos[name]
         n = video["points"].shape[0]
-        frames = window_frames(cover_starts(n, clip_frames), clip_frames, n)  # (W, T)
-        parts.append(_window_part(i, video, images[name] if images else None, frames, video["frame_labels"][frames]))
-    return _stack(parts, names, images is not None)
+        frames = window_frames(cover_starts(n, clip_frames), clip_frames, n)  # (R_i, T)
+        parts.append(_window_part(i, name, video, images[name] if images else None, frames,
+                                  video["frame_labels"][frames], project))
+    return _stack(parts, names, videos, images is not None, project and images is not None)
 
 
 def make_event_clips(names: list[str], videos: dict[str, Arrays], images: dict[str, Arrays] | None,
                      clip_frames: int) -> Windows:
     """One clip per action event (a run of one frame label), T frames spread evenly over the run (recognition)."""
-    parts = []
-    for i, name in enumerate(names):
+    parts, kept = [], []
+    for name in names:
         video = videos[name]
-        labels = video["frame_labels"]
-        runs = [(lab, s, e) for lab, s, e in metrics.segments(labels) if lab >= 0]
+        runs = [(lab, s, e) for lab, s, e in metrics.segments(video["frame_labels"]) if lab >= 0]
         if not runs:
             continue
         frames = np.stack([np.linspace(s, e - 1, clip_frames).round().astype(np.int64) for _, s, e in runs])
-        parts.append(_window_part(i, video, images[name] if images else None, frames,
-                                  np.array([lab for lab, _, _ in runs])))
+        parts.append(_window_part(len(kept), name, video, images[name] if images else None, frames,
+                                  np.array([lab for lab, _, _ in runs]), False))
+        kept.append(name)
     if not parts:
         raise ValueError(f"no labelled action events in sequences {names[:3]}...: recognition needs frame labels")
-    return _stack(parts, names, images is not None)
+    return _stack(parts, kept, videos, images is not None, False)
 
 
-def pick_label_fraction(train_names: list[str], fraction: float, seed: int) -> list[str]:
-    """A seeded subset of the training sequences (at least one) — the label-efficiency protocol."""
+def pick_label_fraction(train_names: list[str], fraction: float, seed: int | tuple[int, ...]) -> list[str]:
+    """A seeded subset of the training sequences (at least one) — the label-efficiency protocol.
+
+    ``seed`` may be a tuple (the replicate: pretraining seed, fine-tuning seed), so paired runs share the subset.
+    """
     if not 0 < fraction <= 1:
         raise ValueError(f"label fraction must be in (0, 1], got {fraction}")
     count = max(1, round(fraction * len(train_names)))
-    order = np.random.default_rng([seed, 7]).permutation(len(train_names))
+    seed = list(seed) if isinstance(seed, tuple) else [seed]
+    order = np.random.default_rng([*seed, 7]).permutation(len(train_names))
     return sorted(train_names[i] for i in order[:count])
 
 
-def _targets(task: str, windows: Windows, idx: torch.Tensor, ignore_ids: tuple[int, ...]) -> torch.Tensor:
+def _window_targets(task: str, windows: Windows, idx: torch.Tensor, ignore_ids: tuple[int, ...]) -> torch.Tensor:
     if task == "semantic_segmentation":
         target = windows.point_labels[idx].clone()
         for ignored in ignore_ids:
@@ -171,20 +213,57 @@ def _targets(task: str, windows: Windows, idx: torch.Tensor, ignore_ids: tuple[i
     return target
 
 
-# ------------------------------------------------------------------------------------------------ train / predict
+def _sequence_targets(windows: Windows, seqs: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Padded frame labels (B, L_max) (IGNORE where unknown or padded) and the mask of real frames (B, L_max)."""
+    lengths = windows.lengths[seqs]
+    target = torch.full((len(seqs), int(lengths.max())), IGNORE, dtype=torch.long)
+    for b, s in enumerate(seqs):  # one row per sequence of the batch
+        labels = torch.from_numpy(windows.sequence_labels[s])
+        target[b, : len(labels)] = torch.where(labels < 0, IGNORE, labels)
+    mask = torch.arange(target.shape[1])[None] < torch.from_numpy(lengths)[:, None]
+    return target, mask
 
 
-def _batches(n: int, size: int, rng: np.random.Generator | None) -> list[torch.Tensor]:
-    order = rng.permutation(n) if rng is not None else np.arange(n)
-    return [torch.from_numpy(order[i : i + size]) for i in range(0, n, size)]
+# ------------------------------------------------------------------------------------------------ model inputs
 
 
 def _inputs(windows: Windows, idx: torch.Tensor, device: torch.device) -> tuple:
     images = images_to_tensor(windows.images[idx].to(device)) if windows.images is not None else None
-    return windows.points[idx].to(device), windows.times[idx].to(device), images
+    uv = windows.uv[idx].to(device) if windows.uv is not None else None
+    return windows.points[idx].to(device), windows.times[idx].to(device), images, uv
 
 
-FeatureCache = dict[str, dict[str, torch.Tensor]]  # sequence -> frozen-encoder features of its windows (W_i, ...)
+def scatter_frames(frame_feats: torch.Tensor, windows: Windows, rows: np.ndarray, seqs: np.ndarray) -> torch.Tensor:
+    """Window frame features put back on their sequences' frames, overlaps averaged, zero-padded.
+
+    Shape:
+        frame_feats: (R, T, D) for ``rows`` of ``windows``; seqs: (B,) sequence ids (every row's sequence among
+        them). Returns (B, L_max, D).
+    """
+    R, T, D = frame_feats.shape
+    length = int(windows.lengths[seqs].max())
+    slot = np.searchsorted(seqs, windows.seq[rows]) if np.all(np.diff(seqs) > 0) else \
+        np.array([int(np.flatnonzero(seqs == s)[0]) for s in windows.seq[rows]])
+    flat = torch.from_numpy(slot[:, None] * length + windows.frames[rows]).reshape(-1).to(frame_feats.device)
+    sums = frame_feats.new_zeros(len(seqs) * length, D).index_add(0, flat, frame_feats.reshape(R * T, D))
+    counts = frame_feats.new_zeros(len(seqs) * length).index_add(0, flat, frame_feats.new_ones(R * T))
+    return (sums / counts.clamp(min=1)[:, None]).reshape(len(seqs), length, D)
+
+
+def encode_sequences(model: TaskModel, windows: Windows, seqs: np.ndarray, device: torch.device,
+                     batch_size: int | None = None) -> torch.Tensor:
+    """Frame features of whole sequences from their windows (B, L_max, D) — with gradients unless in no_grad.
+
+    ``batch_size`` chunks the windows through the encoder (evaluation); ``None`` encodes them at once (training).
+    """
+    rows = np.flatnonzero(np.isin(windows.seq, seqs))
+    idx = torch.from_numpy(rows)
+    chunks = [idx] if batch_size is None else list(idx.split(batch_size))
+    feats = torch.cat([model.frame_inputs(model.features(*_inputs(windows, c, device))) for c in chunks])
+    return scatter_frames(feats, windows, rows, np.asarray(seqs))
+
+
+FeatureCache = dict[str, dict[str, torch.Tensor]]  # sequence -> frozen-encoder features (per window, or per frame)
 
 
 @torch.no_grad()
@@ -192,17 +271,16 @@ def frozen_features(model: TaskModel, windows: Windows, device: torch.device, ba
                     cache: FeatureCache | None = None) -> dict[str, torch.Tensor]:
     """Frozen-encoder features of every window (the linear probe's inputs), computed once per sequence.
 
-    ``cache`` (shared by the runs whose frozen encoders are identical: same weights) keeps them per sequence, so
-    the runs of a study compute each window's features once instead of once per task, fraction and seed.
+    Returns the window features ``anchor_xyz``/``anchor_features``/``frame``/``video`` (R, ...). ``cache`` (shared
+    by runs whose frozen encoders are identical) keeps them per sequence.
     """
     cache = {} if cache is None else cache
     missing = [i for i, name in enumerate(windows.names) if name not in cache and (windows.seq == i).any()]
     if missing:
         model.eval()
         rows = torch.from_numpy(np.flatnonzero(np.isin(windows.seq, missing)))
-        chunks = [{k: v.detach().cpu() for k, v in model.features(*_inputs(windows, rows[i : i + batch_size],
-                                                                            device)).items()}
-                  for i in range(0, len(rows), batch_size)]
+        chunks = [{k: v.detach().cpu() for k, v in model.features(*_inputs(windows, c, device)).items()}
+                  for c in rows.split(batch_size)]
         feats = {key: torch.cat([c[key] for c in chunks]) for key in chunks[0]}
         seq = windows.seq[rows.numpy()]
         for i in missing:
@@ -211,79 +289,152 @@ def frozen_features(model: TaskModel, windows: Windows, device: torch.device, ba
     return {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
 
 
+def frozen_sequence_features(model: TaskModel, windows: Windows, device: torch.device, batch_size: int,
+                             cache: FeatureCache | None) -> torch.Tensor:
+    """Frozen frame features of every sequence (S, L_max, D), from the cached window features."""
+    feats = frozen_features(model, windows, device, batch_size, cache)
+    frame = model.frame_inputs({k: v.to(device) for k, v in feats.items()})  # (R, T, D)
+    return scatter_frames(frame, windows, np.arange(len(windows)), np.arange(len(windows.names)))
+
+
+# ------------------------------------------------------------------------------------------------ train
+
+
+def _history_row(step: int, loss: float, correct: int, count: int, tick: float) -> dict:
+    return {"step": step, "loss": loss, "train_accuracy": 100 * correct / max(count, 1),
+            "seconds": time.perf_counter() - tick}
+
+
 def train_task_model(model: TaskModel, task: str, protocol: str, train: Windows, config: FinetuneConfig, seed: int,
-                     device: torch.device, desc: str, cache: FeatureCache | None = None) -> pd.DataFrame:
-    """Train ``model`` in place; returns the per-epoch history (loss, accuracy on the training windows)."""
+                     device: torch.device, desc: str, cache: FeatureCache | None = None, lr: float | None = None,
+                     pretrained: bool = False, val: Windows | None = None) -> pd.DataFrame:
+    """Train ``model`` in place for ``steps`` (or ``linear_steps``) optimiser steps.
+
+    Returns the history: one row per step (loss, accuracy on the batch, seconds) and, every ``val_every`` steps,
+    ``val_loss`` on ``val``.
+    """
     linear = protocol == "linear"
-    steps_per_epoch = len(_batches(len(train), config.batch_size, None))
-    epochs = config.linear_epochs if linear else config.epochs
-    epochs = max(epochs, -(-config.min_steps // steps_per_epoch))
+    steps = config.linear_steps if linear else config.steps
+    lr = (config.linear_lr if linear else config.lr) if lr is None else lr
     encoder_params = {id(p) for m in model.encoder_modules() for p in m.parameters()}
     head_params = [p for p in model.parameters() if id(p) not in encoder_params]
     if linear:
         for module in model.encoder_modules():
             module.requires_grad_(False)
-        groups = [{"params": head_params, "lr": config.lr}]
-        cached = frozen_features(model, train, device, config.eval_batch_size, cache)
+        groups = [{"params": head_params, "lr": lr}]
     else:
-        encoder = [p for m in model.encoder_modules() for p in m.parameters()]
-        groups = [{"params": head_params, "lr": config.lr},
-                  {"params": encoder, "lr": config.lr * config.encoder_lr_ratio}]
-    optimizer = build_optimizer(groups, config.optimizer, config.lr, config.weight_decay)
-    steps = epochs * steps_per_epoch
+        ratio = config.encoder_lr_ratio if pretrained else 1.0  # a random encoder trains at the full rate
+        groups = [{"params": head_params, "lr": lr},
+                  {"params": [p for m in model.encoder_modules() for p in m.parameters()], "lr": lr * ratio}]
+    optimizer = build_optimizer(groups, config.optimizer, lr, config.weight_decay)
     scheduler = build_scheduler(optimizer, steps, min(config.warmup_steps, steps // 4), config.min_lr_ratio)
+    sequences = task == "action_segmentation"
+    if linear:
+        cached = (frozen_sequence_features(model, train, device, config.eval_batch_size, cache) if sequences
+                  else frozen_features(model, train, device, config.eval_batch_size, cache))
+    rng = np.random.default_rng([seed, 11])
+    units = len(train.names) if sequences else len(train)
+    per_step = config.sequence_batch if sequences else config.batch_size
+    order = np.empty(0, dtype=np.int64)
     history = []
-    progress = tqdm(range(epochs), desc=desc, unit="epoch", disable=not config.progress, leave=False)
-    for epoch in progress:
+    for step in tqdm(range(steps), desc=desc, unit="step", disable=not config.progress, leave=False):
+        tick = time.perf_counter()
         model.train()
         for module in model.encoder_modules() if linear else []:
-            module.eval()  # frozen: batch-norm statistics stay those of pretraining
-        rng = np.random.default_rng([seed, epoch])
-        total, correct, count, tick = 0.0, 0, 0, time.perf_counter()
-        for idx in _batches(len(train), config.batch_size, rng):
+            module.eval()  # frozen: normalisation statistics stay those of pretraining
+        if len(order) < per_step:  # epochs of a seeded permutation, topped up across epoch ends
+            order = np.concatenate([order, rng.permutation(units)])
+        batch, order = np.sort(order[:per_step]), order[per_step:]
+        if sequences and linear:  # every frame of the batch's sequences, one linear layer
+            target, mask = _sequence_targets(train, batch)
+            x = cached[torch.from_numpy(batch)][:, : target.shape[1]]
+            logits = model.sequence_logits(x, mask.to(device))
+            loss = F.cross_entropy(logits[-1].reshape(-1, logits.shape[-1]), target.to(device).reshape(-1),
+                                   ignore_index=IGNORE)
+        elif sequences:
+            target, mask = _sequence_targets(train, batch)
+            logits = model.sequence_logits(encode_sequences(model, train, batch, device), mask.to(device))
+            loss = temporal_loss(logits, target.to(device), mask.to(device), model.temporal_config, IGNORE)
+        else:
+            idx = torch.from_numpy(batch)
             if linear:
-                feats = {key: value[idx].to(device) for key, value in cached.items()}
-                logits = model.forward_head(train.points[idx].to(device), feats)
+                logits = model.forward_head(train.points[idx].to(device),
+                                            {k: v[idx].to(device) for k, v in cached.items()},
+                                            train.uv[idx].to(device) if train.uv is not None else None)
             else:
                 logits = model(*_inputs(train, idx, device))
-            target = _targets(task, train, idx, config.ignore_ids).to(device)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=IGNORE)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip or float("inf"))
-            optimizer.step()
-            scheduler.step()
-            valid = target != IGNORE
-            total += float(loss.detach()) * int(valid.sum())
-            correct += int((logits.argmax(-1) == target)[valid].sum())
-            count += int(valid.sum())
-        row = {"epoch": epoch, "loss": total / max(count, 1), "train_accuracy": 100 * correct / max(count, 1),
-               "seconds": time.perf_counter() - tick}
+            target = _window_targets(task, train, idx, config.ignore_ids)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.to(device).reshape(-1),
+                                   ignore_index=IGNORE)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip or float("inf"))
+        optimizer.step()
+        scheduler.step()
+        pred = (logits[-1] if sequences else logits).argmax(-1).cpu()
+        valid = target != IGNORE
+        row = _history_row(step, float(loss.detach()), int((pred == target)[valid].sum()), int(valid.sum()), tick)
+        if val is not None and config.val_every and (step + 1) % config.val_every == 0:
+            row["val_loss"] = validation_loss(model, task, val, config, device, cache)
         history.append(row)
-        progress.set_postfix(loss=f"{row['loss']:.3f}", acc=f"{row['train_accuracy']:.1f}")
     return pd.DataFrame(history)
 
 
 @torch.no_grad()
-def predict(model: TaskModel, windows: Windows, device: torch.device, batch_size: int,
-            cached: dict[str, torch.Tensor] | None = None) -> list[torch.Tensor]:
-    """Logits of every window, in window order (from cached frozen features when given)."""
+def validation_loss(model: TaskModel, task: str, windows: Windows, config: FinetuneConfig, device: torch.device,
+                    cache: FeatureCache | None = None) -> float:
+    """Mean per-frame (per-point) cross-entropy of the current model on ``windows`` (last stage for MS-TCN)."""
+    logits = predict(model, task, windows, device, config.eval_batch_size, cache)
+    if task == "action_segmentation":
+        flat = torch.cat(logits)  # (ΣL, C), sequences one after another
+        target = torch.cat([torch.where(torch.from_numpy(lab) < 0, IGNORE, torch.from_numpy(lab))
+                            for lab in windows.sequence_labels])
+        return float(F.cross_entropy(flat, target, ignore_index=IGNORE))
+    flat = torch.cat(logits)
+    target = _window_targets(task, windows, torch.arange(len(windows)), config.ignore_ids)
+    return float(F.cross_entropy(flat.reshape(-1, flat.shape[-1]), target.reshape(-1), ignore_index=IGNORE))
+
+
+# ------------------------------------------------------------------------------------------------ predict
+
+
+@torch.no_grad()
+def predict(model: TaskModel, task: str, windows: Windows, device: torch.device, batch_size: int,
+            cache: FeatureCache | None = None) -> list[torch.Tensor]:
+    """Logits: per sequence (L_s, C) for action segmentation; else per window batch, in window order.
+
+    The linear protocol reads frozen features through ``cache`` when given.
+    """
     model.eval()
-    if cached is not None:
-        return [model.forward_head(windows.points[idx].to(device), {k: v[idx].to(device) for k, v in cached.items()})
-                .float().cpu() for idx in _batches(len(windows), batch_size, None)]
-    return [model(*_inputs(windows, idx, device)).float().cpu() for idx in _batches(len(windows), batch_size, None)]
+    if task == "action_segmentation":
+        seqs = np.arange(len(windows.names))
+        x = frozen_sequence_features(model, windows, device, batch_size, cache) if model.probe else None
+        out = []
+        for i in seqs:  # one sequence at a time: no padding, no dependence on the batch
+            feats = x[i : i + 1, : windows.lengths[i]] if x is not None else \
+                encode_sequences(model, windows, seqs[i : i + 1], device, batch_size)
+            out.append(model.sequence_logits(feats)[-1][0].float().cpu())  # (L_i, C)
+        return out
+    chunks = torch.arange(len(windows)).split(batch_size)
+    if cache is not None and model.probe:
+        feats = frozen_features(model, windows, device, batch_size, cache)
+        return [model.forward_head(windows.points[c].to(device), {k: v[c].to(device) for k, v in feats.items()},
+                                   windows.uv[c].to(device) if windows.uv is not None else None).float().cpu()
+                for c in chunks]
+    return [model(*_inputs(windows, c, device)).float().cpu() for c in chunks]
 
 
 def assemble(task: str, windows: Windows, logits: list[torch.Tensor], videos: dict[str, Arrays]) -> dict[str, Any]:
-    """Per-sequence predictions: logits of overlapping windows averaged per frame (and point), then argmax."""
-    logits_all = torch.cat(logits)  # (W, T, C) | (W, T, N, C) | (W, C)
+    """Per-sequence predictions: argmax of sequence logits, or window logits averaged per frame (and point)."""
+    if task == "action_segmentation":
+        return {name: lg.argmax(-1).numpy() for name, lg in zip(windows.names, logits, strict=True)}
+    logits_all = torch.cat(logits)  # (R, T, N, C) | (R, C)
     if task == "action_recognition":
         return {"pred": logits_all.argmax(-1).numpy(), "gt": windows.frame_labels.numpy()}
     preds = {}
     for i, name in enumerate(windows.names):
         rows = np.flatnonzero(windows.seq == i)
-        n = videos[name]["points"].shape[0]
+        n = int(windows.lengths[i])
         sums = torch.zeros((n, *logits_all.shape[2:]))
         counts = torch.zeros(n)
         frames = torch.from_numpy(windows.frames[rows]).reshape(-1)
@@ -295,7 +446,7 @@ def assemble(task: str, windows: Windows, logits: list[torch.Tensor], videos: di
 
 def score(task: str, predictions: dict[str, Any], videos: dict[str, Arrays], num_classes: int,
           ignore_ids: tuple[int, ...]) -> dict[str, float]:
-    """The task's metrics (percent): segmentation metrics, clip accuracy or mIoU."""
+    """The task's metrics (percent): segmentation metrics, clip accuracy or mIoU (+ per-class IoU)."""
     if task == "action_recognition":
         return {"clip_accuracy": metrics.clip_accuracy(predictions["pred"], predictions["gt"])}
     names = sorted(predictions)
@@ -310,6 +461,40 @@ def score(task: str, predictions: dict[str, Any], videos: dict[str, Arrays], num
     return flat
 
 
+HEADLINE = {"action_segmentation": "accuracy", "semantic_segmentation": "miou", "action_recognition": "clip_accuracy"}
+
+
+# ------------------------------------------------------------------------------------------------ one run
+
+
+@dataclass
+class RunSpec:
+    """What rebuilds a trained task model (stored with its state dict in ``downstream_models``)."""
+
+    task: str
+    protocol: str
+    num_classes: int
+    fusion: bool
+    clip_frames: int
+    temporal: dict
+    ignore_ids: tuple[int, ...] = ()
+
+
+def build_task_model(spec: RunSpec, model_config: ModelConfig) -> TaskModel:
+    """A fresh task model for ``spec`` (random weights)."""
+    return TaskModel(spec.task, model_config, spec.num_classes, fusion=spec.fusion,
+                     temporal=TemporalConfig.from_dict(spec.temporal), probe=spec.protocol == "linear")
+
+
+def make_task_windows(task: str, names: list[str], videos: dict[str, Arrays], images: dict[str, Arrays] | None,
+                      clip_frames: int, fusion: bool) -> Windows:
+    """The windows a task trains and predicts on (event clips for recognition; ``uv`` for per-point fusion)."""
+    use_images = images if fusion else None
+    if task == "action_recognition":
+        return make_event_clips(names, videos, use_images, clip_frames)
+    return make_windows(names, videos, use_images, clip_frames, project=fusion and task == "semantic_segmentation")
+
+
 def run_downstream(
     task: str,
     protocol: str,
@@ -322,36 +507,40 @@ def run_downstream(
     encoder_state: dict[str, Any] | None,
     fusion: bool,
     config: FinetuneConfig,
-    seed: int,
+    seed: int | tuple[int, ...],
     cache: FeatureCache | None = None,
+    lr: float | None = None,
+    val_names: list[str] | None = None,
 ) -> tuple[dict[str, float], dict[str, Any], pd.DataFrame, TaskModel]:
-    """One downstream run: build the task model, load pretrained encoders, train, predict the test set, score.
+    """One downstream run: build the task model, load pretrained encoders, train, predict ``test_names``, score.
 
-    ``cache`` is used by the linear protocol only: pass the same dict to runs whose frozen encoders are identical
-    (same pretrained weights, or the same seed from scratch) and of the same window kind (``action_recognition``
-    clips differ from the segmentation windows).
+    ``seed`` (an int or the replicate tuple) seeds the head's initialisation and the batch order. ``cache`` is used by
+    the linear protocol only: pass the same dict to runs whose frozen encoders are identical and whose windows are of
+    the same kind. ``val_names`` with ``config.val_every`` records the validation loss in the history.
 
     Returns:
-        metrics, predictions (per test sequence, or clip arrays for recognition), training history, model.
+        metrics, predictions (per sequence, or clip arrays for recognition), training history, model (with
+        ``model.spec`` set).
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     device = select_device(config.device)
-    make = make_event_clips if task == "action_recognition" else make_windows
-    use_images = images if fusion else None
-    train = make(train_names, videos, use_images, config.clip_frames)
-    test = make(test_names, videos, use_images, config.clip_frames)
-    torch.manual_seed(seed)
-    model = TaskModel(task, model_config, num_classes, fusion=fusion, temporal_kernel=config.temporal_kernel,
-                      probe=protocol == "linear")
+    train = make_task_windows(task, train_names, videos, images, config.clip_frames, fusion)
+    test = make_task_windows(task, test_names, videos, images, config.clip_frames, fusion)
+    val = make_task_windows(task, val_names, videos, images, config.clip_frames, fusion) if val_names else None
+    seeds = list(seed) if isinstance(seed, tuple) else [seed]
+    torch.manual_seed(int(np.random.default_rng([*seeds, 3]).integers(2**31)))
+    spec = RunSpec(task, protocol, num_classes, fusion, config.clip_frames, dict(config.temporal), config.ignore_ids)
+    model = build_task_model(spec, model_config)
+    model.spec = spec
     if encoder_state is not None:
         model.point_encoder.load_state_dict(encoder_state["point_encoder"])
     model.to(device)
     cache = cache if protocol == "linear" else None
-    history = train_task_model(model, task, protocol, train, config, seed, device, desc=f"{task}/{protocol}",
-                               cache=cache)
-    cached = frozen_features(model, test, device, config.eval_batch_size, cache) if cache is not None else None
-    predictions = assemble(task, test, predict(model, test, device, config.eval_batch_size, cached), videos)
+    history = train_task_model(model, task, protocol, train, config, int(np.random.default_rng(seeds).integers(2**31)),
+                               device, desc=f"{task}/{protocol}", cache=cache, lr=lr,
+                               pretrained=encoder_state is not None, val=val)
+    predictions = assemble(task, test, predict(model, task, test, device, config.eval_batch_size, cache), videos)
     return score(task, predictions, videos, num_classes, config.ignore_ids), predictions, history, model

@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from crossvideo_kedro import plots
-from crossvideo_kedro.metrics import confusion_matrix
+from crossvideo_kedro.metrics import confusion_matrix, paired_difference_ci
 from crossvideo_kedro.partitions import materialise
 from crossvideo_kedro.study import StudyConfig
 
@@ -20,27 +20,69 @@ logger = logging.getLogger(__name__)
 Arrays = dict[str, np.ndarray]
 HEADLINE = {"action_segmentation": "accuracy", "semantic_segmentation": "miou", "action_recognition": "clip_accuracy"}
 KEYS = ["variant", "task", "protocol", "label_fraction"]
+REPLICATE = ["pretrain_seed", "seed"]
+CONTROL = "scratch"  # every other variant is compared with it, replicate by replicate
 
 
 def collect_metrics(*variant_metrics: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One tidy table: variant × task × protocol × label fraction × seed → every metric (also as CSV)."""
-    table = pd.concat(variant_metrics, ignore_index=True)
-    table = table.sort_values([*KEYS, "seed", "metric"]).reset_index(drop=True)
+    """One tidy table: variant × task × protocol × label fraction × replicate → every metric (also as CSV)."""
+    parts = [m for m in variant_metrics if m is not None and len(m)]
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*KEYS, *REPLICATE, "metric",
+                                                                                    "value"])
+    for column in REPLICATE:  # tables written before replicates had one pretraining seed
+        if column not in table:
+            table[column] = 0
+    table = table.sort_values([*KEYS, *REPLICATE, "metric"]).reset_index(drop=True)
     return table, table
 
 
+def paired_differences(metrics_table: pd.DataFrame, control: str = CONTROL, level: float = 0.95) -> pd.DataFrame:
+    """Each variant against ``control`` on the headline metric, paired by replicate (pretraining, fine-tuning seed).
+
+    Returns one row per variant × task × protocol × label fraction: ``mean_diff``, ``ci_low``, ``ci_high`` (the
+    ``level`` t interval of the mean paired difference), ``n`` pairs, and the two means.
+    """
+    rows = []
+    headline = metrics_table[metrics_table["metric"] == metrics_table["task"].map(HEADLINE)]
+    base = headline[headline["variant"] == control].set_index(["task", "protocol", "label_fraction", *REPLICATE])
+    for (variant, task, protocol, fraction), part in headline.groupby(KEYS, sort=False):
+        if variant == control:
+            continue
+        joined = part.set_index(["task", "protocol", "label_fraction", *REPLICATE])[["value"]].join(
+            base[["value"]], rsuffix="_control", how="inner")
+        if joined.empty:
+            continue
+        ci = paired_difference_ci(joined["value"].to_numpy(), joined["value_control"].to_numpy(), level)
+        rows.append({"variant": variant, "task": task, "protocol": protocol, "label_fraction": fraction,
+                     "metric": HEADLINE[task], "mean": float(joined["value"].mean()),
+                     "control_mean": float(joined["value_control"].mean()), "mean_diff": ci["mean"],
+                     "ci_low": ci["low"], "ci_high": ci["high"], "n": ci["n"]})
+    return pd.DataFrame(rows, columns=["variant", "task", "protocol", "label_fraction", "metric", "mean",
+                                       "control_mean", "mean_diff", "ci_low", "ci_high", "n"])
+
+
 def summarise_study(metrics: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, str]:
-    """Mean ± std over seeds of every metric, and a Markdown summary of the headline metric of each task.
+    """Mean ± std over replicates of every metric, and a Markdown summary per task of the headline metric with the
+    supervised upper bound and each variant's paired difference to scratch (95 % t interval).
+
+    Always returns (an empty study gives a summary that says so), so a missing task never stops the report.
 
     Returns:
-        ``ablation_table`` (keys, metric, mean, std, seeds) and ``ablation_summary`` (Markdown).
+        ``ablation_table`` (keys, metric, mean, std, replicates) and ``ablation_summary`` (Markdown).
     """
     study = StudyConfig.from_dict(params)
+    if metrics.empty:
+        logger.info("summarise_study: the study produced no metrics (every task or variant was skipped)")
+        return pd.DataFrame(columns=[*KEYS, "metric", "mean", "std", "replicates"]), \
+            "# CrossVideo study\n\nNo runs: every task or variant was skipped for this source.\n"
     grouped = metrics.groupby([*KEYS, "metric"])["value"]
-    table = grouped.agg(mean="mean", std="std", seeds="count").reset_index()
+    table = grouped.agg(mean="mean", std="std", replicates="count").reset_index()
     table["std"] = table["std"].fillna(0.0)
-    order = list(study.variants) or sorted(table["variant"].unique())
-    lines = [f"# CrossVideo study (mean ± std over seeds {list(study.seeds)})", ""]
+    order = study.selected_variants() or sorted(table["variant"].unique())
+    reps = metrics[REPLICATE].drop_duplicates()
+    lines = [f"# CrossVideo study (mean ± std over {len(reps)} replicates: pretraining seeds "
+             f"{sorted(reps['pretrain_seed'].unique().tolist())} × fine-tuning seeds {list(study.seeds)})", ""]
+    diffs = paired_differences(metrics)
     for task, metric in HEADLINE.items():
         part = table[(table["task"] == task) & (table["metric"] == metric)]
         if part.empty:
@@ -50,6 +92,24 @@ def summarise_study(metrics: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.D
                                 aggfunc="first").reindex([v for v in order if v in set(part["variant"])])
         wide.columns = [f"{p} {f:.0%}" for p, f in wide.columns]
         lines += [f"## {task.replace('_', ' ')}: {metric}", "", markdown_table(wide), ""]
+        upper = part[(part["variant"] == CONTROL) & (part["protocol"] == "full") & np.isclose(part["label_fraction"], 1.0)]
+        if len(upper):
+            lines += [f"Supervised upper bound (scratch, full fine-tuning, 100 % labels): **{upper['cell'].iloc[0]}**", ""]
+        task_diffs = diffs[diffs["task"] == task]
+        if len(task_diffs):
+            view = task_diffs.assign(
+                cell=[f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]" + (" *" if lo > 0 or hi < 0 else "")
+                      for d, lo, hi in zip(task_diffs["mean_diff"], task_diffs["ci_low"], task_diffs["ci_high"],
+                                           strict=True)])
+            wide = view.pivot_table(index="variant", columns=["protocol", "label_fraction"], values="cell",
+                                    aggfunc="first").reindex([v for v in order if v in set(view["variant"])])
+            wide.columns = [f"{p} {f:.0%}" for p, f in wide.columns]
+            lines += [f"Paired difference to scratch (mean, 95 % t interval over {int(task_diffs['n'].max())} "
+                      "replicates; * = interval excludes 0):", "", markdown_table(wide), ""]
+    seconds = metrics[metrics["metric"] == "seconds"]
+    if len(seconds):
+        lines += [f"Fine-tuning wall time: {seconds['value'].sum():.0f} s over {len(seconds)} runs "
+                  f"(median {seconds['value'].median():.1f} s per run).", ""]
     return table, "\n".join(lines)
 
 
@@ -62,8 +122,11 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
-def plot_label_efficiency(metrics: pd.DataFrame) -> Figure:
+def plot_label_efficiency(metrics: pd.DataFrame) -> Figure | None:
     """Headline metric against label fraction, one line per variant, one panel per task × protocol."""
+    if metrics.empty:
+        logger.info("plot_label_efficiency: no metrics (every run was skipped); no plot")
+        return None
     return plots.plot_label_efficiency(metrics, HEADLINE)
 
 
@@ -74,10 +137,13 @@ def _sequences(predictions: dict, task: str) -> list[str]:
 def plot_action_timelines(
     point_cloud_videos: dict[str, Callable[[], Arrays]], class_names: dict, params: dict[str, Any],
     *variant_predictions: dict[str, Callable[[], Arrays]],
-) -> Figure:
+) -> Figure | None:
     """Ground truth vs predicted actions over time for a few test sequences, for the compared variants."""
     study = StudyConfig.from_dict(params)
     compare = study.plots.get("compare", [])
+    if not variant_predictions or not _sequences(variant_predictions[0], "action_segmentation"):
+        logger.info("plot_action_timelines: no action-segmentation predictions (task not run); no plot")
+        return None
     names = _sequences(variant_predictions[0], "action_segmentation")[: study.plots.get("timeline_sequences", 3)]
     rows = []
     for name in names:
@@ -91,19 +157,25 @@ def plot_action_timelines(
 def plot_action_confusion(
     point_cloud_videos: dict[str, Callable[[], Arrays]], class_names: dict,
     predictions: dict[str, Callable[[], Arrays]],
-) -> Figure:
+) -> Figure | None:
     """Confusion matrix of frame-wise action predictions on the test sequences (showcase run)."""
-    classes = class_names["action"]
     names = _sequences(predictions, "action_segmentation")
+    if not names:
+        logger.info("plot_action_confusion: no action-segmentation predictions (task not run); no plot")
+        return None
+    classes = class_names["action"]
     pred = np.concatenate([materialise(predictions[f"action_segmentation__{n}"])["pred"] for n in names])
     gt = np.concatenate([materialise(point_cloud_videos[n])["frame_labels"] for n in names])
     keep = gt >= 0
     return plots.plot_confusion(confusion_matrix(pred[keep], gt[keep], len(classes)), classes)
 
 
-def plot_per_class_iou(metrics: pd.DataFrame, class_names: dict, params: dict[str, Any]) -> Figure:
+def plot_per_class_iou(metrics: pd.DataFrame, class_names: dict, params: dict[str, Any]) -> Figure | None:
     """Per-class IoU bars of the compared variants (full protocol, lowest label fraction, mean over seeds)."""
     compare = StudyConfig.from_dict(params).plots.get("compare", [])
+    if metrics.empty or not (metrics["task"] == "semantic_segmentation").any() or not class_names.get("semantic"):
+        logger.info("plot_per_class_iou: no semantic-segmentation runs; no plot")
+        return None
     return plots.plot_per_class_iou(metrics, class_names["semantic"], compare)
 
 
@@ -129,9 +201,13 @@ def plot_embedding_tsne(
 def plot_semantic_frame(
     point_cloud_videos: dict[str, Callable[[], Arrays]], class_names: dict,
     predictions: dict[str, Callable[[], Arrays]],
-) -> Figure:
-    """A test point cloud frame coloured by true and by predicted semantic label."""
-    name = _sequences(predictions, "semantic_segmentation")[0]
+) -> Figure | None:
+    """A test point cloud frame coloured by true and by predicted semantic label (None without that task)."""
+    names = _sequences(predictions, "semantic_segmentation")
+    if not names:
+        logger.info("plot_semantic_frame: no semantic-segmentation predictions (task not run); no plot")
+        return None
+    name = names[0]
     video = materialise(point_cloud_videos[name])
     pred = materialise(predictions[f"semantic_segmentation__{name}"])["pred"]
     return plots.plot_semantic_frame(name, video, pred, class_names["semantic"])

@@ -1,4 +1,5 @@
-"""``evaluate``: every variant's ``downstream_metrics`` → ``metrics`` table, ``ablation_table``/summary and plots."""
+"""``evaluate``: every selected variant's ``downstream_metrics`` → ``metrics`` table, ``ablation_table``/summary
+(with paired differences to scratch and their 95 % intervals) and plots; plots that do not apply return None."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from crossvideo_kedro.study import load_study_parameters, variants_of
 def create_pipeline(**kwargs) -> Pipeline:
     study = load_study_parameters()
     variants = [v.name for v in variants_of(study)]
-    compare = study.get("plots", {}).get("compare", [])
-    showcase = compare[-1] if compare else variants[0]
+    if not variants:
+        return Pipeline([])
+    compare = [v for v in study.get("plots", {}).get("compare", []) if v in variants] or variants[:1]
+    showcase = compare[-1]
     # Nodes name plain datasets; the Pipeline maps them onto the variants' namespaced outputs.
     metrics_of = {v: f"downstream_metrics_{v}" for v in variants}
     predictions_of = {v: f"downstream_predictions_{v}" for v in {*compare, showcase}}

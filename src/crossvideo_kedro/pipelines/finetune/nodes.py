@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,8 +16,19 @@ from tqdm.auto import tqdm
 from crossvideo_kedro.models.presets import ModelConfig
 from crossvideo_kedro.partitions import materialise
 from crossvideo_kedro.pipelines.pretrain.nodes import pretrain_encoders
-from crossvideo_kedro.study import LOSS_TERMS, StudyConfig, Variant
-from crossvideo_kedro.training.finetune import FinetuneConfig, pick_label_fraction, run_downstream
+from crossvideo_kedro.study import (
+    LOSS_TERMS,
+    StudyConfig,
+    Variant,
+    check_variant_name,
+    images_missing,
+    pretrain_seeds_of,
+    replicates,
+    supported_tasks,
+)
+from crossvideo_kedro.training.finetune import HEADLINE, FinetuneConfig, pick_label_fraction, run_downstream
+from crossvideo_kedro.training.model import encoder_runs
+from crossvideo_kedro.training.predict import spec_dict
 from crossvideo_kedro.training.pretrain import PretrainConfig
 
 logger = logging.getLogger(__name__)
@@ -32,20 +44,27 @@ def variant_pretrain_params(pretrain_params: dict[str, Any], variant: Variant) -
 
 
 def pretrain_variant(
-    pretrain_views: dict[str, Callable[[], Arrays]], pretrain_params: dict[str, Any], variant_params: dict[str, Any],
-    variant_name: str,
+    pretrain_pool: Any, point_cloud_videos: dict[str, Callable[[], Arrays]],
+    image_videos: dict[str, Callable[[], Arrays]], augment_params: dict[str, Any], pretrain_params: dict[str, Any],
+    variant_params: dict[str, Any], variant_name: str,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Pretrain this variant's encoders: same schedule and model as ``pretrain``, the variant's loss weights."""
+    """Pretrain this variant's encoders (every pretraining seed): the base schedule and model, its loss weights."""
     variant = Variant.from_dict(variant_name, variant_params)
-    return pretrain_encoders(pretrain_views, variant_pretrain_params(pretrain_params, variant))
+    return pretrain_encoders(pretrain_pool, point_cloud_videos, image_videos, augment_params,
+                             variant_pretrain_params(pretrain_params, variant))
 
 
-def _labelled(class_names: dict[str, list[str] | None], task: str) -> int:
-    key = "semantic" if task == "semantic_segmentation" else "action"
-    classes = class_names.get(key)
-    if not classes:
-        raise ValueError(f"task {task} needs {key} class names, but this source has none (class_names.{key})")
-    return len(classes)
+def _num_classes(class_names: dict[str, list[str] | None], task: str) -> int:
+    return len(class_names["semantic" if task == "semantic_segmentation" else "action"])
+
+
+def _empty_metrics() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in METRIC_COLUMNS.items()})
+
+
+METRIC_COLUMNS = {"variant": "str", "task": "str", "protocol": "str", "label_fraction": "float64",
+                  "pretrain_seed": "int64", "seed": "int64", "num_train_sequences": "int64", "lr": "float64",
+                  "metric": "str", "value": "float64"}
 
 
 def finetune_variant(
@@ -60,65 +79,136 @@ def finetune_variant(
     variant_params: dict[str, Any],
     variant_name: str,
 ) -> tuple[pd.DataFrame, dict[str, Arrays], dict[str, Any]]:
-    """Every downstream run of the study grid for one variant.
+    """Every downstream run of the study grid for one variant, over every replicate.
 
-    Args:
-        pretrained_encoders: encoder checkpoint (``None`` for variants trained from scratch).
-        point_cloud_videos, image_videos, sequence_index, class_names: the ingest contracts.
-        pretrain_params: ``pretrain`` parameters (their ``model`` gives the architecture of scratch variants).
-        finetune_params: ``finetune`` parameters (:class:`FinetuneConfig`).
-        study_params: ``evaluate`` parameters (:class:`StudyConfig`: grid, seeds, splits, showcase run).
-        variant_params: this variant's entry of ``evaluate.variants``.
+    Replicate r = (pretraining seed, fine-tuning seed): the pretraining seeds are those of ``pretrained_encoders``
+    (one state per seed, contract 3) or, for scratch variants, ``pretrain.seeds``; r seeds the label subset and the
+    head's initialisation, so the runs of scratch and of every pretrained variant are paired. Only train / val /
+    test sequences are read (never the unlabelled pool). Tasks the source cannot support (no labels or class names)
+    and a fusion variant on a source without images are skipped with one log line.
+
+    With ``finetune.lr_grid`` the full protocol's learning rate of each (task, label fraction) is chosen on the val
+    split, on the first replicate, from the same grid for every variant; test is scored once per replicate.
 
     Returns:
-        ``downstream_metrics`` (tidy rows: variant, task, protocol, label_fraction, seed, metric, value),
-        ``downstream_predictions`` of the showcase runs (``<task>__<sequence>``: ``pred``, plus ``gt`` for
-        recognition) and ``downstream_models`` (their state dicts, by task).
+        ``downstream_metrics`` (tidy rows: variant, task, protocol, label_fraction, pretrain_seed, seed,
+        num_train_sequences, lr, metric, value; ``seconds`` is the run's wall time), ``downstream_predictions`` of
+        the showcase runs (``<task>__<sequence>``: ``pred``, plus ``gt`` for recognition) and ``downstream_models``
+        (their state dicts and specs by task, read with ``training.predict.load_task_model``).
     """
     variant = Variant.from_dict(variant_name, variant_params)
+    check_variant_name(variant, pretrain_params)
     study = StudyConfig.from_dict(study_params)
     config = FinetuneConfig.from_dict(finetune_params)
-    if pretrained_encoders is not None:
-        model_config = ModelConfig.from_dict(pretrained_encoders["model_config"])
+    runs = encoder_runs(pretrained_encoders) if pretrained_encoders is not None else None
+    if runs is not None:
+        model_config = ModelConfig.from_dict(runs[0]["model_config"])
     else:
         model_config = ModelConfig.from_dict(PretrainConfig.from_dict(pretrain_params).model)
-    videos = {name: materialise(point_cloud_videos[name]) for name in sequence_index["sequence"]}
-    missing_images = sorted(set(videos) - set(image_videos))
-    if variant.fusion and missing_images:
-        raise ValueError(f"variant {variant.name!r} fuses image features, but sequences {missing_images[:3]} have no "
-                         "image video (point-only source); drop the variant for this source")
-    images = {name: materialise(image_videos[name]) for name in image_videos} if variant.fusion else None
+    pretrain_seeds = [int(r.get("pretrain_seed", i)) for i, r in enumerate(runs)] if runs else \
+        pretrain_seeds_of(pretrain_params)
+    states = {seed: run for seed, run in zip(pretrain_seeds, runs, strict=True)} if runs else {}
+
     splits = sequence_index.set_index("sequence")["split"]
     train_all = sorted(splits.index[splits.isin(study.train_splits)])
+    val = sorted(splits.index[splits == study.val_split])
     test = sorted(splits.index[splits == study.test_split])
     if not train_all or not test:
         raise ValueError(f"need training sequences in {study.train_splits} and test sequences in "
                          f"'{study.test_split}'; sequence_index has {splits.value_counts().to_dict()}")
-    showcase = {"protocol": "full", "label_fraction": None, "seed": study.seeds[0], **study.showcase}
-    rows, predictions, models = [], {}, {}
+    downstream = [*study.train_splits, study.val_split, study.test_split]
+    reasons = supported_tasks(sequence_index, class_names, downstream)
+    for task in dict.fromkeys(run["task"] for run in study.runs):
+        if reasons.get(task):
+            logger.info("%s: skipping %s — %s", variant.name, task, reasons[task])
+    grid = study.grid(tasks=[t for t, r in reasons.items() if r is None])
+    empty = (_empty_metrics(), {}, {"variant": variant.name, "model_config": _plain(model_config),
+                                    "state_dicts": {}, "specs": {}})
+    if variant.fusion:
+        missing = images_missing(sequence_index, image_videos, downstream)
+        if missing:
+            logger.info("%s: skipping the variant — it fuses image features, but %d sequences (e.g. %s) have no "
+                        "image video", variant.name, len(missing), missing[:3])
+            return empty
+    if not grid:
+        logger.info("%s: no runs left for this source", variant.name)
+        return empty
+    names = [*train_all, *val, *test]  # contract 1: the unlabelled pool is never loaded here
+    videos = {name: materialise(point_cloud_videos[name]) for name in names}
+    images = {name: materialise(image_videos[name]) for name in names} if variant.fusion else None
+    showcase = {"protocol": "full", "label_fraction": None, "seed": study.seeds[0], "pretrain_seed": pretrain_seeds[0],
+                **study.showcase}
+    reps = replicates(pretrain_seeds, study.seeds)
+    rows, predictions, models, specs = [], {}, {}, {}
     caches: dict[tuple, dict] = {}  # frozen features shared by linear runs with identical encoders and windows
-    grid = study.grid()
-    for task, protocol, fraction, seed in tqdm(grid, desc=f"{variant.name}", unit="run", disable=not config.progress):
-        train = pick_label_fraction(train_all, fraction, seed)
-        encoders = pretrained_encoders if variant.init != "scratch" else None
-        kind = "clips" if task == "action_recognition" else "windows"
-        cache = caches.setdefault((kind, seed if encoders is None else "pretrained"), {})
-        scores, preds, _, model = run_downstream(
-            task, protocol, videos, images, train, test, _labelled(class_names, task), model_config,
-            encoders, variant.fusion, config, seed, cache=cache,
-        )
-        rows += [{"variant": variant.name, "task": task, "protocol": protocol, "label_fraction": fraction,
-                  "seed": seed, "num_train_sequences": len(train), "metric": m, "value": float(v)}
-                 for m, v in scores.items()]
-        if (protocol, seed) == (showcase["protocol"], showcase["seed"]) and (
-            showcase["label_fraction"] is None or np.isclose(fraction, showcase["label_fraction"])
-        ):  # the last matching run of a task wins: with label_fraction None, its largest fraction
-            predictions.update(_prediction_partitions(task, preds))
-            models[task] = {k: v.cpu() for k, v in model.state_dict().items()}
-        logger.info("%s %s/%s frac=%.2f seed=%d: %s", variant.name, task, protocol, fraction, seed,
-                    {k: round(v, 1) for k, v in scores.items() if not k.startswith("iou_")})
-    return pd.DataFrame(rows), predictions, {"variant": variant.name, "model_config": _plain(model_config),
-                                              "state_dicts": models}
+    progress = tqdm(total=len(grid) * len(reps), desc=variant.name, unit="run", disable=not config.progress)
+    for task, protocol, fraction in grid:
+        lr, selection = _select_lr(task, protocol, fraction, videos, images, train_all, val, class_names,
+                                   model_config, states, variant, config, reps[0])
+        rows += [_row(variant, task, protocol, fraction, reps[0], 0, lr, f"val_{HEADLINE[task]}@lr={c}", v)
+                 for c, v in selection.items()]
+        for replicate in reps:
+            train = pick_label_fraction(train_all, fraction, replicate)
+            state = states.get(replicate[0]) if variant.init != "scratch" else None
+            kind = ("clips" if task == "action_recognition" else
+                    "pixels" if variant.fusion and task == "semantic_segmentation" else "windows")
+            cache = caches.setdefault((kind, replicate[0] if state is not None else replicate), {})
+            tick = time.perf_counter()
+            scores, preds, history, model = run_downstream(
+                task, protocol, videos, images, train, test, _num_classes(class_names, task), model_config,
+                state, variant.fusion, config, replicate, cache=cache, lr=lr if protocol == "full" else None,
+                val_names=val or None,
+            )
+            scores = {**scores, "seconds": time.perf_counter() - tick, "final_loss": float(history["loss"].iloc[-1])}
+            if "val_loss" in history:
+                scores["final_val_loss"] = float(history["val_loss"].dropna().iloc[-1])
+            rows += [_row(variant, task, protocol, fraction, replicate, len(train), lr, m, v) for m, v in scores.items()]
+            if (protocol, replicate[1], replicate[0]) == (showcase["protocol"], showcase["seed"],
+                                                          showcase["pretrain_seed"]) and (
+                showcase["label_fraction"] is None or np.isclose(fraction, showcase["label_fraction"])
+            ):  # the last matching run of a task wins: with label_fraction None, its largest fraction
+                predictions.update(_prediction_partitions(task, preds))
+                models[task] = {k: v.cpu() for k, v in model.state_dict().items()}
+                specs[task] = spec_dict(model.spec)
+            logger.info("%s %s/%s frac=%.2f replicate=%s lr=%g: %s", variant.name, task, protocol, fraction,
+                        replicate, lr, {k: round(v, 1) for k, v in scores.items() if not k.startswith("iou_")})
+            progress.update()
+    progress.close()
+    return pd.DataFrame(rows).astype(METRIC_COLUMNS), predictions, {
+        "variant": variant.name, "model_config": _plain(model_config), "state_dicts": models, "specs": specs}
+
+
+def _row(variant: Variant, task: str, protocol: str, fraction: float, replicate: tuple[int, int], count: int,
+         lr: float, metric: str, value: float) -> dict[str, Any]:
+    return {"variant": variant.name, "task": task, "protocol": protocol, "label_fraction": fraction,
+            "pretrain_seed": replicate[0], "seed": replicate[1], "num_train_sequences": count, "lr": lr,
+            "metric": metric, "value": float(value)}
+
+
+def _select_lr(task: str, protocol: str, fraction: float, videos: dict[str, Arrays], images: dict | None,
+               train_all: list[str], val: list[str], class_names: dict, model_config: ModelConfig,
+               states: dict[int, dict], variant: Variant, config: FinetuneConfig,
+               replicate: tuple[int, int]) -> tuple[float, dict[float, float]]:
+    """The full protocol's learning rate: the best of ``finetune.lr_grid`` on the val split (first replicate).
+
+    Returns the chosen rate and the val headline metric of every candidate (empty when there is nothing to choose).
+    """
+    if protocol != "full":
+        return config.linear_lr, {}
+    if len(config.lr_grid) < 2 or not val:
+        return (config.lr_grid[0] if config.lr_grid else config.lr), {}
+    train = pick_label_fraction(train_all, fraction, replicate)
+    state = states.get(replicate[0]) if variant.init != "scratch" else None
+    quiet = dataclasses.replace(config, val_every=0)
+    selection = {}
+    for lr in config.lr_grid:
+        scores, *_ = run_downstream(task, protocol, videos, images, train, val, _num_classes(class_names, task),
+                                    model_config, state, variant.fusion, quiet, replicate, lr=lr)
+        selection[float(lr)] = scores[HEADLINE[task]]
+    best = max(selection, key=lambda lr: (selection[lr], -lr))
+    logger.info("%s %s frac=%.2f: lr %g chosen on val %s", variant.name, task, fraction, best,
+                {k: round(v, 1) for k, v in selection.items()})
+    return best, selection
 
 
 def _prediction_partitions(task: str, preds: dict[str, Any]) -> dict[str, Arrays]:

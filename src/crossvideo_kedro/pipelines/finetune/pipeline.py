@@ -1,8 +1,10 @@
 """``finetune``: one namespaced pipeline per study variant (``evaluate.variants`` in parameters_evaluate.yml).
 
-Inside namespace ``<variant>``: (its own pretraining, when ``init: pretrain``) → ``finetune_variant`` over the study
-grid → ``<variant>.downstream_metrics``, ``<variant>.downstream_predictions``, ``<variant>.downstream_models``.
-Shared inputs (the ingest contracts, ``pretrain_views``, the base parameters) keep their global names.
+Inside namespace ``<variant>``: (its own pretraining, when ``init: pretrain``: the lead's ``pretrain_encoders`` on
+``pretrain_pool`` with the variant's loss weights, every pretraining seed) → ``finetune_variant`` over the study grid
+and replicates → ``<variant>.downstream_metrics``, ``<variant>.downstream_predictions``,
+``<variant>.downstream_models``. Only the variants selected by ``evaluate.include`` get a namespace. Shared inputs
+(the ingest contracts, ``pretrain_pool``, the base parameters) keep their global names.
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ def variant_pipeline(variant: Variant) -> Pipeline:
     if variant.init == "pretrain":
         nodes.append(Node(
             func=_named(pretrain_variant, variant_name=variant.name),
-            inputs=["pretrain_views", "params:pretrain", f"params:evaluate.variants.{variant.name}"],
+            inputs=["pretrain_pool", "point_cloud_videos", "image_videos", "params:augment", "params:pretrain",
+                    f"params:evaluate.variants.{variant.name}"],
             outputs=["pretrained_encoders", "pretrain_history"],
             name="pretrain_variant",
         ))
-        inputs.add("pretrain_views")
+        inputs.add("pretrain_pool")
     if variant.init == "scratch":
         nodes.append(Node(func=_named(finetune_variant_from_scratch, variant_name=variant.name),
                           inputs=data + params, outputs=outputs, name="finetune_variant"))
@@ -44,8 +47,9 @@ def variant_pipeline(variant: Variant) -> Pipeline:
                           inputs=["pretrained_encoders", *data, *params], outputs=outputs, name="finetune_variant"))
     if variant.init == "pretrained":  # reuse the `pretrain` pipeline's encoders
         inputs.add("pretrained_encoders")
+    shared_params = SHARED_PARAMS | ({"params:augment"} if variant.init == "pretrain" else set())
     return Pipeline(nodes, namespace=variant.name, inputs=inputs,
-                    parameters=SHARED_PARAMS | {f"params:evaluate.variants.{variant.name}"},
+                    parameters=shared_params | {f"params:evaluate.variants.{variant.name}"},
                     tags={"study", variant.name})
 
 
