@@ -1,0 +1,186 @@
+"""Runs as a careful user drives them: `kedro run` processes in a temporary copy of the project, on tiny generated
+data — concurrent runs, a run killed between two saves, a fresh clone's first run, parameters refused up front.
+
+A slow dataset (``slow_datasets.py``, written into the copy) holds a run between two saves, so a second process can
+start while the first is provably mid-run; ``SLOW_SAVE_S`` sets how long.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "generate": {"num_sequences": 3, "num_frames": 12, "width": 48, "height": 32, "num_workers": 1},
+    "ingest": {"num_points": 32, "image_size": [8, 8], "num_workers": 1, "split": {"train": 1.0}},
+}
+SLOW_DATASETS = '''
+import os, time
+from crossvideo_kedro.datasets import HOI4DRawDataset
+from crossvideo_kedro.datasets.npz import NpzPartitionsDataset
+
+def _pause():
+    time.sleep(float(os.environ.get("SLOW_SAVE_S", "0")))
+
+class SlowRaw(HOI4DRawDataset):
+    def save(self, data):
+        _pause()
+        super().save(data)
+
+class SlowNpz(NpzPartitionsDataset):
+    def save(self, data):
+        _pause()
+        super().save(data)
+'''
+
+
+def make_project(root: Path) -> Path:
+    """A copy of the project's conf in ``root`` with env ``tiny`` and env ``slow`` (tiny + slow raw/image saves)."""
+    project = root / "project"
+    project.mkdir()
+    shutil.copytree(ROOT / "conf", project / "conf")
+    for name in ("pyproject.toml", ".telemetry"):
+        if (ROOT / name).exists():
+            shutil.copy(ROOT / name, project / name)
+    (project / "src").mkdir()
+    (project / "slow_datasets.py").write_text(SLOW_DATASETS)
+    catalog = yaml.safe_load((ROOT / "conf" / "base" / "catalog.yml").read_text())
+    for env in ("tiny", "slow"):
+        (project / "conf" / env).mkdir()
+        for pipeline, values in TINY.items():
+            (project / "conf" / env / f"parameters_{pipeline}.yml").write_text(yaml.safe_dump({pipeline: values}))
+    slow = {"raw_sequences": {**catalog["raw_sequences"], "type": "slow_datasets.SlowRaw"},
+            "image_videos": {**catalog["image_videos"], "type": "slow_datasets.SlowNpz"}}
+    (project / "conf" / "slow" / "catalog.yml").write_text(yaml.safe_dump(slow))
+    return project
+
+
+def env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "MPLBACKEND": "Agg", "COLUMNS": "200", **extra}
+
+
+def kedro(project: Path, *args: str, check: bool = True, **extra: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "kedro", "run", *args], cwd=project, env=env(**extra),
+                            capture_output=True, text=True, timeout=600)
+    if check:
+        assert result.returncode == 0, f"kedro run {' '.join(args)} failed:\n{result.stdout[-3000:]}\n" \
+                                       f"{result.stderr[-3000:]}"
+    return result
+
+
+def start(project: Path, *args: str, **extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "kedro", "run", *args], cwd=project, env=env(**extra),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def versions(path: Path) -> list[str]:
+    return sorted(p.name for p in path.iterdir() if (p / path.name).exists()) if path.is_dir() else []
+
+
+def manifests(project: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((project / "data" / ".runs").glob("*.json"))]
+
+
+def wait_for(condition, timeout: float = 240.0, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"process ended early:\n{process.stdout.read()[-3000:]}")
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def one_line_error(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 1, output[-3000:]
+    assert "Traceback" not in output and "╭" not in output, output[-3000:]  # no traceback wall
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_a_second_concurrent_run_is_refused_and_the_first_keeps_its_own_data(tmp_path):
+    """Issue 11 case 1: run A (3 sequences) is mid-run when run B (1 sequence) starts: B is refused, A is intact."""
+    project = make_project(tmp_path)
+    a = start(project, "--env", "slow", "--pipelines", "generate,ingest", SLOW_SAVE_S="4")
+    lock = project / "data" / ".runs" / "lock"
+    wait_for(lambda: lock.is_file() and '"pid"' in lock.read_text(), process=a)  # A holds the data folder
+    time.sleep(0.5)
+    b = kedro(project, "--env", "tiny", "--pipelines", "generate,ingest", "--params", "generate.num_sequences=1",
+              check=False)
+    assert b.returncode != 0
+    assert f"pid {a.pid}" in one_line_error(b.stdout + b.stderr)  # names the run that holds the folder
+    output, _ = a.communicate(timeout=600)
+    assert a.returncode == 0, output[-3000:]
+    data = project / "data" / "02_intermediate"
+    (run,) = manifests(project)
+    index = pd.read_parquet(data / "sequence_index.parquet" / run["saved"]["sequence_index"] /
+                            "sequence_index.parquet")
+    assert len(index) == 3  # A's own three sequences, nothing of B
+    assert versions(data / "point_cloud_videos") == [run["version"]]  # B saved nothing
+    assert "did not match load version" not in output
+
+
+@pytest.mark.slow
+def test_a_run_killed_between_two_saves_is_never_loaded(tmp_path):
+    """Issue 11 case 2: killed after point_cloud_videos (16 points) is saved and before image_videos; the next run
+    loads the previous finished run's point videos (32 points) with its own index, never the killed one's."""
+    project = make_project(tmp_path)
+    kedro(project, "--env", "tiny", "--pipelines", "generate,ingest")
+    (first,) = manifests(project)
+    pcv = project / "data" / "02_intermediate" / "point_cloud_videos"
+    victim = start(project, "--env", "slow", "--pipelines", "ingest", "--params", "ingest.num_points=16",
+                   SLOW_SAVE_S="60")
+    wait_for(lambda: len(versions(pcv)) == 2, process=victim)  # its point videos are renamed into place ...
+    victim.send_signal(signal.SIGKILL)  # ... and it dies before image_videos / sequence_index are saved
+    victim.wait(timeout=60)
+    killed = max(versions(pcv))
+    assert np.load(pcv / killed / "point_cloud_videos" / "seq_0000.npz")["points"].shape[1] == 16
+    assert len(manifests(project)) == 1  # the killed run never committed
+
+    result = kedro(project, "--env", "tiny", "--pipelines", "ingest", "--from-nodes", "plot_ingest_preview")
+    assert "did not match load version" not in result.stdout + result.stderr
+    runs = manifests(project)
+    assert len(runs) == 2
+    loaded = runs[-1]["loaded"]
+    for name in ("point_cloud_videos", "image_videos", "sequence_index", "class_names"):
+        assert loaded[name] == first["saved"][name] != killed, name  # one finished run's set, not the killed one
+    # The next run holds the lock the killed run had (the kernel released it) and cleans nothing it should keep.
+    assert killed in versions(pcv)
+
+
+@pytest.mark.slow
+def test_a_fresh_clone_first_pretrain_run_says_what_to_run_first(tmp_path):
+    """Issue 11 case 6: one line naming the missing dataset and the command that makes it, no traceback."""
+    project = make_project(tmp_path)
+    result = kedro(project, "--env", "tiny", "--pipelines", "pretrain", check=False)
+    assert result.returncode != 0
+    line = one_line_error(result.stdout + result.stderr)
+    assert "no saved version yet" in line and "point_cloud_videos" in line
+    assert "run `kedro run --pipelines generate,ingest,augment --env tiny` first" in line
+
+
+@pytest.mark.slow
+def test_bad_parameters_are_refused_before_any_node_runs(tmp_path):
+    """Issue 11 case 4: a misspelt key in a generate,ingest,augment,pretrain run is refused before node 1 saves."""
+    project = make_project(tmp_path)
+    result = kedro(project, "--env", "tiny", "--pipelines", "generate,ingest,augment,pretrain", "--params",
+                   "ingest.num_pionts=64,generate.width=3,ingest.seed=abc", check=False)
+    assert result.returncode != 0
+    line = one_line_error(result.stdout + result.stderr)
+    assert "parameters refused before any node ran" in line
+    for text in ("ingest.num_pionts", "generate.width must be >= 16, got 3", "ingest.seed must be an integer"):
+        assert text in line
+    assert not (project / "data" / "01_raw" / "generated").exists()  # no node ran

@@ -1,0 +1,113 @@
+"""Checkpoints that recover: fallback past a corrupt newest file, clear errors, reuse notice, no litter, no twins."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import pytest
+import torch
+
+import crossvideo_kedro
+from crossvideo_kedro.training import checkpointing
+from crossvideo_kedro.training.checkpointing import CheckpointError, Checkpointer, fingerprint
+
+
+def _save_steps(directory, steps=(4, 8), total=8, keep=2) -> Checkpointer:
+    checkpointer = Checkpointer(directory, "run", every_steps=4, keep=keep)
+    for step in steps:
+        assert checkpointer.due(step, total)
+        checkpointer.save({"model": {"w": torch.full((3,), float(step))}, "history": [step]}, step)
+    return checkpointer
+
+
+def test_truncated_last_falls_back_to_the_newest_intact_step_file(tmp_path, caplog):
+    checkpointer = _save_steps(tmp_path)
+    checkpointer.last.unlink()  # an older layout's separate last.pt, truncated by a kill mid-copy
+    checkpointer.last.write_bytes(checkpointer.step_path(8).read_bytes()[:100])
+    with caplog.at_level(logging.WARNING):
+        state = Checkpointer(tmp_path, "run", 4, 2).load()
+    assert state["step"] == 8 and torch.equal(state["model"]["w"], torch.full((3,), 8.0))
+    assert "falling back to" in caplog.text and "step_0000008.pt" in caplog.text and "last.pt" in caplog.text
+
+
+def test_a_corrupt_newest_step_falls_back_to_the_one_before(tmp_path, caplog):
+    checkpointer = _save_steps(tmp_path)
+    with open(checkpointer.step_path(8), "r+b") as handle:  # last.pt is the same file: both are cut
+        handle.truncate(50)
+    with caplog.at_level(logging.WARNING):
+        state = Checkpointer(tmp_path, "run", 4, 2).load()
+    assert state["step"] == 4 and state["history"] == [4]
+    assert "falling back to" in caplog.text and "step_0000004.pt" in caplog.text
+
+
+def test_a_foreign_dict_gives_a_clear_error_not_a_key_error(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    torch.save({"weights": torch.zeros(2)}, folder / "last.pt")
+    with pytest.raises(CheckpointError, match=r"last.pt: not a training checkpoint of this project .*torch_rng.*"
+                                              r"checkpoint.resume: false"):
+        Checkpointer(tmp_path, "run", 4, 2).load()
+
+
+def test_a_finished_run_says_it_reuses_the_result_and_how_to_retrain(tmp_path, caplog):
+    _save_steps(tmp_path)
+    with caplog.at_level(logging.INFO):
+        state = Checkpointer(tmp_path, "run", 4, 2).load()
+    assert state["step"] == 8
+    assert "already finished (step 8 of 8" in caplog.text and "checkpoint.resume: false" in caplog.text
+
+
+def test_a_resumed_unfinished_run_says_resuming(tmp_path, caplog):
+    _save_steps(tmp_path, steps=(4,), total=12)
+    with caplog.at_level(logging.INFO):
+        assert Checkpointer(tmp_path, "run", 4, 2).load()["step"] == 4
+    assert "resuming from" in caplog.text and "already finished" not in caplog.text
+
+
+def test_last_is_a_link_not_a_second_copy_and_keep_bounds_the_files(tmp_path):
+    checkpointer = _save_steps(tmp_path, steps=(4, 8, 12), total=12, keep=2)
+    assert sorted(p.name for p in checkpointer.folder.iterdir()) == ["last.pt", "step_0000008.pt", "step_0000012.pt"]
+    assert os.path.samefile(checkpointer.last, checkpointer.step_path(12))
+
+
+def test_an_older_layout_duplicate_last_becomes_a_link(tmp_path):
+    checkpointer = _save_steps(tmp_path)
+    checkpointer.last.unlink()
+    checkpointer.last.write_bytes(checkpointer.step_path(8).read_bytes())  # identical twin, twice the disk
+    assert not os.path.samefile(checkpointer.last, checkpointer.step_path(8))
+    Checkpointer(tmp_path, "run", 4, 2).load()
+    assert os.path.samefile(checkpointer.last, checkpointer.step_path(8))
+
+
+def test_staging_litter_of_killed_runs_is_removed_and_a_live_one_kept(tmp_path):
+    checkpointer = _save_steps(tmp_path)
+    old = checkpointer.folder / ".step_0000012.pt.tmp-dead"
+    old.write_bytes(b"half a checkpoint")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    fresh = Checkpointer(tmp_path, "run", 4, 2)
+    live = checkpointer.folder / ".step_0000012.pt.tmp-live"  # written after this run started: not ours to delete
+    live.write_bytes(b"being written")
+    os.utime(live, (time.time() + 5, time.time() + 5))
+    fresh.load()
+    assert not old.exists() and live.exists()
+
+
+@pytest.mark.parametrize(("every", "keep"), [(0, 2), (2.5, 2), (4, -5), (4, True)])
+def test_bad_checkpoint_settings_are_refused(tmp_path, every, keep):
+    with pytest.raises(ValueError, match="checkpoint.(every_steps|keep) must be an integer >= 1"):
+        Checkpointer(tmp_path, "run", every, keep)
+
+
+def test_the_fingerprint_changes_with_the_package_version(monkeypatch):
+    before = fingerprint({"lr": 0.1})
+    assert fingerprint({"lr": 0.1}) == before
+    monkeypatch.setattr(crossvideo_kedro, "__version__", "999.0")
+    checkpointing.code_identity.cache_clear()
+    try:
+        assert fingerprint({"lr": 0.1}) != before
+    finally:
+        monkeypatch.undo()
+        checkpointing.code_identity.cache_clear()
+    assert fingerprint({"lr": 0.1}) == before
