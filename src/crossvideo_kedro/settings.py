@@ -22,6 +22,7 @@ CONFIG_LOADER_ARGS = {
 }
 
 from crossvideo_kedro.hooks import DistributedOutputsHook, MlflowMetricsHook, RunGuardHook  # noqa: E402
+from crossvideo_kedro.raw_source import RawSourceHook  # noqa: E402
 
 # pluggy calls the last registered hook first: RunGuardHook checks parameters, lock and inputs before the others.
-HOOKS = (DistributedOutputsHook(), MlflowMetricsHook(), RunGuardHook())
+HOOKS = (DistributedOutputsHook(), MlflowMetricsHook(), RawSourceHook(), RunGuardHook())
