@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from crossvideo_kedro.config import check_keys
-from crossvideo_kedro.geometry import backproject_pixels, sample_fixed, valid_depth_mask
+from crossvideo_kedro.geometry import backproject_pixels, sample_fixed, scale_intrinsics, valid_depth_mask
 from crossvideo_kedro.geometry.sampling import SAMPLING_METHODS
-from crossvideo_kedro.sequences import DataError, Event, PointSequence, RawSequence
+from crossvideo_kedro.sequences import (
+    SPLITS,
+    DataError,
+    Event,
+    FrameChunk,
+    LazyRawSequence,
+    PointSequence,
+    RawSequence,
+)
 
 Arrays = dict[str, np.ndarray]
 
@@ -31,12 +39,15 @@ class IngestConfig:
     target_fps: float | None = None  # if set, overrides frame_step: step = round(fps / target_fps)
     max_frames: int | None = None  # keep at most this many frames (after the step)
     image_size: tuple[int, int] = (64, 64)  # (H, W) of the image video frames for the image encoder
-    split: dict | None = None  # {"train": 0.7, "val": 0.1, "test": 0.2}
+    split: dict | str | None = None  # {"train": 0.7, "val": 0.1, "test": 0.2} (seeded), or "file" (split_file)
     seed: int = 0
     num_workers: int = 2  # sequences processed in parallel
-    chunk_frames: int = 32  # frames back-projected and sampled at once (bounds memory on large depth maps)
+    chunk_frames: int = 32  # frames decoded, back-projected and sampled at once: peak memory ∝ this, not T
     action_classes: list | None = None  # used when a source does not name its classes
     semantic_classes: list | None = None
+    min_points: int = 32  # a kept frame needs at least this many valid depth pixels ...
+    sparse_frames: Literal["error", "skip"] = "error"  # ... else it is an error, or the frame is dropped
+    on_error: Literal["raise", "skip"] = "raise"  # a bad sequence stops ingest (all listed), or is skipped+recorded
 
     @classmethod
     def from_dict(cls, params: dict[str, Any], prefix: str = "ingest") -> IngestConfig:
@@ -73,9 +84,21 @@ class IngestConfig:
             raise bad("num_workers", ">= 1")
         if self.chunk_frames < 1:
             raise bad("chunk_frames", ">= 1")
-        split = self.split or {"train": 1.0}
-        if set(split) - {"train", "val", "test"} or any(v < 0 for v in split.values()) or not sum(split.values()) > 0:
-            raise bad("split", "a mapping of train/val/test to non-negative fractions")
+        if self.split == "file":
+            pass
+        elif isinstance(self.split, str):
+            raise bad("split", "fractions {train, val, test} or 'file' (read the catalog entry split_file)")
+        else:
+            split = self.split or {"train": 1.0}
+            if (set(split) - {"train", "val", "test"} or any(v < 0 for v in split.values())
+                    or not sum(split.values()) > 0):
+                raise bad("split", "a mapping of train/val/test to non-negative fractions, or 'file'")
+        if not isinstance(self.min_points, int) or self.min_points < 1:
+            raise bad("min_points", "an integer >= 1")
+        if self.sparse_frames not in ("error", "skip"):
+            raise bad("sparse_frames", "'error' or 'skip'")
+        if self.on_error not in ("raise", "skip"):
+            raise bad("on_error", "'raise' or 'skip'")
 
 
 def sequence_rng(seed: int, name: str) -> np.random.Generator:
@@ -125,65 +148,111 @@ def resize_frames(color: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return video.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
 
 
-def _no_depth_error(seq: RawSequence, stored_index: int, config: IngestConfig) -> DataError:
+def _frame_file(seq: LazyRawSequence, stored_index: int) -> str:
     files = seq.meta.get("depth_files") or []
-    file = files[stored_index] if stored_index < len(files) else f"frame {stored_index}"
-    return DataError(
-        f"{seq.name}: {file} (frame {stored_index}) has no valid depth in "
-        f"[{config.min_depth}, {config.max_depth}] m; expected at least one pixel with depth"
-    )
+    return files[stored_index] if stored_index < len(files) else f"frame {stored_index}"
 
 
-def _sample_frames(
-    seq: RawSequence, frames: np.ndarray, config: IngestConfig, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exactly N valid points for each of ``frames``: points (t, N, 3), colors (t, N, 3) u8, labels (t, N) i16."""
-    depth = seq.depth[frames]  # (t, H, W)
+def _sparse_frames(seq: LazyRawSequence, frames: np.ndarray, counts: np.ndarray, config: IngestConfig) -> np.ndarray:
+    """Which of ``frames`` have enough valid pixels; raise unless ``config.sparse_frames == "skip"``."""
+    enough = counts >= config.min_points
+    if not enough.all() and config.sparse_frames == "error":
+        first = int(np.flatnonzero(~enough)[0])
+        stored, count = int(frames[first]), int(counts[first])
+        what = "no valid depth" if count == 0 else f"only {count} valid depth pixel(s)"
+        raise DataError(
+            f"{seq.name}: {_frame_file(seq, stored)} (frame {stored}) has {what} in "
+            f"[{config.min_depth}, {config.max_depth}] m; expected at least ingest.min_points = {config.min_points} "
+            "(lower it, widen min_depth/max_depth, or set ingest.sparse_frames: skip to drop such frames)"
+        )
+    return enough
+
+
+def _ingest_chunk(
+    seq: LazyRawSequence, chunk: FrameChunk, frames: np.ndarray, config: IngestConfig, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Sample exactly N valid points for each frame of one decoded chunk (dropping sparse frames when asked).
+
+    Returns:
+        ``frames`` (t,) kept stored-frame indices, ``points`` (t, N, 3), ``colors`` (t, N, 3) u8, ``labels`` (t, N)
+        i16 and, with colour, ``images`` (t, h, w, 3) u8 resized to ``config.image_size``.
+    """
+    depth = chunk.depth  # (t, H, W)
     valid = valid_depth_mask(depth, config.min_depth, config.max_depth).reshape(len(frames), -1)  # (t, H·W)
-    empty = np.flatnonzero(~valid.any(axis=1))
-    if empty.size:
-        raise _no_depth_error(seq, int(frames[empty[0]]), config)
+    enough = _sparse_frames(seq, frames, valid.sum(axis=1), config)
+    if not enough.all():
+        depth, valid, frames = depth[enough], valid[enough], frames[enough]
+        chunk = FrameChunk(depth=depth, color=chunk.color[enough] if chunk.color is not None else None,
+                           labels=chunk.labels[enough] if chunk.labels is not None else None)
+    out: dict[str, np.ndarray] = {"frames": frames}
+    if len(frames) == 0:
+        return out
     pixels = sample_fixed(lambda pool: backproject_pixels(depth, pool, seq.intrinsics), valid, config.num_points,
                           config.sampling, rng, config.fps_pool)  # (t, N) flat pixel indices
-    points = backproject_pixels(depth, pixels, seq.intrinsics)
-    if seq.color is not None:
-        colors = np.take_along_axis(seq.color[frames].reshape(len(frames), -1, 3), pixels[..., None], axis=1)
+    out["points"] = backproject_pixels(depth, pixels, seq.intrinsics)
+    if chunk.color is not None:
+        colors = np.take_along_axis(chunk.color.reshape(len(frames), -1, 3), pixels[..., None], axis=1)
+        out["images"] = resize_frames(chunk.color, config.image_size)
     else:
-        colors = np.zeros(points.shape, dtype=np.uint8)
-    if seq.labels is not None:
-        labels = np.take_along_axis(seq.labels[frames].reshape(len(frames), -1), pixels, axis=1)
+        colors = np.zeros(out["points"].shape, dtype=np.uint8)
+    out["colors"] = colors.astype(np.uint8)
+    if chunk.labels is not None:
+        out["labels"] = np.take_along_axis(chunk.labels.reshape(len(frames), -1), pixels, axis=1).astype(np.int16)
     else:
-        labels = np.full(pixels.shape, -1)
-    return points, colors.astype(np.uint8), labels.astype(np.int16)
+        out["labels"] = np.full(pixels.shape, -1, dtype=np.int16)
+    return out
 
 
-def ingest_raw_sequence(seq: RawSequence, config: IngestConfig) -> tuple[Arrays, Arrays | None]:
+def ingest_raw_sequence(seq: RawSequence | LazyRawSequence, config: IngestConfig) -> tuple[Arrays, Arrays | None]:
     """Back-project, clean and sample one RGB-D video into a point cloud video (and its image video).
+
+    The video is streamed: ``config.chunk_frames`` frames at a time are decoded (a :class:`LazyRawSequence`
+    reads only those files), back-projected, sampled and resized, so peak memory depends on the chunk size and the
+    frame size, not on the length (the outputs, ~15 kB a frame at the defaults, are all that grows).
+
+    A kept frame with fewer than ``config.min_points`` valid depth pixels is an error naming its file, or — with
+    ``sparse_frames: skip`` — is dropped (``frame_indices`` / ``timestamps`` say which frames remain).
 
     Returns:
         ``point_video`` with ``points`` float32 (T, N, 3), ``colors`` uint8 (T, N, 3), ``point_labels`` int16 (T, N),
         ``frame_labels`` int16 (T,), ``timestamps`` float32 (T,) seconds, ``frame_indices`` int32 (T,);
-        ``image_video`` with ``frames`` uint8 (T, h, w, 3) and the same ``timestamps``, or ``None`` without colour.
+        ``image_video`` with ``frames`` uint8 (T, h, w, 3), the same ``timestamps`` and ``intrinsics`` float32 (3, 3)
+        — K of the stored (resized) frames, pixel centres at integers (OpenCV): point (x, y, z) of frame t projects to
+        column ``fx·x/z + s·y/z + cx``, row ``fy·y/z + cy`` of ``frames[t]`` — or ``None`` without colour.
     """
-    seq.validate()
-    keep, _ = frame_selection(seq.num_frames, seq.fps, config)
-    rng = sequence_rng(config.seed, seq.name)
-    chunks = [_sample_frames(seq, keep[i : i + config.chunk_frames], config, rng)
-              for i in range(0, len(keep), config.chunk_frames)]  # bounded memory: a chunk of frames at a time
-    points, colors, point_labels = (np.concatenate(part) for part in zip(*chunks, strict=True))
-    timestamps = (keep / seq.fps).astype(np.float32)
-    classes = seq.action_classes if seq.action_classes is not None else config.action_classes
+    lazy = seq if isinstance(seq, LazyRawSequence) else LazyRawSequence.from_sequence(seq)
+    lazy.validate()
+    keep, _ = frame_selection(lazy.num_frames, lazy.fps, config)
+    rng = sequence_rng(config.seed, lazy.name)
+    parts = [
+        _ingest_chunk(lazy, lazy.read(keep[i : i + config.chunk_frames]), keep[i : i + config.chunk_frames], config,
+                      rng)
+        for i in range(0, len(keep), config.chunk_frames)
+    ]  # bounded memory: one chunk of decoded frames at a time
+    parts = [part for part in parts if len(part["frames"])]
+    if not parts:
+        raise DataError(
+            f"{lazy.name}: every kept frame has fewer than ingest.min_points = {config.min_points} valid depth "
+            f"pixels in [{config.min_depth}, {config.max_depth}] m; nothing left to ingest"
+        )
+    kept = np.concatenate([part["frames"] for part in parts])
+    timestamps = (kept / lazy.fps).astype(np.float32)
+    classes = lazy.action_classes if lazy.action_classes is not None else config.action_classes
     point_video = {
-        "points": points.astype(np.float32),
-        "colors": colors.astype(np.uint8),
-        "point_labels": point_labels,
-        "frame_labels": frame_labels_from_events(timestamps.astype(np.float64), seq.events, classes, seq.name),
+        "points": np.concatenate([part["points"] for part in parts]).astype(np.float32),
+        "colors": np.concatenate([part["colors"] for part in parts]),
+        "point_labels": np.concatenate([part["labels"] for part in parts]),
+        "frame_labels": frame_labels_from_events(timestamps.astype(np.float64), lazy.events, classes, lazy.name),
         "timestamps": timestamps,
-        "frame_indices": keep.astype(np.int32),
+        "frame_indices": kept.astype(np.int32),
     }
     image_video = None
-    if seq.color is not None:
-        image_video = {"frames": resize_frames(seq.color[keep], config.image_size), "timestamps": timestamps}
+    if lazy.has_color:
+        image_video = {
+            "frames": np.concatenate([part["images"] for part in parts]),
+            "timestamps": timestamps,
+            "intrinsics": scale_intrinsics(lazy.intrinsics, (lazy.height, lazy.width), tuple(config.image_size)),
+        }
     return point_video, image_video
 
 
@@ -194,9 +263,10 @@ def ingest_point_sequence(seq: PointSequence, config: IngestConfig) -> Arrays:
     if points.ndim != 3 or points.shape[-1] != 3:
         raise DataError(f"{seq.name}: points must be (T, P, 3), got {points.shape}")
     valid = np.isfinite(points).all(axis=-1)  # (T, P)
-    empty = np.flatnonzero(~valid.any(axis=1))
-    if empty.size:
-        raise DataError(f"{seq.name}: frame {int(keep[empty[0]])} has no finite point; expected at least one")
+    sparse = np.flatnonzero(valid.sum(axis=1) < min(config.min_points, points.shape[1]))
+    if sparse.size:
+        raise DataError(f"{seq.name}: frame {int(keep[sparse[0]])} has {int(valid[sparse[0]].sum())} finite points; "
+                        f"expected at least ingest.min_points = {config.min_points}")
     points = np.where(valid[..., None], points, 0.0)
     idx = sample_fixed(points, valid, config.num_points, config.sampling, sequence_rng(config.seed, seq.name))
     t = len(keep)
@@ -232,3 +302,33 @@ def assign_splits(names: list[str], split: dict[str, float] | None, seed: int) -
     counts[np.argsort(-(exact - counts), kind="stable")[: len(order) - counts.sum()]] += 1
     labels = np.repeat(parts, counts)
     return {order[i]: str(labels[rank]) for rank, i in enumerate(perm)}
+
+
+def splits_from_file(names: list[str], split_file: dict[str, str], where: str = "split_file",
+                     skipped: set[str] | frozenset = frozenset()) -> dict[str, str]:
+    """The split of every sequence of ``names`` as a split file gives it.
+
+    Args:
+        names: The labelled sequences ingested.
+        split_file: ``{sequence: train|val|test|unlabelled}`` (what :class:`~crossvideo_kedro.datasets.SplitFileDataset`
+            loads).
+        where: Name of the catalog entry, for messages.
+        skipped: Sequences ingest skipped (``on_error: skip``); the file may name them.
+
+    Raises:
+        DataError: An unknown split value, a sequence missing from the file, or a file entry naming no sequence.
+    """
+    bad = {k: v for k, v in split_file.items() if v not in SPLITS}
+    if bad:
+        raise DataError(f"{where}: split values must be one of {list(SPLITS)}, got {dict(list(bad.items())[:5])}")
+    missing = sorted(set(names) - set(split_file))
+    unknown = sorted(set(split_file) - set(names) - set(skipped))
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} ingested sequence(s) are not in the split file: {missing[:10]}")
+    if unknown:
+        problems.append(f"{len(unknown)} sequence(s) of the split file were not found in the raw source: {unknown[:10]}")
+    if problems:
+        raise DataError(f"{where}: " + "; ".join(problems) + " (names as ingest gives them: the folder path relative "
+                        "to the source root with '/' -> '__')")
+    return {name: split_file[name] for name in names}

@@ -11,6 +11,8 @@ Shape letters: T frames, H×W image, N points.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +20,28 @@ import numpy as np
 
 class DataError(ValueError):
     """Input data that does not meet its contract. The message names the file (and frame) and what was expected."""
+
+
+#: Values of ``sequence_index.split``. ``unlabelled`` sequences feed pretraining only (DESIGN.md §8).
+SPLITS = ("train", "val", "test", "unlabelled")
+
+#: The one rule for sequence names, shared by every reader and writer: a plain file name of letters, digits,
+#: ``_``, ``-`` and ``.``, starting with a letter or digit, never containing ``..`` (so ``..seq`` and ``a..b`` are
+#: refused everywhere, at read time as at write time).
+SEQUENCE_NAME_RULE = "letters, digits, '_', '-' and '.', starting with a letter or digit, no '..', no '/'"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def is_valid_sequence_name(name: object) -> bool:
+    """Whether ``name`` meets :data:`SEQUENCE_NAME_RULE` (a file name that cannot escape its folder)."""
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None and ".." not in name
+
+
+def check_sequence_name(name: object, where: str) -> str:
+    """Return ``name`` if valid, else raise :class:`DataError` naming ``where`` and the rule."""
+    if not is_valid_sequence_name(name):
+        raise DataError(f"{where}: sequence name {name!r} is not allowed ({SEQUENCE_NAME_RULE})")
+    return str(name)
 
 
 @dataclass(frozen=True)
@@ -71,6 +95,9 @@ class RawSequence:
         num_frames, height, width = self.depth.shape
         if self.intrinsics.shape != (3, 3) or not np.all(np.isfinite(self.intrinsics)):
             raise DataError(f"{where}: intrinsics must be a finite 3x3 matrix, got shape {self.intrinsics.shape}")
+        from crossvideo_kedro.geometry.camera import check_intrinsics  # noqa: PLC0415 - geometry imports DataError
+
+        check_intrinsics(self.intrinsics, (height, width), f"{where}: intrinsics")
         if not self.fps > 0:
             raise DataError(f"{where}: fps must be > 0, got {self.fps}")
         if self.color is not None and self.color.shape != (num_frames, height, width, 3):
@@ -82,18 +109,107 @@ class RawSequence:
             raise DataError(
                 f"{where}: label video {self.labels.shape} does not match depth video {self.depth.shape}"
             )
-        duration = num_frames / self.fps
-        for event in self.events:
-            if not (0 <= event.start < event.end <= duration + 1e-6):
-                raise DataError(
-                    f"{where}: event {event.name!r} [{event.start}, {event.end}) s lies outside the video "
-                    f"[0, {duration:.3f}) s or is empty"
-                )
-            if self.action_classes is not None and event.name not in self.action_classes:
-                raise DataError(
-                    f"{where}: event {event.name!r} is not in the action class list {self.action_classes}"
-                )
+        check_event_list(self.events, num_frames / self.fps, self.action_classes, where)
         return self
+
+
+def check_event_list(events: list[Event], duration: float, action_classes: list[str] | None, where: str) -> None:
+    """Events must be non-empty, inside ``[0, duration]`` s, name a known class and never overlap.
+
+    Back-to-back events (one ends where the next starts) are fine; an overlap would give a frame two labels.
+    """
+    for i, event in enumerate(events):
+        if not (0 <= event.start < event.end <= duration + 1e-6):
+            raise DataError(
+                f"{where}: event {i} {event.name!r} [{event.start}, {event.end}) s lies outside the video "
+                f"[0, {duration:.3f}] s or is empty"
+            )
+        if action_classes is not None and event.name not in action_classes:
+            raise DataError(f"{where}: event {i} {event.name!r} is not in the action class list {list(action_classes)}")
+    ordered = sorted(events, key=lambda e: (e.start, e.end))
+    for before, after in zip(ordered, ordered[1:], strict=False):
+        if after.start < before.end - 1e-6:
+            raise DataError(
+                f"{where}: events {before.name!r} [{before.start}, {before.end}) s and {after.name!r} "
+                f"[{after.start}, {after.end}) s overlap; expected at most one action per moment"
+            )
+
+
+@dataclass
+class FrameChunk:
+    """Decoded frames of a :class:`LazyRawSequence`: depth (t, H, W) m, color (t, H, W, 3) u8, labels (t, H, W)."""
+
+    depth: np.ndarray
+    color: np.ndarray | None = None
+    labels: np.ndarray | None = None
+
+
+@dataclass
+class LazyRawSequence:
+    """An RGB-D video whose header is known and whose frames are decoded on demand, a chunk at a time.
+
+    This is what lets ``ingest`` stream a sequence of any length with bounded memory. The attributes mean what they
+    mean on :class:`RawSequence`; ``height``/``width`` are the frames' size (the first depth frame's).
+
+    Attributes:
+        read: ``read(frames)`` with int (t,) stored-frame indices → :class:`FrameChunk` of those frames, checked
+            (sizes, dtypes), raising :class:`DataError` naming the file and frame.
+    """
+
+    name: str
+    num_frames: int
+    height: int
+    width: int
+    intrinsics: np.ndarray
+    fps: float
+    read: Callable[[np.ndarray], FrameChunk]
+    has_color: bool = False
+    has_labels: bool = False
+    events: list[Event] = field(default_factory=list)
+    action_classes: list[str] | None = None
+    semantic_classes: list[str] | None = None
+    source: str = "unknown"
+    meta: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_sequence(cls, seq: RawSequence) -> LazyRawSequence:
+        """A lazy view of an in-memory sequence (frames are sliced, not copied up front)."""
+        seq.validate()
+
+        def read(frames: np.ndarray) -> FrameChunk:
+            return FrameChunk(
+                depth=seq.depth[frames],
+                color=seq.color[frames] if seq.color is not None else None,
+                labels=seq.labels[frames] if seq.labels is not None else None,
+            )
+
+        _, height, width = seq.depth.shape
+        return cls(name=seq.name, num_frames=seq.num_frames, height=height, width=width,
+                   intrinsics=np.asarray(seq.intrinsics, dtype=np.float64), fps=float(seq.fps), read=read,
+                   has_color=seq.color is not None, has_labels=seq.labels is not None, events=list(seq.events),
+                   action_classes=seq.action_classes, semantic_classes=seq.semantic_classes, source=seq.source,
+                   meta=dict(seq.meta))
+
+    def validate(self, where: str | None = None) -> LazyRawSequence:
+        """The header checks of :meth:`RawSequence.validate` (intrinsics, fps, events); frames are checked on read."""
+        where = where or self.name
+        if self.num_frames <= 0:
+            raise DataError(f"{where}: the sequence has no frames")
+        if not self.fps > 0:
+            raise DataError(f"{where}: fps must be > 0, got {self.fps}")
+        from crossvideo_kedro.geometry.camera import check_intrinsics  # noqa: PLC0415
+
+        check_intrinsics(self.intrinsics, (self.height, self.width), f"{where}: intrinsics")
+        check_event_list(self.events, self.num_frames / self.fps, self.action_classes, where)
+        return self
+
+    def load(self) -> RawSequence:
+        """Decode every frame into a :class:`RawSequence` (memory grows with the length: prefer chunks)."""
+        chunk = self.read(np.arange(self.num_frames))
+        return RawSequence(name=self.name, depth=chunk.depth, intrinsics=self.intrinsics, fps=self.fps,
+                           color=chunk.color, labels=chunk.labels, events=list(self.events),
+                           action_classes=self.action_classes, semantic_classes=self.semantic_classes,
+                           source=self.source, meta=dict(self.meta)).validate()
 
 
 @dataclass

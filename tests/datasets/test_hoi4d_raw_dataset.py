@@ -176,9 +176,9 @@ def test_unversioned_save_refuses_to_overwrite(tmp_path: Path, sequence_factory:
     assert (empty / "x" / "meta.json").is_file()
 
 
-@pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", "", "x y"])
+@pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", "", "x y", "a..b", "..seq", "_x"])
 def test_unsafe_names_are_rejected(tmp_path: Path, sequence_factory: Factory, name: str) -> None:
-    with pytest.raises(DatasetError, match="is not a safe folder name"):
+    with pytest.raises(DatasetError, match="is not allowed"):
         HOI4DRawDataset(str(tmp_path / "raw")).save({name: sequence_factory()})
     assert list(tmp_path.iterdir()) == []
 
@@ -212,16 +212,21 @@ def test_real_hoi4d_layout(real_hoi4d_root: Path) -> None:
     assert first.meta["relative_path"] == "ZY20210800001/H1/C1/N01/S10/s01/T1"
 
 
-def test_inline_intrinsics_and_meta_json_wins(tmp_path: Path, sequence_factory: Factory, real_hoi4d_root: Path) -> None:
+def test_catalog_arguments_override_meta_json(tmp_path: Path, sequence_factory: Factory, real_hoi4d_root: Path) -> None:
     k = [[300.0, 0, 5], [0, 300.0, 4], [0, 0, 1]]
     loaders = HOI4DRawDataset(str(real_hoi4d_root), intrinsics=k, fps=5.0, mask_palette=PALETTE).load()
     loaded = next(iter(loaders.values()))()
     np.testing.assert_array_equal(loaded.intrinsics, k)
     assert loaded.fps == 5.0 and loaded.labels[0, 3, 7] == 1  # auto: an RGB mask is read through the palette
     root, _ = _saved(tmp_path, sequence_factory)
-    generated = _load_one(root, "seq_a", intrinsics=k, fps=30.0, action_classes=["other"], source="hoi4d")
-    np.testing.assert_array_equal(generated.intrinsics, K)  # meta.json describes its own sequence
+    generated = _load_one(root, "seq_a")  # nothing in the catalog: meta.json describes its own sequence
+    np.testing.assert_array_equal(generated.intrinsics, K)
     assert generated.fps == 10.0 and generated.action_classes == ACTIONS and generated.source == "generated"
+    overridden = _load_one(root, "seq_a", intrinsics=k, fps=5.0, action_classes=["reach", "grasp", "x"],
+                           source="hoi4d")  # catalog arguments win over meta.json
+    np.testing.assert_array_equal(overridden.intrinsics, k)
+    assert overridden.fps == 5.0 and overridden.action_classes == ["reach", "grasp", "x"]
+    assert overridden.source == "hoi4d"
 
 
 def test_rescale_event_times(real_hoi4d_root: Path) -> None:

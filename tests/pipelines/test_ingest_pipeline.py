@@ -20,12 +20,16 @@ from tests.conftest import plane_sequence
 PARAMS = {"num_points": 24, "image_size": [8, 8], "split": {"train": 0.5, "val": 0.25, "test": 0.25}, "seed": 3}
 
 
-def run(raw: dict, folder: Path) -> DataCatalog:
+def run(raw: dict, folder: Path, unlabelled: dict | None = None, split_file: dict | None = None,
+        **params) -> DataCatalog:
     """Run ingest with the project's real dataset classes under ``folder`` (the runner releases memory datasets)."""
     catalog = DataCatalog(
         datasets={
             "raw_sequences": MemoryDataset(raw),
-            "params:ingest": MemoryDataset(PARAMS),
+            "unlabelled_sequences": MemoryDataset(unlabelled or {}),
+            "split_file": MemoryDataset(split_file or {}),
+            "ingest_skipped": JSONDataset(filepath=str(folder / "skipped.json")),
+            "params:ingest": MemoryDataset({**PARAMS, **params}),
             "point_cloud_videos": NpzPartitionsDataset(path=str(folder / "points")),
             "image_videos": NpzPartitionsDataset(path=str(folder / "images")),
             "sequence_index": ParquetDataset(filepath=str(folder / "index.parquet")),

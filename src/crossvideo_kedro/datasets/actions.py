@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from crossvideo_kedro.sequences import DataError, Event
+from crossvideo_kedro.sequences import DataError, Event, check_event_list
 
 logger = logging.getLogger(__name__)
 
@@ -131,19 +131,13 @@ def rescale_events(events: Sequence[Event], stated_duration: float, video_durati
 def check_events(
     events: Sequence[Event], duration: float, action_classes: Sequence[str] | None, where: str
 ) -> None:
-    """Check that every event is non-empty, lies inside ``[0, duration]`` s and names a known class.
+    """Check that every event is non-empty, lies inside ``[0, duration]`` s, names a known class, and that no two
+    events overlap (back to back is fine).
 
     Raises:
-        DataError: Naming ``where`` (the annotation file), the event and what was expected.
+        DataError: Naming ``where`` (the annotation file), the event(s) and what was expected.
     """
-    for i, event in enumerate(events):
-        if not (0 <= event.start < event.end <= duration + 1e-6):
-            raise DataError(
-                f"{where}: event {i} {event.name!r} [{event.start}, {event.end}) s lies outside the video "
-                f"[0, {duration:.3f}] s or is empty"
-            )
-        if action_classes is not None and event.name not in action_classes:
-            raise DataError(f"{where}: event {i} {event.name!r} is not in the action class list {list(action_classes)}")
+    check_event_list(list(events), duration, list(action_classes) if action_classes is not None else None, where)
 
 
 def events_to_json(events: Sequence[Event], duration: float) -> dict:

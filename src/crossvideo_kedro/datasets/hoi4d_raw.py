@@ -7,9 +7,14 @@ Layout of one sequence (DESIGN.md §2)::
     <sequence>/2Dseg/mask/00000.png …      labels (optional; HOI4D cameras 2–4 use 2Dseg/shift_mask)
     <sequence>/action/color.json           action events (optional)
     <sequence>/meta.json                   written by our generator/saver (optional)
+    <sequence>/intrinsics.npy|.txt|.json   per-sequence K (optional)
+    <root>/meta.json                       one for the whole source (optional): classes, depth unit, fps, K
 
 Every directory under ``path`` that holds ``align_depth/`` is a sequence (HOI4D nests
-``ZY2021…/H*/C*/N*/S*/s*/T*``); its name is the relative path with ``/`` → ``__``.
+``ZY2021…/H*/C*/N*/S*/s*/T*``); its name is the relative path with ``/`` → ``__``, and must meet the project's one
+name rule (:data:`crossvideo_kedro.sequences.SEQUENCE_NAME_RULE`). Hidden folders, folders whose name breaks the
+rule and links that leave the root are skipped with a log line (links leaving the root: unless
+``allow_external_links``); a frame, mask or camera file that resolves outside the root is refused.
 """
 
 from __future__ import annotations
@@ -35,12 +40,12 @@ from crossvideo_kedro.datasets.images import (
     check_same_frames,
     depth_to_raw,
     io_workers,
-    is_safe_name,
     labels_to_u8,
     numbered_files,
     palette_lookup,
     read_color,
     read_depth,
+    read_depth_raw,
     read_intrinsics,
     read_mask,
     read_stack,
@@ -49,7 +54,14 @@ from crossvideo_kedro.datasets.images import (
     write_depth_raw,
     write_mask_u8,
 )
-from crossvideo_kedro.sequences import DataError, RawSequence
+from crossvideo_kedro.sequences import (
+    SEQUENCE_NAME_RULE,
+    DataError,
+    FrameChunk,
+    LazyRawSequence,
+    RawSequence,
+    is_valid_sequence_name,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +70,12 @@ DEPTH_DIR = "align_depth"
 MASK_DIRS = ("2Dseg/mask", "2Dseg/shift_mask")
 ACTION_FILE = "action/color.json"
 META_FILE = "meta.json"
+INTRINSICS_FILES = ("intrinsics.npy", "intrinsics.txt", "intrinsics.json")
 _PATTERN_FIELDS = {"root", "camera", "sequence"}
+#: meta.json keys → RawSequence fields. ``classes``/``depth_unit_m`` are the names converters commonly use.
+_META_ALIASES = {"classes": "action_classes", "depth_unit_m": "depth_scale"}
+_DEFAULT_FPS = 15.0
+_DEFAULT_DEPTH_SCALE = 0.001
 #: Keys of RawSequence.meta that describe where a loaded sequence came from; not written back by save.
 _READER_KEYS = {"path", "relative_path", "depth_files", "color_files", "mask_files", "generator"}
 _CHUNK = 16  # frames per write job
@@ -71,16 +88,23 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
     sequence and returns a validated :class:`RawSequence` (``meta["depth_files"]``/``["color_files"]`` list the
     frame files so later errors can name them).
 
-    Precedence: a sequence's own ``meta.json`` describes that sequence, so its ``intrinsics``, ``fps``,
-    ``action_classes``, ``semantic_classes``, ``depth_scale``, ``mask_format`` and ``source`` win over the
-    constructor's; the constructor's values apply to sequences without ``meta.json`` (real HOI4D). Intrinsics
-    without ``meta.json``: ``intrinsics`` if given, else the file named by ``intrinsics_pattern``.
+    ``loader()`` decodes the whole sequence; ``loader.open()`` returns a :class:`LazyRawSequence` (header read,
+    frames decoded chunk by chunk on demand), which is what ``ingest`` uses so memory stays flat.
+
+    Metadata precedence (each field: the first that states it): **catalog argument** (a constructor argument
+    given, not ``None``) → the sequence's ``meta.json`` → the source's ``<root>/meta.json`` → built-in default
+    (fps 15, depth_scale 0.001, source "hoi4d"). ``meta.json`` fields: ``fps``, ``depth_scale`` (or
+    ``depth_unit_m``: metres per raw unit), ``action_classes`` (or ``classes``), ``semantic_classes``,
+    ``intrinsics`` (3×3), ``mask_format``, ``source``. Intrinsics: ``intrinsics`` → ``intrinsics_pattern`` →
+    sequence ``meta.json`` → ``<sequence>/intrinsics.npy|.txt|.json`` → ``<root>/meta.json``.
 
     ``save({name: RawSequence})`` writes the same layout (JPEG q95 colour, uint16 PNG depth of
     ``round(depth / depth_scale)``, 8-bit id masks with 255 = unknown, ``color.json`` in the "events" form,
     ``meta.json``) into a hidden staging folder beside the target and renames it into place, so a failed save
     leaves nothing behind. Versioned, every save is a new ``<path>/<version>/<name>`` folder; unversioned, an
-    existing non-empty ``path`` is never overwritten.
+    existing non-empty ``path`` is never overwritten. Real data is read-only: ``save`` refuses when
+    ``read_only`` is set, or when ``path`` already holds any sequence that our generator did not write (no
+    ``generator`` in its ``meta.json``).
 
     Example catalog entry::
 
@@ -95,14 +119,17 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
         path: str,
         action_classes: Sequence[str] | None = None,
         semantic_classes: Sequence[str] | None = None,
-        fps: float = 15.0,
+        fps: float | None = None,
         intrinsics: Sequence[Sequence[float]] | None = None,
         intrinsics_pattern: str | None = None,
-        mask_format: str = "auto",
+        mask_format: str | None = None,
         mask_palette: Mapping[str, int] | None = None,
-        depth_scale: float = 0.001,
-        source: str = "hoi4d",
+        depth_scale: float | None = None,
+        source: str | None = None,
         rescale_event_times: bool = False,
+        allow_external_links: bool = False,
+        read_only: bool = False,
+        allow_empty: bool = False,
         version: Version | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
@@ -112,64 +139,89 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
             path: Root folder of the sequences (with versioning: the folder holding the version folders).
             action_classes: Action class names (index = id); events must name one of them. ``None``: unknown.
             semantic_classes: Semantic class names (index = id), or ``None``.
-            fps: Frame rate of the stored frames (HOI4D: 15).
+            fps: Frame rate of the stored frames; ``None``: from ``meta.json``, else 15 (HOI4D's).
             intrinsics: 3×3 K for every sequence without ``meta.json`` intrinsics.
             intrinsics_pattern: File holding K (``.npy``, ``.txt`` or ``.json``), formatted with ``{root}`` (the
                 load folder), ``{camera}`` (first component of the sequence's relative path, HOI4D:
                 ``ZY20210800001``) and ``{sequence}`` (the relative path), e.g.
                 ``"{root}/camera_params/{camera}/intrin.npy"``.
-            mask_format: ``"id"``, ``"color"`` (real HOI4D; needs ``mask_palette``) or ``"auto"`` (by PNG mode).
+            mask_format: ``"id"``, ``"color"`` (real HOI4D; needs ``mask_palette``) or ``"auto"`` (by PNG mode;
+                the default).
             mask_palette: ``{"#rrggbb": id}`` for colour masks; unlisted colours → −1.
-            depth_scale: Metres per raw depth unit, for reading (without ``meta.json``) and for writing.
-            source: Source name given to sequences without ``meta.json``.
+            depth_scale: Metres per raw depth unit; ``None``: from ``meta.json``, else 0.001 (millimetres). Also
+                the unit written by ``save``.
+            source: Source name; ``None``: from ``meta.json``, else "hoi4d".
             rescale_event_times: When ``color.json`` states an ``info.duration`` different from the video's
                 (T / fps), scale its event times onto the video (some real HOI4D files use a 10 s clock for 20 s
                 videos). Off: times are taken as they are and must lie inside the video.
+            allow_external_links: Follow links (folders, frames, camera files) that resolve outside ``path``.
+                Off (default): such sequence folders are skipped with a warning, such files are refused.
+            read_only: Refuse every ``save`` (set it on entries of real data).
+            allow_empty: An empty source is fine (an optional unlabelled pool): ``save({})`` writes an empty
+                folder and ``load()`` of an empty or missing folder returns ``{}``.
             version: Kedro version (``versioned: true`` in the catalog); ``None`` reads/writes ``path`` itself.
             metadata: Free-form metadata, ignored by the dataset.
         """
         super().__init__(filepath=PurePosixPath(path), version=version)
-        if mask_format not in ("auto", "id", "color"):
+        if mask_format not in (None, "auto", "id", "color"):
             raise ValueError(f"mask_format must be 'auto', 'id' or 'color', got {mask_format!r}")
         if mask_format == "color" and not mask_palette:
             raise ValueError("mask_format 'color' needs a mask_palette {'#rrggbb': id}")
-        if not fps > 0 or not depth_scale > 0:
-            raise ValueError(f"fps and depth_scale must be > 0, got fps={fps}, depth_scale={depth_scale}")
+        for key, value in (("fps", fps), ("depth_scale", depth_scale)):
+            if value is not None and not (isinstance(value, int | float) and value > 0):
+                raise ValueError(f"{key} must be a number > 0 or null, got {value!r}")
         if intrinsics_pattern is not None:
             _check_pattern(intrinsics_pattern)
         self._action_classes = list(action_classes) if action_classes is not None else None
         self._semantic_classes = list(semantic_classes) if semantic_classes is not None else None
-        self._fps = float(fps)
+        self._fps = float(fps) if fps is not None else None
         self._intrinsics = as_intrinsics(intrinsics, "HOI4DRawDataset(intrinsics=...)") if intrinsics else None
         self._intrinsics_pattern = intrinsics_pattern
         self._mask_format = mask_format
         self._palette = palette_lookup(mask_palette) if mask_palette else None
-        self._depth_scale = float(depth_scale)
+        self._depth_scale = float(depth_scale) if depth_scale is not None else None
         self._source = source
         self._rescale_event_times = bool(rescale_event_times)
+        self._allow_external_links = bool(allow_external_links)
+        self._read_only = bool(read_only)
+        self._allow_empty = bool(allow_empty)
         self.metadata = metadata
 
     # ------------------------------------------------------------------------------------------------ kedro API
-    def load(self) -> dict[str, Callable[[], RawSequence]]:
+    def load(self) -> dict[str, SequenceLoader]:
         """Discover the sequences under the load folder.
 
         Returns:
-            ``{name: loader}``, sorted by name; ``loader()`` decodes and validates one sequence.
+            ``{name: loader}``, sorted by name; ``loader()`` decodes and validates one sequence,
+            ``loader.open()`` gives it lazily (:class:`LazyRawSequence`).
 
         Raises:
             DatasetError: The folder does not exist or holds no sequence.
         """
-        root = Path(str(self._get_load_path()))
+        try:
+            root = Path(str(self._get_load_path()))
+        except DatasetError:
+            if self._allow_empty:
+                logger.info("No version of %s yet: an empty source", self._filepath)
+                return {}
+            raise
         if not root.is_dir():
+            if self._allow_empty:
+                logger.info("%s does not exist: an empty source", root)
+                return {}
             raise DatasetError(f"HOI4D raw folder {root} does not exist (or is not a directory)")
-        loaders: dict[str, Callable[[], RawSequence]] = {}
-        for sequence_dir in find_sequences(root):
+        try:
+            root_meta = _read_meta(root / META_FILE) if not (root / DEPTH_DIR).is_dir() else {}
+        except DataError as error:
+            raise DatasetError(str(error)) from error
+        loaders: dict[str, SequenceLoader] = {}
+        for sequence_dir in find_sequences(root, "external" if self._allow_external_links else True):
             relative = sequence_dir.relative_to(root)
-            name = safe_name(relative.as_posix() if relative.parts else root.name)
+            name = safe_name(relative.as_posix() if relative.parts else root.name)  # meets the writers' name rule
             if name in loaders:
                 raise DatasetError(f"{sequence_dir}: sequence name {name!r} is not unique under {root}")
-            loaders[name] = partial(self._load_sequence, root, sequence_dir, name)
-        if not loaders:
+            loaders[name] = SequenceLoader(partial(self._open_sequence, root, sequence_dir, name, root_meta))
+        if not loaders and not self._allow_empty:
             raise DatasetError(f"{root}: no sequence found (no directory containing '{DEPTH_DIR}/')")
         logger.info("Found %d sequences under %s", len(loaders), root)
         return dict(sorted(loaders.items()))
@@ -182,6 +234,7 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
                 target without versioning, or a write failure (nothing is left behind).
         """
         sequences = self._checked_input(data)
+        self._refuse_real_data()
         target = Path(str(self._get_save_path()))  # versioned: <path>/<version>/<name>, which must not exist
         if target.is_dir() and not any(target.iterdir()):
             target.rmdir()  # an empty folder holds nothing to lose
@@ -209,6 +262,7 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
             "mask_format": self._mask_format,
             "intrinsics": "inline" if self._intrinsics is not None else self._intrinsics_pattern,
             "source": self._source,
+            "read_only": self._read_only,
         }
 
     def _exists(self) -> bool:
@@ -216,32 +270,54 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
         return root.is_dir() and any(root.iterdir())
 
     # ------------------------------------------------------------------------------------------------ reading
-    def _load_sequence(self, root: Path, sequence_dir: Path, name: str) -> RawSequence:
-        """Decode one sequence folder into a validated :class:`RawSequence`."""
-        meta = _read_meta(sequence_dir / META_FILE)
-        fps = float(meta.get("fps", self._fps))
-        depth_scale = float(meta.get("depth_scale", self._depth_scale))
-        action_classes = meta.get("action_classes", self._action_classes)
+    def _open_sequence(self, root: Path, sequence_dir: Path, name: str, root_meta: dict) -> LazyRawSequence:
+        """Read one sequence's header (files, metadata, intrinsics, events, first depth frame); frames on demand."""
+        meta = _read_meta(self._contained(sequence_dir / META_FILE, root))
+        stated = {**root_meta, **meta}
+        fps = _first(self._fps, stated.get("fps"), _DEFAULT_FPS)
+        depth_scale = _first(self._depth_scale, stated.get("depth_scale"), _DEFAULT_DEPTH_SCALE)
+        action_classes = _first(self._action_classes, stated.get("action_classes"))
+        semantic_classes = _first(self._semantic_classes, stated.get("semantic_classes"))
+        mask_format = _first(self._mask_format, stated.get("mask_format"), "auto")
         depth_files, color_files, mask_files = self._frame_files(sequence_dir)
+        for file in (*depth_files, *color_files, *mask_files):
+            self._contained(file, root)
         # The cheap checks first: a bad annotation or camera file fails before any frame is decoded.
-        intrinsics = self._sequence_intrinsics(root, sequence_dir, meta)
-        events = self._read_events(sequence_dir, len(depth_files) / fps, action_classes)
-        with ThreadPoolExecutor(io_workers()) as pool:
-            depth = read_stack(depth_files, partial(read_depth, depth_scale=depth_scale, invalid=(0,)), pool)
-            color = read_stack(color_files, read_color, pool) if color_files else None
-            labels = self._read_labels(mask_files, meta, pool) if mask_files else None
-        _check_matching_size(depth, color, labels, depth_files, color_files, mask_files)
-        sequence = RawSequence(
+        intrinsics = self._sequence_intrinsics(root, sequence_dir, meta, root_meta)
+        events = self._read_events(self._contained(sequence_dir / ACTION_FILE, root), len(depth_files) / fps,
+                                   action_classes)
+        height, width = read_depth_raw(depth_files[0]).shape
+        palette = self._palette
+        read_depth_frame = partial(read_depth, depth_scale=depth_scale, invalid=(0,))
+        read_mask_frame = partial(read_mask, fmt=mask_format, palette=palette)
+
+        def read(frames: np.ndarray) -> FrameChunk:
+            frames = np.asarray(frames, dtype=np.int64)
+            with ThreadPoolExecutor(io_workers()) as pool:
+                depth = read_stack([depth_files[i] for i in frames], read_depth_frame, pool, (height, width), frames)
+                color = (read_stack([color_files[i] for i in frames], read_color, pool, None, frames)
+                         if color_files else None)
+                labels = (read_stack([mask_files[i] for i in frames], read_mask_frame, pool, None, frames)
+                          if mask_files else None)
+            first = int(frames[0])
+            _check_matching_size(depth, color, labels, depth_files[first],
+                                 color_files[first] if color_files else None, mask_files[first] if mask_files else None)
+            return FrameChunk(depth=depth, color=color, labels=labels)
+
+        sequence = LazyRawSequence(
             name=name,
-            depth=depth,
+            num_frames=len(depth_files),
+            height=int(height),
+            width=int(width),
             intrinsics=intrinsics,
-            fps=fps,
-            color=color,
-            labels=labels,
+            fps=float(fps),
+            read=read,
+            has_color=bool(color_files),
+            has_labels=bool(mask_files),
             events=events,
             action_classes=action_classes,
-            semantic_classes=meta.get("semantic_classes", self._semantic_classes),
-            source=str(meta.get("source", self._source)),
+            semantic_classes=semantic_classes,
+            source=str(_first(self._source, stated.get("source"), "hoi4d")),
             meta={
                 **meta.get("extra", {}),
                 "generator": meta.get("generator"),
@@ -253,6 +329,18 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
             },
         )
         return sequence.validate(where=str(sequence_dir))
+
+    def _contained(self, path: Path, root: Path) -> Path:
+        """``path`` itself, after checking that it does not resolve outside ``root`` (unless links may leave it)."""
+        if self._allow_external_links or not os.path.lexists(path):
+            return path
+        resolved, real_root = Path(os.path.realpath(path)), Path(os.path.realpath(root))
+        if not resolved.is_relative_to(real_root):
+            raise DataError(
+                f"{path}: resolves to {resolved}, outside the source root {real_root}; links that leave the source "
+                "are refused (set allow_external_links: true on the catalog entry to follow them)"
+            )
+        return path
 
     @staticmethod
     def _frame_files(sequence_dir: Path) -> tuple[list[Path], list[Path], list[Path]]:
@@ -275,9 +363,7 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
             check_same_frames(depth, mask, "depth", "label mask", mask_dir)
         return [depth[i] for i in indices], [color[i] for i in indices if color], [mask[i] for i in indices if mask]
 
-    def _sequence_intrinsics(self, root: Path, sequence_dir: Path, meta: dict) -> np.ndarray:
-        if "intrinsics" in meta:
-            return as_intrinsics(meta["intrinsics"], f"{sequence_dir / META_FILE}: 'intrinsics'")
+    def _sequence_intrinsics(self, root: Path, sequence_dir: Path, meta: dict, root_meta: dict) -> np.ndarray:
         if self._intrinsics is not None:
             return self._intrinsics.copy()
         if self._intrinsics_pattern is not None:
@@ -287,18 +373,23 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
                 "camera": relative.parts[0] if relative.parts else root.name,
                 "sequence": relative.as_posix(),
             }
-            return read_intrinsics(self._intrinsics_pattern.format(**fields))[0]
+            path = Path(self._intrinsics_pattern.format(**fields))
+            if Path(os.path.abspath(path)).is_relative_to(Path(os.path.abspath(root))):
+                self._contained(path, root)  # a file inside the source must not link out of it
+            return read_intrinsics(path)[0]
+        if "intrinsics" in meta:
+            return as_intrinsics(meta["intrinsics"], f"{sequence_dir / META_FILE}: 'intrinsics'")
+        own = next((sequence_dir / f for f in INTRINSICS_FILES if (sequence_dir / f).is_file()), None)
+        if own is not None:
+            return read_intrinsics(self._contained(own, root))[0]
+        if "intrinsics" in root_meta:
+            return as_intrinsics(root_meta["intrinsics"], f"{root / META_FILE}: 'intrinsics'")
         raise DataError(
-            f"{sequence_dir}: no intrinsics (no meta.json with 'intrinsics', and the dataset has neither "
-            "'intrinsics' nor 'intrinsics_pattern')"
+            f"{sequence_dir}: no intrinsics (no meta.json with 'intrinsics', no {'/'.join(INTRINSICS_FILES)} in the "
+            "sequence folder, and the dataset has neither 'intrinsics' nor 'intrinsics_pattern')"
         )
 
-    def _read_labels(self, mask_files: list[Path], meta: dict, pool: ThreadPoolExecutor) -> np.ndarray:
-        fmt = meta.get("mask_format", self._mask_format)
-        return read_stack(mask_files, partial(read_mask, fmt=fmt, palette=self._palette), pool)
-
-    def _read_events(self, sequence_dir: Path, duration: float, action_classes: list[str] | None) -> list:
-        path = sequence_dir / ACTION_FILE
+    def _read_events(self, path: Path, duration: float, action_classes: list[str] | None) -> list:
         if not path.is_file():
             return []
         events, stated = read_action_json(path)
@@ -314,14 +405,13 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
     # ------------------------------------------------------------------------------------------------ writing
     def _checked_input(self, data: Mapping[str, RawSequence]) -> dict[str, RawSequence]:
         """Validate everything before the first byte is written."""
+        if isinstance(data, Mapping) and not data and self._allow_empty:
+            return {}
         if not isinstance(data, Mapping) or not data:
             raise DatasetError(f"{type(self).__name__} saves a non-empty dict {{name: RawSequence}}, got {type(data)}")
         for name, sequence in data.items():
-            if not is_safe_name(name):
-                raise DatasetError(
-                    f"Sequence name {name!r} is not a safe folder name (letters, digits, '.', '_', '-'; "
-                    "no path separators, not starting with '.')"
-                )
+            if not is_valid_sequence_name(name):
+                raise DatasetError(f"Sequence name {name!r} is not allowed ({SEQUENCE_NAME_RULE})")
             if not isinstance(sequence, RawSequence):
                 raise DatasetError(f"Sequence {name!r} is a {type(sequence).__name__}, expected a RawSequence")
             try:
@@ -330,6 +420,25 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
             except (DataError, TypeError, ValueError) as error:
                 raise DatasetError(f"Cannot save sequence {name!r}: {error}") from error
         return dict(data)
+
+    def _refuse_real_data(self) -> None:
+        """Raw data that we did not generate is read-only to the project: refuse to write into its folder."""
+        if self._read_only:
+            raise DatasetError(f"Refusing to save into {self._filepath}: the catalog entry is read_only (real data)")
+        base = Path(str(self._filepath))
+        if not base.is_dir():
+            return
+        for sequence_dir in find_sequences(base, follow_links=False, log=False):
+            try:
+                generator = _read_meta(sequence_dir / META_FILE).get("generator")
+            except DataError:
+                generator = None
+            if not generator:
+                raise DatasetError(
+                    f"Refusing to save into {base}: it holds {sequence_dir}, a sequence our generator did not write "
+                    "(no 'generator' in its meta.json). Real raw data is read-only to the project; save generated "
+                    "data to its own folder (the catalog entry generated_sequences)."
+                )
 
     def _write_all(self, sequences_root: Path, sequences: dict[str, RawSequence]) -> None:
         """Write every sequence under ``sequences_root`` (frames in parallel chunks)."""
@@ -366,9 +475,13 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
         return jobs
 
     def _write_depth_chunk(self, folder: Path, depth: np.ndarray, frames: range, where: str) -> None:
-        raw = depth_to_raw(depth[frames.start : frames.stop], self._depth_scale, where)
+        raw = depth_to_raw(depth[frames.start : frames.stop], self._write_scale, where)
         for offset, index in enumerate(frames):
             write_depth_raw(folder / f"{index:05d}.png", raw[offset])
+
+    @property
+    def _write_scale(self) -> float:
+        return self._depth_scale if self._depth_scale is not None else _DEFAULT_DEPTH_SCALE
 
     def _meta_json(self, sequence: RawSequence) -> dict:
         return {
@@ -378,7 +491,7 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
             "intrinsics": np.asarray(sequence.intrinsics, dtype=np.float64).tolist(),
             "action_classes": sequence.action_classes,
             "semantic_classes": sequence.semantic_classes,
-            "depth_scale": self._depth_scale,
+            "depth_scale": self._write_scale,
             "mask_format": "id",
             "source": sequence.source,
             "generator": sequence.meta.get("generator") or {},
@@ -387,15 +500,60 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
-def find_sequences(root: Path) -> list[Path]:
-    """Every directory under ``root`` (``root`` included) holding ``align_depth/``, sorted; hidden folders skipped."""
-    found = []
-    for folder, subfolders, _ in os.walk(root):
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+class SequenceLoader:
+    """The loader of one sequence: ``loader()`` → :class:`RawSequence` (all frames), ``loader.open()`` → lazy."""
+
+    def __init__(self, opener: Callable[[], LazyRawSequence]) -> None:
+        self._opener = opener
+
+    def open(self) -> LazyRawSequence:
+        """The sequence's header, with frames decoded on demand (bounded memory)."""
+        return self._opener()
+
+    def __call__(self) -> RawSequence:
+        return self.open().load()
+
+
+def find_sequences(root: Path, follow_links: bool = True, log: bool = True) -> list[Path]:
+    """Every directory under ``root`` (``root`` included) holding ``align_depth/``, sorted.
+
+    Hidden folders are skipped (logged). Linked folders are followed when ``follow_links`` is ``True`` (the
+    loader's choice), while their target stays inside ``root``; links that leave it are followed only when
+    ``follow_links == "external"`` and skipped with a warning otherwise. Link cycles are visited once.
+    """
+    found, seen = [], set()
+    real_root = Path(os.path.realpath(root))
+    for folder, subfolders, _ in os.walk(root, followlinks=bool(follow_links)):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        kept = []
+        for sub in sorted(subfolders):
+            path = Path(folder) / sub
+            if sub.startswith("."):
+                if log:
+                    logger.info("Skipped hidden folder %s", path)
+                continue
+            if path.is_symlink() and follow_links != "external":
+                target = Path(os.path.realpath(path))
+                if not follow_links or not target.is_relative_to(real_root):
+                    if log:
+                        logger.warning("Skipped %s: a link to %s, outside the source root %s (set "
+                                       "allow_external_links: true to follow it)", path, target, real_root)
+                    continue
+            kept.append(sub)
+        subfolders[:] = kept
         if DEPTH_DIR in subfolders:
             found.append(Path(folder))
             subfolders[:] = []  # a sequence does not nest further sequences
     return sorted(found)
+
+
+def _first(*values: Any) -> Any:
+    """The first value that is not ``None`` (catalog argument → meta.json → default)."""
+    return next((v for v in values if v is not None), None)
 
 
 def _check_pattern(pattern: str) -> None:
@@ -416,6 +574,11 @@ def _read_meta(path: Path) -> dict:
         raise DataError(f"{path}: not valid JSON ({error})") from error
     if not isinstance(meta, dict):
         raise DataError(f"{path}: expected a JSON object")
+    for alias, key in _META_ALIASES.items():
+        if alias in meta:
+            if key in meta and meta[key] != meta[alias]:
+                raise DataError(f"{path}: '{alias}' and '{key}' say different things; keep one")
+            meta[key] = meta.pop(alias)
     for key in ("fps", "depth_scale"):
         if key in meta and not (isinstance(meta[key], int | float) and meta[key] > 0):
             raise DataError(f"{path}: '{key}' must be a number > 0, got {meta[key]!r}")
@@ -425,6 +588,8 @@ def _read_meta(path: Path) -> dict:
             raise DataError(f"{path}: '{key}' must be a list of names or null, got {value!r}")
     if meta.get("mask_format", "id") not in ("auto", "id", "color"):
         raise DataError(f"{path}: 'mask_format' must be 'id', 'color' or 'auto', got {meta['mask_format']!r}")
+    if meta.get("intrinsics") is not None:
+        as_intrinsics(meta["intrinsics"], f"{path}: 'intrinsics'")
     if "extra" in meta and not isinstance(meta["extra"], dict):
         raise DataError(f"{path}: 'extra' must be an object")
     return {k: v for k, v in meta.items() if v is not None}  # null = not stated: the constructor's value applies
@@ -434,15 +599,15 @@ def _check_matching_size(
     depth: np.ndarray,
     color: np.ndarray | None,
     labels: np.ndarray | None,
-    depth_files: list[Path],
-    color_files: list[Path],
-    mask_files: list[Path],
+    depth_file: Path,
+    color_file: Path | None,
+    mask_file: Path | None,
 ) -> None:
     """Colour and labels must have the depth's H×W (each stack is already size-consistent within itself)."""
-    for stack, files, kind in ((color, color_files, "colour frame"), (labels, mask_files, "label mask")):
+    for stack, file, kind in ((color, color_file, "colour frame"), (labels, mask_file, "label mask")):
         if stack is not None and stack.shape[1:3] != depth.shape[1:3]:
             raise DataError(
-                f"{files[0]}: {kind} is {stack.shape[2]}x{stack.shape[1]} (WxH) but depth frame {depth_files[0]} "
+                f"{file}: {kind} is {stack.shape[2]}x{stack.shape[1]} (WxH) but depth frame {depth_file} "
                 f"is {depth.shape[2]}x{depth.shape[1]}; colour, depth and labels must be aligned"
             )
 

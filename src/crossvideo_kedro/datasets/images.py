@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from crossvideo_kedro.sequences import DataError
+from crossvideo_kedro.sequences import DataError, is_valid_sequence_name
 
 logger = logging.getLogger(__name__)
 
@@ -390,6 +390,8 @@ def read_stack(
     paths: Sequence[str | Path],
     read_one: Callable[..., np.ndarray],
     pool: ThreadPoolExecutor | None = None,
+    expected_hw: tuple[int, int] | None = None,
+    indices: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Read frames into one preallocated array, in parallel; every frame must match the first one's size.
 
@@ -398,6 +400,8 @@ def read_stack(
         read_one: ``read_one(path, expected_hw=...) -> array`` (e.g. a :func:`functools.partial` of
             :func:`read_depth`).
         pool: Thread pool to use; a private one when ``None``.
+        expected_hw: (H, W) every frame, the first included, must have; ``None``: the first frame's.
+        indices: Frame numbers of ``paths`` for error messages (a chunk of a longer video); default 0..T−1.
 
     Returns:
         (T, H, W, ...) stack with the first frame's dtype.
@@ -405,14 +409,15 @@ def read_stack(
     Raises:
         DataError: From ``read_one`` with " (frame i)" appended.
     """
-    first = _read_frame(read_one, paths[0], 0, None)
+    number = (lambda i: int(indices[i])) if indices is not None else (lambda i: i)
+    first = _read_frame(read_one, paths[0], number(0), expected_hw)
     stack = np.empty((len(paths), *first.shape), dtype=first.dtype)
     stack[0] = first
     expected_hw = first.shape[:2]
 
     def fill(frames: range) -> None:
         for i in frames:
-            stack[i] = _read_frame(read_one, paths[i], i, expected_hw)
+            stack[i] = _read_frame(read_one, paths[i], number(i), expected_hw)
 
     # A few chunks per thread: one task per small frame would cost more in thread hand-offs than the decode.
     step = max(4, -(-(len(paths) - 1) // (4 * io_workers())))
@@ -435,15 +440,21 @@ def _read_frame(
 
 
 def safe_name(name: str) -> str:
-    """A sequence name usable as one file name: path separators → ``__``, other unsafe characters → ``_``."""
+    """A sequence name usable as one file name: path separators → ``__``, runs of dots → ``_``, other unsafe
+    characters → ``_``, leading ``_``/``-``/``.`` dropped.
+
+    The result always meets :data:`~crossvideo_kedro.sequences.SEQUENCE_NAME_RULE`, the rule writers enforce, so a
+    name a reader gives is one every writer accepts (a folder ``a..b`` is read as sequence ``a_b``).
+    """
     text = re.sub(r"[/\\]+", "__", str(name).strip())
-    text = re.sub(r"[^A-Za-z0-9._-]", "_", text).lstrip(".")
+    text = re.sub(r"\.{2,}", "_", text)
+    text = re.sub(r"[^A-Za-z0-9._-]", "_", text).lstrip("._-")
     return text or "sequence"
 
 
 def is_safe_name(name: str) -> bool:
-    """Whether ``name`` is a plain file name that cannot escape its folder."""
-    return isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*", name) is not None
+    """Whether ``name`` meets the project's one rule for sequence names (:func:`is_valid_sequence_name`)."""
+    return is_valid_sequence_name(name)
 
 
 # --------------------------------------------------------------------------------------------------- frame lists

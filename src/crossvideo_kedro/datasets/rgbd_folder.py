@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import string
 from collections.abc import Callable, Sequence
@@ -22,11 +23,14 @@ from crossvideo_kedro.datasets.images import (
     numbered_files,
     read_color,
     read_depth,
+    is_safe_name,
+    read_depth_raw,
     read_intrinsics,
     read_stack,
     safe_name,
 )
-from crossvideo_kedro.sequences import DataError, RawSequence
+from crossvideo_kedro.datasets.hoi4d_raw import SequenceLoader
+from crossvideo_kedro.sequences import SEQUENCE_NAME_RULE, DataError, FrameChunk, LazyRawSequence, RawSequence
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +93,9 @@ class RGBDFolderDataset(AbstractDataset[None, dict[str, Callable[[], RawSequence
 
     Frames are found by turning the patterns into regexes, sorted by number and checked for gaps; colour and depth
     must hold the same frame numbers. ``frame_step``/``max_frames`` subsample on read (the sequence's ``fps`` becomes
-    ``fps / frame_step``). Raw depth values listed in ``invalid_depth`` become 0 m.
+    ``fps / frame_step``). Raw depth values listed in ``invalid_depth`` become 0 m. ``loader()`` decodes every frame;
+    ``loader.open()`` gives a :class:`LazyRawSequence` that decodes chunks on demand (what ``ingest`` streams).
+    Frame files that resolve outside ``path`` (links) are refused unless ``allow_external_links``.
 
     Example (7-Scenes)::
 
@@ -117,6 +123,7 @@ class RGBDFolderDataset(AbstractDataset[None, dict[str, Callable[[], RawSequence
         source: str = "rgbd",
         max_frames: int | None = None,
         frame_step: int = 1,
+        allow_external_links: bool = False,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         """Create the dataset.
@@ -135,6 +142,7 @@ class RGBDFolderDataset(AbstractDataset[None, dict[str, Callable[[], RawSequence
             source: Source name recorded on the sequence.
             max_frames: Keep at most this many frames (after ``frame_step``); ``None``: all.
             frame_step: Keep every ``frame_step``-th frame.
+            allow_external_links: Accept frame files that are links resolving outside ``path``.
             metadata: Free-form metadata, ignored by the dataset.
         """
         if frame_step < 1 or (max_frames is not None and max_frames < 1):
@@ -151,12 +159,15 @@ class RGBDFolderDataset(AbstractDataset[None, dict[str, Callable[[], RawSequence
         self._invalid = tuple(int(v) for v in invalid_depth)
         self._fps = float(fps)
         self._name = safe_name(sequence_name or self._path.resolve().name)
+        if not is_safe_name(self._name):
+            raise ValueError(f"sequence_name {self._name!r} is not allowed ({SEQUENCE_NAME_RULE})")
+        self._allow_external_links = bool(allow_external_links)
         self._source = source
         self._max_frames = max_frames
         self._frame_step = int(frame_step)
         self.metadata = metadata
 
-    def load(self) -> dict[str, Callable[[], RawSequence]]:
+    def load(self) -> dict[str, SequenceLoader]:
         """Check the folder and return ``{name: loader}``.
 
         Raises:
@@ -170,7 +181,7 @@ class RGBDFolderDataset(AbstractDataset[None, dict[str, Callable[[], RawSequence
             raise DatasetError(str(error)) from error
         if not found:
             raise DatasetError(f"{self._path}: no depth frames match {self._depth.pattern!r}")
-        return {self._name: self._load_sequence}
+        return {self._name: SequenceLoader(self._open_sequence)}
 
     def save(self, data: Any) -> None:
         """Not supported."""
@@ -190,30 +201,43 @@ class RGBDFolderDataset(AbstractDataset[None, dict[str, Callable[[], RawSequence
         return self._path.is_dir()
 
     # ------------------------------------------------------------------------------------------------ reading
-    def _load_sequence(self) -> RawSequence:
-        """Decode the (subsampled) frames into a validated :class:`RawSequence`."""
+    def _open_sequence(self) -> LazyRawSequence:
+        """The (subsampled) frame lists and the camera, checked; frames decoded on demand."""
         depth_files, color_files, indices = self._frame_files()
+        for file in (*depth_files, *color_files):
+            self._contained(file)
         intrinsics, size = self._read_intrinsics()
-        with ThreadPoolExecutor(io_workers()) as pool:
-            read = partial(read_depth, depth_scale=self._depth_scale, invalid=self._invalid)
-            depth = read_stack(depth_files, read, pool)
-            color = read_stack(color_files, read_color, pool) if color_files else None
-        if size is not None and depth.shape[1:] != size:
+        height, width = read_depth_raw(depth_files[0]).shape
+        if size is not None and (height, width) != size:
             raise DataError(
                 f"{self._intrinsics_file()}: intrinsics are for {size[1]}x{size[0]} images but the depth frames "
-                f"({depth_files[0]}) are {depth.shape[2]}x{depth.shape[1]}"
+                f"({depth_files[0]}) are {width}x{height}"
             )
-        if color is not None and color.shape[1:3] != depth.shape[1:]:
-            raise DataError(
-                f"{color_files[0]}: colour frame is {color.shape[2]}x{color.shape[1]} but depth frame "
-                f"{depth_files[0]} is {depth.shape[2]}x{depth.shape[1]} (WxH)"
-            )
-        sequence = RawSequence(
+        read_depth_frame = partial(read_depth, depth_scale=self._depth_scale, invalid=self._invalid)
+
+        def read(frames: np.ndarray) -> FrameChunk:
+            frames = np.asarray(frames, dtype=np.int64)
+            with ThreadPoolExecutor(io_workers()) as pool:
+                depth = read_stack([depth_files[i] for i in frames], read_depth_frame, pool, (height, width), frames)
+                color = (read_stack([color_files[i] for i in frames], read_color, pool, None, frames)
+                         if color_files else None)
+            if color is not None and color.shape[1:3] != depth.shape[1:]:
+                first = int(frames[0])
+                raise DataError(
+                    f"{color_files[first]}: colour frame is {color.shape[2]}x{color.shape[1]} but depth frame "
+                    f"{depth_files[first]} is {depth.shape[2]}x{depth.shape[1]} (WxH)"
+                )
+            return FrameChunk(depth=depth, color=color)
+
+        sequence = LazyRawSequence(
             name=self._name,
-            depth=depth,
+            num_frames=len(depth_files),
+            height=int(height),
+            width=int(width),
             intrinsics=intrinsics,
             fps=self._fps / self._frame_step,
-            color=color,
+            read=read,
+            has_color=bool(color_files),
             source=self._source,
             meta={
                 "path": str(self._path),
@@ -223,8 +247,18 @@ class RGBDFolderDataset(AbstractDataset[None, dict[str, Callable[[], RawSequence
                 "frame_step": self._frame_step,
             },
         )
-        logger.info("Read %d frames of %s from %s", sequence.num_frames, self._name, self._path)
+        logger.info("Opened %s: %d frames %dx%d from %s", self._name, sequence.num_frames, width, height, self._path)
         return sequence.validate(where=str(self._path))
+
+    def _contained(self, path: Path) -> None:
+        if self._allow_external_links:
+            return
+        resolved, root = Path(os.path.realpath(path)), Path(os.path.realpath(self._path))
+        if not resolved.is_relative_to(root):
+            raise DataError(
+                f"{path}: resolves to {resolved}, outside the capture folder {root}; links that leave the source are "
+                "refused (set allow_external_links: true on the catalog entry to follow them)"
+            )
 
     def _frame_files(self) -> tuple[list[Path], list[Path], list[int]]:
         """Depth and colour files of the kept frames, and the kept frame numbers."""

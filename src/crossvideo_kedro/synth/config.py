@@ -173,12 +173,26 @@ class MotionConfig:
     tremor: float = 0.002  # metres, smooth hand tremor amplitude
 
 
+@dataclass(frozen=True)
+class UnlabelledPoolConfig:
+    """The unlabelled pretraining pool: more sequences of the same generator, its own seed, a lower frame rate.
+
+    The pool is rendered directly at ``fps`` (ingest's target rate) for the same duration as a labelled sequence,
+    so it costs ``fps / generate.fps`` of the frames. ``num_sequences: 0`` generates no pool.
+    """
+
+    num_sequences: int = 256  # ~8x the 38 labelled training sequences of the default split
+    seed: int = 1  # must differ from generate.seed: a pool sequence is never a labelled (val/test) one
+    fps: float = 7.5
+
+
 _GROUPS: dict[str, type] = {
     "camera": CameraConfig,
     "lighting": LightingConfig,
     "sensor": SensorConfig,
     "scene": SceneConfig,
     "motion": MotionConfig,
+    "unlabelled": UnlabelledPoolConfig,
 }
 
 
@@ -208,8 +222,20 @@ class GeneratorConfig:
     sensor: SensorConfig = field(default_factory=SensorConfig)
     scene: SceneConfig = field(default_factory=SceneConfig)
     motion: MotionConfig = field(default_factory=MotionConfig)
+    unlabelled: UnlabelledPoolConfig = field(default_factory=UnlabelledPoolConfig)
 
     # ------------------------------------------------------------------------------------------ derived values
+    def pool_config(self) -> GeneratorConfig:
+        """The generator of the unlabelled pool: this one with the pool's seed, count and frame rate.
+
+        Every sequence keeps the labelled sequences' duration (``num_frames / fps`` seconds).
+        """
+        pool = self.unlabelled
+        frames = max(2, round(self.num_frames * pool.fps / self.fps))
+        return dataclasses.replace(self, seed=pool.seed, num_sequences=max(1, pool.num_sequences), fps=pool.fps,
+                                   num_frames=frames,
+                                   unlabelled=UnlabelledPoolConfig(num_sequences=0, seed=self.seed, fps=pool.fps))
+
     @property
     def semantic_classes(self) -> list[str]:
         """``background, table, hand, distractor`` then one class per object category (ids = index)."""
@@ -405,6 +431,15 @@ class GeneratorConfig:
         _check_range(m.grip_flex, f"{p}.motion.grip_flex", bounds=(0.0, 1.0))
         _check_range(m.rest_flex, f"{p}.motion.rest_flex", bounds=(0.0, 1.0))
         _check_nonneg(m.tremor, f"{p}.motion.tremor")
+        u = self.unlabelled
+        _check_int(u.num_sequences, f"{p}.unlabelled.num_sequences", minimum=0)
+        _check_int(u.seed, f"{p}.unlabelled.seed", minimum=0)
+        _check_positive(u.fps, f"{p}.unlabelled.fps")
+        if u.seed == self.seed:
+            raise ValueError(f"{p}.unlabelled.seed must differ from {p}.seed ({self.seed}): with the same seed pool "
+                             "sequences would repeat labelled (val/test) ones")
+        if u.fps > self.fps:
+            raise ValueError(f"{p}.unlabelled.fps must be <= {p}.fps ({self.fps}), got {u.fps!r}")
 
 
 # ---------------------------------------------------------------------------------------------------- helpers

@@ -1,4 +1,8 @@
-"""``ingest``: raw sequences → ``point_cloud_videos``, ``image_videos``, ``sequence_index`` (DESIGN.md §3)."""
+"""``ingest``: raw sequences → ``point_cloud_videos``, ``image_videos``, ``sequence_index`` (DESIGN.md §3).
+
+Reads the labelled source ``raw_sequences``, the unlabelled pretraining pool ``unlabelled_sequences`` (may be an
+empty ``MemoryDataset``) and the optional fixed split ``split_file`` (``{}`` unless ``ingest.split: file``).
+"""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -10,13 +14,13 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=ingest_sequences,
-                inputs=["raw_sequences", "params:ingest"],
-                outputs=["point_cloud_videos", "image_videos", "sequence_table", "class_names"],
+                inputs=["raw_sequences", "unlabelled_sequences", "params:ingest"],
+                outputs=["point_cloud_videos", "image_videos", "sequence_table", "class_names", "ingest_skipped"],
                 name="ingest_sequences",
             ),
             Node(
                 func=build_sequence_index,
-                inputs=["sequence_table", "params:ingest"],
+                inputs=["sequence_table", "split_file", "ingest_skipped", "params:ingest"],
                 outputs="sequence_index",
                 name="build_sequence_index",
             ),
