@@ -29,16 +29,10 @@ TINY = {
 }
 SLOW_DATASETS = '''
 import os, time
-from crossvideo_kedro.datasets import HOI4DRawDataset
 from crossvideo_kedro.datasets.npz import NpzPartitionsDataset
 
 def _pause():
     time.sleep(float(os.environ.get("SLOW_SAVE_S", "0")))
-
-class SlowRaw(HOI4DRawDataset):
-    def save(self, data):
-        _pause()
-        super().save(data)
 
 class SlowNpz(NpzPartitionsDataset):
     def save(self, data):
@@ -48,7 +42,7 @@ class SlowNpz(NpzPartitionsDataset):
 
 
 def make_project(root: Path) -> Path:
-    """A copy of the project's conf in ``root`` with env ``tiny`` and env ``slow`` (tiny + slow raw/image saves)."""
+    """A copy of the project's conf in ``root`` with env ``tiny`` and env ``slow`` (tiny + a slow image_videos save)."""
     project = root / "project"
     project.mkdir()
     shutil.copytree(ROOT / "conf", project / "conf")
@@ -62,8 +56,7 @@ def make_project(root: Path) -> Path:
         (project / "conf" / env).mkdir()
         for pipeline, values in TINY.items():
             (project / "conf" / env / f"parameters_{pipeline}.yml").write_text(yaml.safe_dump({pipeline: values}))
-    slow = {"raw_sequences": {**catalog["raw_sequences"], "type": "slow_datasets.SlowRaw"},
-            "image_videos": {**catalog["image_videos"], "type": "slow_datasets.SlowNpz"}}
+    slow = {"image_videos": {**catalog["image_videos"], "type": "slow_datasets.SlowNpz"}}
     (project / "conf" / "slow" / "catalog.yml").write_text(yaml.safe_dump(slow))
     return project
 
@@ -184,3 +177,101 @@ def test_bad_parameters_are_refused_before_any_node_runs(tmp_path):
     for text in ("ingest.num_pionts", "generate.width must be >= 16, got 3", "ingest.seed must be an integer"):
         assert text in line
     assert not (project / "data" / "01_raw" / "generated").exists()  # no node ran
+
+
+# ---------------------------------------------------------------------------------------------- fast, in-process
+from crossvideo_kedro import runs  # noqa: E402
+from crossvideo_kedro.parameters import validate_parameters  # noqa: E402
+
+
+def test_pins_come_whole_from_the_run_that_made_the_most_inputs():
+    """ingest R0 → augment R1 (from R0) → ingest again R2: a pretrain run gets R1's views with R0's videos."""
+    r0 = runs.Manifest("2026-01-01T00.00.00.000Z", saved={"pcv": "R0", "index": "R0"})
+    r1 = runs.Manifest("2026-01-02T00.00.00.000Z", saved={"pool": "R1"}, loaded={"pcv": "R0", "index": "R0"})
+    r2 = runs.Manifest("2026-01-03T00.00.00.000Z", saved={"pcv": "R2", "index": "R2"})
+    pins, source = runs.resolve_pins({"pool", "pcv", "index"}, [r2, r1, r0])
+    assert pins == {"pool": "R1", "pcv": "R0", "index": "R0"} and set(source.values()) == {r1.version}
+    assert runs.resolve_pins({"pcv", "index"}, [r2, r1, r0])[0] == {"pcv": "R2", "index": "R2"}  # newest wins ties
+    assert runs.resolve_pins({"other"}, [r2, r1, r0])[0] == {}
+
+
+def test_manifests_round_trip_and_unreadable_ones_are_skipped(tmp_path, caplog):
+    runs.write_manifest(tmp_path, runs.Manifest("2026-01-01T00.00.00.000Z", saved={"a": "v"}, pipelines=["x"]))
+    (tmp_path / ".runs" / "2026-01-02T00.00.00.000Z.json").write_text("{truncated")
+    (read,) = runs.read_manifests(tmp_path)
+    assert read.saved == {"a": "v"} and read.pipelines == ["x"] and read.status == "complete"
+    assert "unreadable run manifest" in caplog.text
+    assert not list((tmp_path / ".runs").glob(".*tmp-*"))
+
+
+def test_the_lock_refuses_a_second_holder_and_frees_itself(tmp_path):
+    first = runs.RunLock(tmp_path)
+    first.acquire({"pipelines": ["ingest"]})
+    with pytest.raises(runs.RunRefused, match=rf"another kedro run is using .*pid {os.getpid()}.*\['ingest'\]"):
+        runs.RunLock(tmp_path).acquire({"pipelines": ["pretrain"]})
+    first.release()
+    second = runs.RunLock(tmp_path)
+    second.acquire({})
+    assert second.held
+    second.release()
+
+
+def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom crossvideo_kedro.runs import RunLock\n"
+                               f"lock = RunLock({str(tmp_path)!r})\nlock.acquire({{}})\nprint('held', flush=True)\n"
+                               "time.sleep(60)"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    while holder.stdout.readline().strip() != "held":
+        assert holder.poll() is None
+    with pytest.raises(runs.RunRefused):
+        runs.RunLock(tmp_path).acquire({})
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=30)
+    lock = runs.RunLock(tmp_path)
+    lock.acquire({})  # the kernel dropped the dead holder's lock: taken over, no manual cleanup
+    assert f'"pid": {os.getpid()}' in (tmp_path / ".runs" / "lock").read_text()
+    lock.release()
+
+
+def test_staging_litter_older_than_the_run_is_cleaned(tmp_path):
+    version = tmp_path / "videos" / "2026-01-01T00.00.00.000Z"
+    version.mkdir(parents=True)
+    (version / ".videos.tmp-abc").mkdir()
+    (version / ".videos.tmp-abc" / "seq.npz").write_bytes(b"x")
+    kept = tmp_path / "videos" / "2026-01-02T00.00.00.000Z"
+    kept.mkdir()
+    (kept / "videos").mkdir()
+    (kept / ".videos.tmp-new").mkdir()
+    os.utime(kept / ".videos.tmp-new", (time.time() + 60, time.time() + 60))  # a writer that started after us
+    removed = runs.clean_staging([tmp_path / "videos", version, kept], before=time.time())
+    assert removed == [version / ".videos.tmp-abc"]
+    assert not version.exists()  # the empty version folder the killed run had made is gone too
+    assert (kept / ".videos.tmp-new").exists() and (kept / "videos").exists()
+
+
+@pytest.mark.parametrize(("key", "params", "expected"), [
+    ("pretrain", {"steps": "abc"}, "pretrain.steps must be an integer, got 'abc'"),
+    ("pretrain", {"lr": float("nan")}, "pretrain.lr must be a finite number, got nan"),
+    ("pretrain", {"lr": "nan"}, "pretrain.lr must be a finite number, got 'nan'"),
+    ("pretrain", {"batch_size": 3.7}, "pretrain.batch_size must be an integer, got 3.7"),
+    ("pretrain", {"batch_size": True}, "pretrain.batch_size must be an integer, got True"),
+    ("pretrain", {"checkpoint": {"keep": -5}}, "pretrain.checkpoint.keep must be >= 1, got -5"),
+    ("pretrain", {"min_lr_ratio": 7}, "pretrain.min_lr_ratio must be >= 0 and <= 1, got 7"),
+    ("pretrain", {"model": {"point": {"dim": "x"}}}, "point.dim"),
+    ("ingest", {"seed": "abc"}, "ingest.seed must be an integer, got 'abc'"),
+    ("ingest", {"image_size": [64, 6.5]}, "ingest.image_size[1] must be an integer, got 6.5"),
+    ("ingest", {"num_pionts": 64}, "unknown parameter(s) ['ingest.num_pionts']"),
+    ("generate", {"width": 3}, "generate.width must be >= 16, got 3"),
+    ("generate", {"fps": float("inf")}, "generate.fps must be a finite number, got inf"),
+    ("finetune", {"lr": -1.0}, "finetune.lr must be > 0, got -1.0"),
+    ("augment", {"geometric": {"dropout": 1.5}}, "augment.geometric.dropout must be >= 0 and < 1, got 1.5"),
+])
+def test_every_bad_parameter_names_key_value_and_expectation(key, params, expected):
+    problems = validate_parameters({key: params})
+    assert len(problems) == 1 and expected in problems[0], problems
+
+
+def test_the_shipped_parameters_are_valid():
+    blocks = {}
+    for path in sorted((ROOT / "conf" / "base").glob("parameters_*.yml")):
+        blocks |= yaml.safe_load(path.read_text()) or {}
+    assert validate_parameters(blocks) == []
