@@ -110,8 +110,10 @@ def test_notebooks_run_on_the_catalog(default_run: Path, notebook: str):
     nb = nbformat.read(default_run / "notebooks" / notebook, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(default_run / "notebooks")}}).execute()
-    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    assert not errors
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    figures = [o for o in outputs if "image/png" in o.get("data", {})]  # inline figures, not just text
+    assert len(figures) >= {"01_explore_data.ipynb": 3, "02_results.ipynb": 4}[notebook], len(figures)
 
 
 @pytest.mark.slow

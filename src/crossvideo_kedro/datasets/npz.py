@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
+from kedro_datasets._typing import TablePreview
 
 from crossvideo_kedro.atomic import atomic_path
 
@@ -37,6 +38,19 @@ def read_npz(path: Path) -> Arrays:
         raise DatasetError(f"{path}: file not found") from error
     except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as error:
         raise DatasetError(f"{path}: not a readable .npz file ({type(error).__name__}: {error})") from error
+
+
+def npz_headers(path: Path) -> dict[str, str]:
+    """``{array: "(shape) dtype"}`` of an ``.npz`` file from the array headers only (no data is read)."""
+    out = {}
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.namelist():
+            with archive.open(member) as file:
+                major, _ = np.lib.format.read_magic(file)
+                read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                shape, _, dtype = read_header(file)
+            out[member.removesuffix(".npy")] = f"{tuple(shape)} {dtype}"
+    return out
 
 
 class NpzPartitionsDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Callable[[], Arrays]]]):
@@ -95,3 +109,12 @@ class NpzPartitionsDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Ca
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._filepath), "compress": self._compress, "version": self._version}
+
+    def preview(self, nrows: int = 20) -> TablePreview:
+        """kedro-viz table of the newest version: one row per partition (the first ``nrows``), its arrays' shapes."""
+        files = sorted(Path(self._get_load_path()).glob("*.npz"))
+        rows = {file.stem: npz_headers(file) for file in files[:nrows]}
+        columns = list(dict.fromkeys(key for arrays in rows.values() for key in arrays))
+        return TablePreview({"columns": ["partition", *columns],
+                             "index": list(range(len(rows))),
+                             "data": [[name, *(arrays.get(c, "") for c in columns)] for name, arrays in rows.items()]})
