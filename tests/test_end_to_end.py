@@ -22,8 +22,9 @@ SHARED = ROOT.parent / "shared"
 TINY = {
     "generate": {"num_sequences": 6, "num_frames": 24, "width": 64, "height": 48},
     "ingest": {"num_points": 64, "image_size": [16, 16], "split": {"train": 0.5, "val": 0.17, "test": 0.33}},
-    "augment": {"clip_frames": 4, "clip_span": 8, "clip_stride": 4, "pairs_per_clip": 1},
-    "pretrain": {"epochs": 2, "batch_size": 4, "warmup_steps": 1, "embed_clip_frames": 4, "progress": False,
+    "augment": {"clip_frames": 4, "clip_span": 8, "preview_clips": 2},
+    "pretrain": {"seeds": [0, 1], "steps": 2, "batch_size": 2, "warmup_steps": 1, "embed_clip_frames": 4,
+                 "progress": False,
                  "model": {"point": {"num_points": 64, "num_anchors": 8, "k": 8, "conv_channels": [16], "dim": 32,
                                      "depth": 1, "heads": 2},
                            "image": {"image_size": 16, "channels": [8, 16], "dim": 32, "depth": 1, "heads": 2},
