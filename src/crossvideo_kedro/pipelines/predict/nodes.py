@@ -54,7 +54,8 @@ class PredictConfig:
     def from_dict(cls, params: dict[str, Any]) -> PredictConfig:
         check_keys(cls, params, "predict")
         params = dict(params)
-        params["tasks"] = tuple(params.get("tasks") or ())
+        if "tasks" in params:
+            params["tasks"] = tuple(params["tasks"] or ())
         config = cls(**params)
         unknown = sorted(set(config.tasks) - set(SEGMENTATION_TASKS))
         if unknown or not config.tasks:
