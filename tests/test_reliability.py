@@ -1,8 +1,8 @@
 """Runs as a careful user drives them: `kedro run` processes in a temporary copy of the project, on tiny generated
 data — concurrent runs, a run killed between two saves, a fresh clone's first run, parameters refused up front.
 
-A slow dataset (``slow_datasets.py``, written into the copy) holds a run between two saves, so a second process can
-start while the first is provably mid-run; ``SLOW_SAVE_S`` sets how long.
+A slow dataset (``slow_datasets.py``, written into the copy) holds a run between two saves until the test creates the
+file named by ``HOLD_UNTIL``, so a second process starts while the first is provably mid-run.
 """
 
 from __future__ import annotations
@@ -24,15 +24,19 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 TINY = {
-    "generate": {"num_sequences": 3, "num_frames": 12, "width": 48, "height": 32, "num_workers": 1},
+    "generate": {"num_sequences": 3, "num_frames": 12, "width": 48, "height": 32, "num_workers": 1,
+                 "unlabelled": {"num_sequences": 1}},
     "ingest": {"num_points": 32, "image_size": [8, 8], "num_workers": 1, "split": {"train": 1.0}},
 }
 SLOW_DATASETS = '''
 import os, time
 from crossvideo_kedro.datasets.npz import NpzPartitionsDataset
 
-def _pause():
-    time.sleep(float(os.environ.get("SLOW_SAVE_S", "0")))
+def _pause():  # until the test creates the file named by HOLD_UNTIL (at most 10 minutes)
+    deadline = time.monotonic() + 600
+    while os.environ.get("HOLD_UNTIL") and not os.path.exists(os.environ["HOLD_UNTIL"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
 
 class SlowNpz(NpzPartitionsDataset):
     def save(self, data):
@@ -107,7 +111,8 @@ def one_line_error(output: str) -> str:
 def test_a_second_concurrent_run_is_refused_and_the_first_keeps_its_own_data(tmp_path):
     """Issue 11 case 1: run A (3 sequences) is mid-run when run B (1 sequence) starts: B is refused, A is intact."""
     project = make_project(tmp_path)
-    a = start(project, "--env", "slow", "--pipelines", "generate,ingest", SLOW_SAVE_S="4")
+    release = tmp_path / "release"
+    a = start(project, "--env", "slow", "--pipelines", "generate,ingest", HOLD_UNTIL=str(release))
     lock = project / "data" / ".runs" / "lock"
     wait_for(lambda: lock.is_file() and '"pid"' in lock.read_text(), process=a)  # A holds the data folder
     time.sleep(0.5)
@@ -115,13 +120,15 @@ def test_a_second_concurrent_run_is_refused_and_the_first_keeps_its_own_data(tmp
               check=False)
     assert b.returncode != 0
     assert f"pid {a.pid}" in one_line_error(b.stdout + b.stderr)  # names the run that holds the folder
+    assert a.poll() is None  # A was mid-run all along
+    release.touch()
     output, _ = a.communicate(timeout=600)
     assert a.returncode == 0, output[-3000:]
     data = project / "data" / "02_intermediate"
     (run,) = manifests(project)
-    index = pd.read_parquet(data / "sequence_index.parquet" / run["saved"]["sequence_index"] /
-                            "sequence_index.parquet")
-    assert len(index) == 3  # A's own three sequences, nothing of B
+    index = pd.read_parquet(data / "sequence_index.parquet" /
+                            run["saved"]["data/02_intermediate/sequence_index.parquet"] / "sequence_index.parquet")
+    assert sorted(index["sequence"]) == ["pool_0000", "seq_0000", "seq_0001", "seq_0002"]  # A's own, nothing of B
     assert versions(data / "point_cloud_videos") == [run["version"]]  # B saved nothing
     assert "did not match load version" not in output
 
@@ -135,7 +142,7 @@ def test_a_run_killed_between_two_saves_is_never_loaded(tmp_path):
     (first,) = manifests(project)
     pcv = project / "data" / "02_intermediate" / "point_cloud_videos"
     victim = start(project, "--env", "slow", "--pipelines", "ingest", "--params", "ingest.num_points=16",
-                   SLOW_SAVE_S="60")
+                   HOLD_UNTIL=str(tmp_path / "never"))
     wait_for(lambda: len(versions(pcv)) == 2, process=victim)  # its point videos are renamed into place ...
     victim.send_signal(signal.SIGKILL)  # ... and it dies before image_videos / sequence_index are saved
     victim.wait(timeout=60)
@@ -148,8 +155,9 @@ def test_a_run_killed_between_two_saves_is_never_loaded(tmp_path):
     runs = manifests(project)
     assert len(runs) == 2
     loaded = runs[-1]["loaded"]
-    for name in ("point_cloud_videos", "image_videos", "sequence_index", "class_names"):
-        assert loaded[name] == first["saved"][name] != killed, name  # one finished run's set, not the killed one
+    for name in ("point_cloud_videos", "image_videos", "sequence_index.parquet", "class_names.json"):
+        key = f"data/02_intermediate/{name}"
+        assert loaded[key] == first["saved"][key] != killed, name  # one finished run's set, not the killed one
     # The next run holds the lock the killed run had (the kernel released it) and cleans nothing it should keep.
     assert killed in versions(pcv)
 

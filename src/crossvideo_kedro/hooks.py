@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -46,12 +47,15 @@ class RunGuardHook:
     missing input is refused with one line naming it and the command that makes it.
     ``after_pipeline_run`` writes the run manifest (the commit) and releases the lock; ``on_pipeline_error``
     records the nodes whose outputs all exist, as a ``failed`` manifest, and releases the lock.
+
+    Manifests key datasets by their storage path relative to the project, so two catalog entries on one folder
+    (``generated_sequences`` written by ``generate``, ``raw_sequences`` read by ``ingest``) are one dataset.
     """
 
     def __init__(self) -> None:
         self._lock: runs.RunLock | None = None
         self._loaded: dict[str, str] = {}
-        self._data: Path | None = None
+        self._project = Path(".")
 
     # ------------------------------------------------------------------------------------------------ before
     @hook_impl
@@ -61,50 +65,67 @@ class RunGuardHook:
         problems = validate_parameters(blocks)
         if problems:
             raise runs.RunRefused("parameters refused before any node ran: " + "; ".join(problems))
-        self._data = data = Path(run_params.get("project_path") or ".") / "data"
+        self._project = Path(run_params.get("project_path") or ".")
+        data = self._project / "data"
         legacy = not runs.runs_folder(data).is_dir()  # no run recorded here yet (a fresh or a pre-manifest folder)
-        info = env_dist_info()
-        self._lock = runs.RunLock(data) if info.is_main else None
+        self._lock = runs.RunLock(data) if env_dist_info().is_main else None
         if self._lock is not None:
             self._lock.acquire({"pipelines": run_params.get("pipeline_names") or ["__default__"],
                                 "save_version": _save_version(run_params, catalog)})
         try:
             if self._lock is not None:
                 runs.clean_staging(_staging_folders(catalog, pipeline), before=self._lock.started)
-            self._loaded = self._pin(run_params, pipeline, catalog, data, legacy)
+            self._loaded = self._pin(run_params, pipeline, catalog, legacy)
         except BaseException:
             self._release()
             raise
 
-    def _pin(self, run_params: dict, pipeline: Pipeline, catalog: DataCatalog, data: Path,
-             legacy: bool) -> dict[str, str]:
+    def _key(self, catalog: DataCatalog, name: str) -> str | None:
+        return _key(_versioned(catalog, name), self._project)
+
+    def _pin(self, run_params: dict, pipeline: Pipeline, catalog: DataCatalog, legacy: bool) -> dict[str, str]:
+        """Pin loads; returns ``{dataset key: version}`` of every versioned input the run will load."""
         save_version = _save_version(run_params, catalog)
         user_pins = dict(run_params.get("load_versions") or {})
-        for name in pipeline.all_outputs():  # the run reads its own outputs, never a concurrent run's
+        # The run reads its own outputs, never a concurrent run's. (With --only-missing-outputs Kedro asks the
+        # outputs whether they exist already: they keep their newest-version loads then.)
+        for name in () if run_params.get("only_missing_outputs") else pipeline.all_outputs():
             dataset = _versioned(catalog, name)
             if dataset is not None and name not in user_pins and save_version:
                 _set_version(dataset, Version(save_version, save_version))
-        needed = {name for name in pipeline.inputs() if _versioned(catalog, name) is not None} - user_pins.keys()
-        loaded = {name: user_pins[name] for name in pipeline.inputs() if name in user_pins}
+        produced = {self._key(catalog, name) for name in pipeline.all_outputs()} - {None}
+        keys = {name: key for name in pipeline.inputs() if (key := self._key(catalog, name))}
+        for name in [name for name, key in keys.items() if key in produced and name not in user_pins]:
+            _set_version(_versioned(catalog, name), Version(save_version, save_version))  # another name, this run
+            del keys[name]
+        loaded = {keys[name]: version for name, version in user_pins.items() if name in keys}
+        needed = {name: key for name, key in keys.items() if name not in user_pins}
         if not needed:
             return loaded
-        manifests = runs.read_manifests(data)
-        if legacy and not manifests and any(_newest_on_disk(_versioned(catalog, name)) for name in needed):
+        manifests = runs.read_manifests(self._project / "data")
+        on_disk = {name: _newest_on_disk(_versioned(catalog, name)) for name in needed}
+        if legacy and not manifests and any(on_disk.values()):
             logger.warning("%s has no run manifests yet (made before runs were recorded): this run loads each "
-                           "input's newest version; runs from now on load only versions of finished runs", data)
-            return loaded | {name: v for name in needed if (v := _newest_on_disk(_versioned(catalog, name)))}
-        pins, source = runs.resolve_pins(needed, manifests)
-        missing = sorted(needed - pins.keys())
+                           "input's newest version; runs from now on load only versions of finished runs",
+                           self._project / "data")
+            return loaded | {needed[name]: version for name, version in on_disk.items() if version}
+        pins, source = runs.resolve_pins(set(needed.values()), manifests)
+        optional = {name for name in needed if getattr(_versioned(catalog, name), "_allow_empty", False)
+                    and not on_disk[name]}  # e.g. an unlabelled pool never generated: loads as empty
+        missing = sorted(name for name, key in needed.items() if key not in pins and name not in optional)
         if missing:
-            raise runs.RunRefused(_missing_message(missing, catalog, manifests, run_params.get("env")))
-        for name, version in sorted(pins.items()):
-            _set_version(_versioned(catalog, name), Version(version, save_version))
-            newest = runs.newest_recorded(name, manifests)
-            if newest and newest > version:
-                logger.info("%s: loading version %s (recorded with the run %s that made this run's other inputs); "
-                            "a newer finished version %s exists - rerun its downstream pipelines to use it",
-                            name, version, source[name], newest)
-        logger.info("inputs pinned to finished runs: %s", ", ".join(f"{n}={v}" for n, v in sorted(pins.items())))
+            raise runs.RunRefused(_missing_message(missing, catalog, manifests, self._project, run_params.get("env")))
+        for name, key in sorted(needed.items()):
+            if key not in pins:
+                continue
+            _set_version(_versioned(catalog, name), Version(pins[key], save_version))
+            newest = runs.newest_recorded(key, manifests)
+            if newest and newest > pins[key]:
+                logger.info("%s: loading version %s (recorded with run %s, which made this run's other inputs); a "
+                            "newer finished version %s exists - rerun the pipelines downstream of it to use it",
+                            name, pins[key], source[key], newest)
+        logger.info("inputs pinned to finished runs: %s",
+                    ", ".join(f"{name}={pins[key]}" for name, key in sorted(needed.items()) if key in pins))
         return loaded | pins
 
     # ------------------------------------------------------------------------------------------------ after
@@ -126,14 +147,19 @@ class RunGuardHook:
 
     def _commit(self, run_params: dict, pipeline: Pipeline, catalog: DataCatalog, complete: bool) -> None:
         save_version = _save_version(run_params, catalog)
-        if not save_version or self._data is None:
+        if not save_version:
             return
         saved: dict[str, str] = {}
+        names: dict[str, str] = {}
         for node in pipeline.nodes:
-            written = {name: _saved(catalog, name, save_version) for name in node.outputs}
-            written = {name: ok for name, ok in written.items() if ok is not None}  # versioned outputs only
+            written = {}
+            for name in node.outputs:
+                dataset = _versioned(catalog, name)
+                if dataset is not None:
+                    names[_key(dataset, self._project)] = name
+                    written[_key(dataset, self._project)] = _saved(dataset, save_version)
             if complete:
-                saved |= {name: save_version for name, ok in written.items() if ok}
+                saved |= {key: save_version for key, ok in written.items() if ok}
             elif written and all(written.values()):  # a failed run keeps only nodes that saved everything
                 saved |= dict.fromkeys(written, save_version)
         if not saved and not complete:
@@ -141,10 +167,10 @@ class RunGuardHook:
         manifest = runs.Manifest(version=save_version, saved=saved, loaded=self._loaded,
                                  status="complete" if complete else "failed",
                                  pipelines=list(run_params.get("pipeline_names") or ["__default__"]),
-                                 finished=time.time())
-        path = runs.write_manifest(self._data, manifest)
+                                 finished=time.time(), names={k: v for k, v in names.items() if k in saved})
+        path = runs.write_manifest(self._project / "data", manifest)
         logger.info("run %s recorded (%d dataset versions%s): %s", save_version, len(saved),
-                    "" if complete else ", failed run: only nodes whose outputs all exist", path)
+                    "" if complete else "; failed run: only the nodes whose outputs all exist", path)
 
     def _release(self) -> None:
         if self._lock is not None:
@@ -170,16 +196,24 @@ def _versioned(catalog: DataCatalog, name: str) -> AbstractVersionedDataset | No
     return None
 
 
+def _key(dataset: AbstractVersionedDataset | None, project: Path) -> str | None:
+    """Where a versioned dataset lives, relative to the project: its identity in run manifests."""
+    if dataset is None:
+        return None
+    path = os.path.abspath(str(dataset._filepath))
+    try:
+        return Path(os.path.relpath(path, os.path.abspath(project))).as_posix()
+    except ValueError:  # another drive (Windows)
+        return Path(path).as_posix()
+
+
 def _set_version(dataset: AbstractVersionedDataset, version: Version) -> None:
     dataset._version = version
     dataset._clear_version_cache()
 
 
-def _saved(catalog: DataCatalog, name: str, version: str) -> bool | None:
-    """Whether versioned dataset ``name`` has a saved ``version`` on disk (``None``: not a versioned dataset)."""
-    dataset = _versioned(catalog, name)
-    if dataset is None:
-        return None
+def _saved(dataset: AbstractVersionedDataset, version: str) -> bool:
+    """Whether ``version`` of a versioned dataset is on disk."""
     return Path(str(dataset._get_versioned_path(version))).exists()
 
 
@@ -193,7 +227,7 @@ def _newest_on_disk(dataset: AbstractVersionedDataset | None) -> str | None:
 def _staging_folders(catalog: DataCatalog, pipeline: Pipeline) -> list[Path]:
     """Where atomic writes of this run's datasets stage: each versioned dataset's version folders."""
     folders = []
-    for name in sorted(set(catalog.keys()) | pipeline.datasets()):
+    for name in sorted(pipeline.datasets()):
         dataset = _versioned(catalog, name)
         if dataset is None:
             continue
@@ -203,7 +237,7 @@ def _staging_folders(catalog: DataCatalog, pipeline: Pipeline) -> list[Path]:
     return folders
 
 
-def _missing_message(missing: list[str], catalog: DataCatalog, manifests: list[runs.Manifest],
+def _missing_message(missing: list[str], catalog: DataCatalog, manifests: list[runs.Manifest], project: Path,
                      env: str | None = None) -> str:
     """One line: which inputs have no finished version and the ``kedro run`` that makes them."""
     from crossvideo_kedro.pipeline_registry import STAGES  # noqa: PLC0415
@@ -214,33 +248,33 @@ def _missing_message(missing: list[str], catalog: DataCatalog, manifests: list[r
             registered[stage] = importlib.import_module(f"crossvideo_kedro.pipelines.{stage}").create_pipeline()
         except Exception:  # noqa: BLE001, S112 - a stage that cannot be built is left out of the advice
             continue
-    available = {name for m in manifests for name in m.view}
+    key = lambda name: _key(_versioned(catalog, name), project)  # noqa: E731
+    available = {k for m in manifests for k in m.view}
     producers: dict[str, str] = {}
-    for stage in STAGES:
-        if stage in registered:
-            for name in registered[stage].all_outputs():
-                producers.setdefault(name, stage)
+    for stage, stage_pipeline in registered.items():
+        for name in stage_pipeline.all_outputs():
+            if (k := key(name)) is not None:
+                producers.setdefault(k, stage)
     stages: set[str] = set()
 
     def need(name: str) -> None:
-        stage = producers.get(name)
+        stage = producers.get(key(name))
         if stage is None or stage in stages:
             return
         stages.add(stage)
         for upstream in registered[stage].inputs():
-            if upstream not in available and _versioned(catalog, upstream) is not None:
+            if (k := key(upstream)) is not None and k not in available:
                 need(upstream)
 
     for name in missing:
         need(name)
     on_disk = [name for name in missing if _newest_on_disk(_versioned(catalog, name))]
-    what = ", ".join(missing)
     reason = ("no version from a finished run (the versions on disk are from a killed or failed run)"
               if on_disk else "no saved version yet")
     order = [stage for stage in STAGES if stage in stages]
     env_option = f" --env {env}" if env and env != "local" else ""
     command = f"run `kedro run --pipelines {','.join(order)}{env_option}` first" if order else "make it first"
-    return f"{what} {'has' if len(missing) == 1 else 'have'} {reason}: {command}"
+    return f"{', '.join(missing)} {'has' if len(missing) == 1 else 'have'} {reason}: {command}"
 
 
 class MlflowMetricsHook:

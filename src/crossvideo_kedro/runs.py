@@ -53,7 +53,7 @@ class RunRefused(KedroCliError):
 # ------------------------------------------------------------------------------------------------------ manifests
 @dataclass
 class Manifest:
-    """What one finished run saved and loaded: ``{dataset: version}`` each."""
+    """What one finished run saved and loaded: ``{dataset key: version}`` each (key: its path in the project)."""
 
     version: str  # the run's save version (Kedro's session id)
     saved: dict[str, str] = field(default_factory=dict)
@@ -61,6 +61,7 @@ class Manifest:
     status: str = "complete"  # complete | failed (then ``saved`` holds only nodes whose outputs all exist)
     pipelines: list[str] = field(default_factory=list)
     finished: float = 0.0
+    names: dict[str, str] = field(default_factory=dict)  # dataset key (its path) -> the catalog name that saved it
 
     @property
     def view(self) -> dict[str, str]:
@@ -69,7 +70,7 @@ class Manifest:
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": self.version, "status": self.status, "pipelines": self.pipelines,
-                "finished": self.finished, "saved": self.saved, "loaded": self.loaded}
+                "finished": self.finished, "saved": self.saved, "loaded": self.loaded, "names": self.names}
 
 
 def runs_folder(data: str | os.PathLike) -> Path:
@@ -95,7 +96,8 @@ def read_manifests(data: str | os.PathLike) -> list[Manifest]:
             manifests.append(Manifest(version=str(raw["version"]), saved=dict(raw["saved"]),
                                       loaded=dict(raw.get("loaded", {})), status=str(raw.get("status", "complete")),
                                       pipelines=list(raw.get("pipelines", [])),
-                                      finished=float(raw.get("finished", 0.0))))
+                                      finished=float(raw.get("finished", 0.0)),
+                                      names=dict(raw.get("names", {}))))
         except (OSError, ValueError, KeyError, TypeError) as error:
             logger.warning("%s: unreadable run manifest, ignored (%s)", path, error)
     return manifests
