@@ -10,7 +10,10 @@ from crossvideo_kedro.preprocess import (
     ingest_raw_sequence,
     resize_frames,
 )
-from crossvideo_kedro.sequences import DataError, Event, PointSequence
+from crossvideo_kedro.geometry import project_points
+from crossvideo_kedro.sequences import DataError, Event, LazyRawSequence, PointSequence, RawSequence
+from crossvideo_kedro.synth import GeneratorConfig
+from crossvideo_kedro.synth.generator import generate_sequence
 from tests.conftest import plane_sequence
 
 
@@ -150,3 +153,83 @@ def test_splits_are_seeded_proportional_and_order_free():
 def test_bad_parameters_name_the_key(override, message):
     with pytest.raises(ValueError, match=message):
         config(**override)
+
+
+# ------------------------------------------------------------------------------------------------ image intrinsics
+def _sample_stored_frame(frames: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """Bilinear value of ``frames`` (T, h, w, 3) at pixel coordinates ``uv`` (T, N, 2), pixel centres at integers."""
+    t = np.arange(frames.shape[0])[:, None]
+    u = np.clip(uv[..., 0], 0, frames.shape[2] - 1.001)
+    v = np.clip(uv[..., 1], 0, frames.shape[1] - 1.001)
+    u0, v0 = np.floor(u).astype(int), np.floor(v).astype(int)
+    du, dv = (u - u0)[..., None], (v - v0)[..., None]
+    f = frames.astype(np.float64)
+    return ((1 - du) * (1 - dv) * f[t, v0, u0] + du * (1 - dv) * f[t, v0, u0 + 1]
+            + (1 - du) * dv * f[t, v0 + 1, u0] + du * dv * f[t, v0 + 1, u0 + 1])
+
+
+def test_image_video_intrinsics_project_points_onto_their_pixel():
+    """A colour gradient encodes the pixel: each point's colour must be the stored frame's at its projection."""
+    seq = plane_sequence(frames=3, height=48, width=64)
+    v, u = np.mgrid[0:48, 0:64]
+    seq.color[..., 0] = (u * 4).astype(np.uint8)  # red = 4 u, green = 5 v: linear, so resizing keeps it exact
+    seq.color[..., 1] = (v * 5).astype(np.uint8)
+    seq.depth[:] = np.random.default_rng(0).uniform(0.5, 1.5, seq.depth.shape)  # not a plane: z matters
+    seq.intrinsics = np.array([[50.0, 0, 30.0], [0, 45.0, 22.0], [0, 0, 1]])
+    points, images = ingest_raw_sequence(seq, config(image_size=[24, 16], num_points=64, sampling="random"))
+    k = images["intrinsics"]
+    assert k.dtype == np.float32 and k.shape == (3, 3)
+    uv = project_points(points["points"], k)  # (T, N, 2) in the 16x24 stored frames
+    inside = (uv[..., 0] > 1) & (uv[..., 0] < 14) & (uv[..., 1] > 1) & (uv[..., 1] < 22)  # away from the border
+    stored = _sample_stored_frame(images["frames"], uv)[..., :2]
+    np.testing.assert_allclose(stored[inside], points["colors"][..., :2][inside], atol=3.0)
+    # and the wrong K (the camera's, unscaled) misses by far more
+    wrong = _sample_stored_frame(images["frames"], project_points(points["points"], seq.intrinsics))[..., :2]
+    assert np.abs(wrong[inside] - points["colors"][..., :2][inside]).mean() > 20
+
+
+def test_generated_point_lands_on_its_colour_in_the_stored_frame():
+    seq = generate_sequence(GeneratorConfig.from_dict({"num_frames": 4, "num_workers": 1}), 0)
+    points, images = ingest_raw_sequence(seq, config(image_size=[60, 80], num_points=128, max_depth=1.5))
+    uv = np.rint(project_points(points["points"], images["intrinsics"])).astype(int)
+    assert (uv[..., 0] >= 0).all() and (uv[..., 0] < 80).all() and (uv[..., 1] >= 0).all() and (uv[..., 1] < 60).all()
+    t = np.arange(4)[:, None]
+    stored = images["frames"][t, uv[..., 1], uv[..., 0]].astype(float)
+    error = np.abs(stored - points["colors"]).mean()
+    shuffled = np.abs(stored - points["colors"][:, ::-1]).mean()
+    assert error < 12 and shuffled > 2 * error  # a 2x downscale blurs edges, but each point finds its colour
+
+
+# ------------------------------------------------------------------------------------------------ sparse frames
+def test_frame_with_too_few_valid_pixels_is_an_error_or_dropped():
+    seq = plane_sequence()
+    seq.depth[2] = 0.0
+    seq.depth[2, 0, :3] = 1.0  # 3 valid pixels: used to be padded silently to N points (3 unique)
+    with pytest.raises(DataError, match=r"00002.png \(frame 2\) has only 3 valid depth pixel\(s\).*min_points = 32"):
+        ingest_raw_sequence(seq, config())
+    points, images = ingest_raw_sequence(seq, config(sparse_frames="skip"))
+    assert points["frame_indices"].tolist() == [0, 1, 3, 4, 5]
+    np.testing.assert_allclose(points["timestamps"], [0.0, 0.1, 0.3, 0.4, 0.5], atol=1e-6)
+    assert images["frames"].shape[0] == 5 and points["frame_labels"].tolist() == [1, 1, 2, 2, 2]
+    points, _ = ingest_raw_sequence(seq, config(min_points=3))  # a lower bound lets it through
+    assert len(np.unique(points["points"][2], axis=0)) == 3
+    seq.depth[:] = 0.0
+    with pytest.raises(DataError, match="every kept frame has fewer than ingest.min_points"):
+        ingest_raw_sequence(seq, config(sparse_frames="skip"))
+
+
+# ------------------------------------------------------------------------------------------------ streaming
+def test_a_lazy_sequence_is_read_in_bounded_chunks_and_gives_the_same_numbers():
+    seq = plane_sequence(frames=23)
+    seq.depth[:] = np.random.default_rng(1).uniform(0.5, 1.5, seq.depth.shape)
+    lazy = LazyRawSequence.from_sequence(seq)
+    reads: list[list[int]] = []
+    inner = lazy.read
+    lazy.read = lambda frames: (reads.append(list(frames)), inner(frames))[1]
+    streamed, streamed_images = ingest_raw_sequence(lazy, config(chunk_frames=5, frame_step=2))
+    assert reads == [[0, 2, 4, 6, 8], [10, 12, 14, 16, 18], [20, 22]]  # only kept frames, 5 at a time
+    whole, whole_images = ingest_raw_sequence(seq, config(chunk_frames=5, frame_step=2))
+    for key in whole:
+        np.testing.assert_array_equal(streamed[key], whole[key])
+    np.testing.assert_array_equal(streamed_images["frames"], whole_images["frames"])
+    assert isinstance(lazy.load(), RawSequence) and lazy.load().num_frames == 23

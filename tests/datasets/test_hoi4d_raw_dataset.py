@@ -362,3 +362,135 @@ def test_constructor_rejects_bad_options(tmp_path: Path) -> None:
 
 def test_fixture_constants_match(spec: SimpleNamespace) -> None:
     assert (spec.K, spec.ACTIONS, spec.PALETTE) == (K, ACTIONS, PALETTE)
+
+
+# ------------------------------------------------------------------------------------------------ metadata
+def _depth_only_source(tmp_path: Path, spec: SimpleNamespace) -> Path:
+    """A converted depth-only dataset: root meta.json (classes, depth unit), per-sequence intrinsics.npy, no colour."""
+    root = tmp_path / "depth_actions"
+    for name in ("S01_A01", "S02_A01"):
+        spec.write_real_sequence(root / name)
+        shutil.rmtree(root / name / "align_rgb")
+        shutil.rmtree(root / name / "2Dseg")
+        k = np.asarray(K)
+        k[0, 0] *= 2 if name == "S02_A01" else 1
+        np.save(root / name / "intrinsics.npy", k)
+    (root / "meta.json").write_text(json.dumps({"classes": ["grasp", "reach"], "depth_unit_m": 0.002, "fps": 15}))
+    return root
+
+
+def test_root_meta_json_and_per_sequence_intrinsics_are_read(tmp_path: Path, spec: SimpleNamespace) -> None:
+    loaders = HOI4DRawDataset(str(_depth_only_source(tmp_path, spec))).load()
+    first, second = loaders["S01_A01"](), loaders["S02_A01"]()
+    assert first.action_classes == ["grasp", "reach"] and first.fps == 15.0 and first.color is None
+    np.testing.assert_allclose(first.depth[:, 1, 1], [1.0, 1.2, 1.4, 1.6, 1.8], atol=1e-6)  # raw 500.. x 2 mm
+    assert first.intrinsics[0, 0] == 50.0 and second.intrinsics[0, 0] == 100.0  # each sequence its own K
+    overridden = HOI4DRawDataset(str(tmp_path / "depth_actions"), depth_scale=0.001,
+                                 action_classes=["reach", "grasp", "x"]).load()["S01_A01"]()
+    np.testing.assert_allclose(overridden.depth[0, 1, 1], 0.5, atol=1e-6)  # catalog arguments win
+    assert overridden.action_classes == ["reach", "grasp", "x"]
+
+
+def test_conflicting_meta_aliases_are_refused(tmp_path: Path, spec: SimpleNamespace) -> None:
+    root = _depth_only_source(tmp_path, spec)
+    (root / "meta.json").write_text(json.dumps({"depth_unit_m": 0.002, "depth_scale": 0.001}))
+    with pytest.raises(DatasetError, match=r"meta\.json: 'depth_unit_m' and 'depth_scale' say different things"):
+        HOI4DRawDataset(str(root)).load()
+
+
+# ------------------------------------------------------------------------------------------------ read-only
+def test_real_raw_data_is_never_written(tmp_path: Path, spec: SimpleNamespace, sequence_factory: Factory) -> None:
+    root = _depth_only_source(tmp_path, spec)
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    with pytest.raises(DatasetError, match=r"Refusing to save into .*depth_actions: it holds .*S01_A01, a sequence "
+                                           r"our generator did not write"):
+        HOI4DRawDataset(str(root), version=Version(None, None)).save({"seq_x": sequence_factory("seq_x")})
+    with pytest.raises(DatasetError, match="the catalog entry is read_only"):
+        HOI4DRawDataset(str(tmp_path / "fresh"), read_only=True).save({"seq_x": sequence_factory("seq_x")})
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before and not (tmp_path / "fresh").exists()
+    # the project's own generated folder takes new versions as before
+    generated = HOI4DRawDataset(str(tmp_path / "generated"), version=Version(None, "v1"))
+    generated.save({"seq_a": sequence_factory("seq_a")})
+    HOI4DRawDataset(str(tmp_path / "generated"), version=Version(None, "v2")).save({"seq_a": sequence_factory("seq_a")})
+    assert sorted(p.name for p in (tmp_path / "generated").iterdir()) == ["v1", "v2"]
+
+
+def test_an_empty_pool_saves_and_loads_as_empty(tmp_path: Path) -> None:
+    dataset = HOI4DRawDataset(str(tmp_path / "pool"), allow_empty=True, version=Version(None, None))
+    assert dataset.load() == {}  # nothing generated yet
+    HOI4DRawDataset(str(tmp_path / "pool"), allow_empty=True, version=Version(None, "v1")).save({})
+    assert HOI4DRawDataset(str(tmp_path / "pool"), allow_empty=True, version=Version(None, None)).load() == {}
+    with pytest.raises(DatasetError, match="saves a non-empty dict"):
+        HOI4DRawDataset(str(tmp_path / "other")).save({})
+
+
+# ------------------------------------------------------------------------------------------------ links and names
+def test_links_leaving_the_source_are_refused_or_allowed(tmp_path: Path, spec: SimpleNamespace,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    outside = tmp_path / "outside"
+    spec.write_real_sequence(outside / "T9")
+    root = tmp_path / "src"
+    spec.write_real_sequence(root / "cam" / "T1")
+    spec.write_real_sequence(root / "cam" / "T2")
+    frame = root / "cam" / "T1" / "align_depth" / "00003.png"
+    frame.unlink()
+    frame.symlink_to(outside / "T9" / "align_depth" / "00003.png")  # a frame linked out of the source
+    shutil.rmtree(root / "cam" / "T2" / "align_rgb")
+    (root / "cam" / "T2" / "align_rgb").symlink_to(outside / "T9" / "align_rgb")  # a colour folder linked out
+    (root / "cam" / "T3").symlink_to(outside / "T9")  # a whole sequence linked out
+    (root / "cam" / "T4").symlink_to(root / "cam" / "T1")  # a second path to T1: read once
+    (root / "cam2").symlink_to(root / "cam")  # a link inside the source is followed (but T1/T2 are read once)
+    (root / "more").mkdir()
+    (root / "more" / "T5").symlink_to(outside / "T9")
+    (root / "..seq").mkdir()
+    options = {"intrinsics": K, "mask_palette": PALETTE, "action_classes": ["reach", "grasp"]}
+    with caplog.at_level("INFO"):
+        loaders = HOI4DRawDataset(str(root), **options).load()
+    assert sorted(loaders) == ["cam__T1", "cam__T2"]
+    assert "T3: a link to" in caplog.text and "T5: a link to" in caplog.text and "outside the source root" in caplog.text
+    assert "T4: the same folder as" in caplog.text
+    assert "Skipped hidden folder" in caplog.text and "..seq" in caplog.text
+    for name, file in (("cam__T1", r"align_depth/00003\.png"), ("cam__T2", r"align_rgb/00000\.jpg")):
+        with pytest.raises(DataError, match=file + r": resolves to .*outside the source root.*allow_external_links"):
+            loaders[name].open()
+    allowed = HOI4DRawDataset(str(root), allow_external_links=True, **options).load()
+    assert sorted(allowed) == ["cam__T1", "cam__T2", "cam__T3"]  # more/T5 is cam/T3's folder again: read once
+    assert allowed["cam__T2"]().color is not None
+
+
+def test_readers_name_folders_as_writers_accept(tmp_path: Path, spec: SimpleNamespace,
+                                                sequence_factory: Factory) -> None:
+    root = tmp_path / "src"
+    spec.write_real_sequence(root / "a..b")
+    options = {"intrinsics": K, "mask_palette": PALETTE, "action_classes": ["reach", "grasp"]}
+    loaders = HOI4DRawDataset(str(root), **options).load()
+    assert list(loaders) == ["a_b"]
+    sequence = loaders["a_b"]()
+    sequence.source = "generated"
+    HOI4DRawDataset(str(tmp_path / "copy")).save({name: sequence for name in loaders})  # the writer takes the name
+
+
+def test_overlapping_events_are_refused(tmp_path: Path, one_real: tuple[Path, dict]) -> None:
+    folder, options = one_real
+    (folder / "action" / "color.json").write_text(json.dumps({"events": [
+        {"event": "reach", "startTime": 0.0, "endTime": 0.2}, {"event": "grasp", "startTime": 0.1, "endTime": 0.3}]}))
+    _load_error(tmp_path, options, r"color\.json: events 'reach' \[0\.0, 0\.2\) s and 'grasp' \[0\.1, 0\.3\) s overlap")
+
+
+def test_implausible_intrinsics_in_a_camera_file(tmp_path: Path, one_real: tuple[Path, dict]) -> None:
+    _, options = one_real
+    for k, match in (([[1e30, 0, 5], [0, 1e30, 4], [0, 0, 1]], r"fx = 1e\+30 px is implausible for 10x8 images"),
+                     ([[50.0, 0, 1e30], [0, 50.0, 4], [0, 0, 1]], r"cx = 1e\+30 px lies far outside the 10x8 image")):
+        _load_error(tmp_path, {**options, "intrinsics": k}, match)
+
+
+def test_open_decodes_only_the_frames_asked_for(tmp_path: Path, one_real: tuple[Path, dict]) -> None:
+    folder, options = one_real
+    (folder / "align_rgb" / "00004.jpg").write_bytes(b"")  # a zero-byte frame the chunk never touches
+    lazy = HOI4DRawDataset(str(tmp_path), **options).load()["cam__T1"].open()
+    assert (lazy.num_frames, lazy.height, lazy.width, lazy.has_color, lazy.has_labels) == (5, 8, 10, True, True)
+    chunk = lazy.read(np.array([1, 2]))
+    assert chunk.depth.shape == (2, 8, 10) and chunk.color.shape == (2, 8, 10, 3) and chunk.labels.shape == (2, 8, 10)
+    np.testing.assert_allclose(chunk.depth[:, 1, 1], [0.6, 0.7], atol=1e-6)
+    with pytest.raises(DataError, match=r"align_rgb/00004\.jpg: colour frame .*\(frame 4\)"):
+        lazy.read(np.array([3, 4]))  # the frame number in the message is the video's, not the chunk's

@@ -91,3 +91,53 @@ def test_sample_fixed_rejects_bad_arguments():
         sample_fixed(points, valid, 2, "grid", np.random.default_rng())
     with pytest.raises(ValueError, match="at least one valid point"):
         sample_fixed(points, np.zeros((1, 4), bool), 2, "random", np.random.default_rng())
+
+
+# ------------------------------------------------------------------------------------------------ intrinsics
+from crossvideo_kedro.geometry import check_intrinsics, project_points, scale_intrinsics  # noqa: E402
+from crossvideo_kedro.sequences import DataError  # noqa: E402
+
+GOOD_K = np.array([[150.0, 0.0, 79.5], [0.0, 150.0, 59.5], [0.0, 0.0, 1.0]])
+
+
+@pytest.mark.parametrize(
+    ("entry", "value", "match"),
+    [
+        ((0, 0), 1e30, r"focal length fx = 1e\+30 px is implausible for 160x120 images; expected 8\.\.8000 px"),
+        ((1, 1), 1e-30, r"focal length fy = 1e-30 px is implausible"),
+        ((0, 0), -150.0, r"focal length fx = -150 px is implausible"),
+        ((0, 2), 1e30, r"principal point cx = 1e\+30 px lies far outside the 160x120 image; expected -40\.\.200"),
+        ((1, 2), -90.0, r"principal point cy = -90 px lies far outside"),
+        ((0, 1), 40.0, r"skew 40 is more than 0\.1 x fx"),
+        ((1, 0), 3.0, r"not a pinhole K"),
+        ((2, 2), 0.0, r"not a pinhole K"),
+    ],
+)
+def test_implausible_intrinsics_are_refused_with_the_entry(entry, value, match):
+    k = GOOD_K.copy()
+    k[entry] = value
+    with pytest.raises(DataError, match=match):
+        check_intrinsics(k, (120, 160), "cam.json")
+    check_intrinsics(GOOD_K, (120, 160), "cam.json")  # the real one passes
+
+
+def test_skew_is_used_by_back_projection():
+    k = GOOD_K.copy()
+    k[0, 1] = 5.0  # a small skew, as some calibrations report
+    rng = np.random.default_rng(0)
+    points = np.stack([rng.uniform(-0.2, 0.2, 50), rng.uniform(-0.2, 0.2, 50), rng.uniform(0.5, 1.5, 50)], -1)
+    uv = project_points(points, k)
+    pixels = np.rint(uv).astype(int)
+    depth = np.zeros((1, 120, 160), dtype=np.float32)
+    depth[0, pixels[:, 1], pixels[:, 0]] = points[:, 2]
+    back = backproject_pixels(depth, (pixels[:, 1] * 160 + pixels[:, 0])[None], k)[0]
+    # exact for the pixel centre: re-project the back-projected point and land on the same integer pixel
+    np.testing.assert_allclose(project_points(back, k), pixels, atol=1e-3)
+    ignoring_skew = backproject_pixels(depth, (pixels[:, 1] * 160 + pixels[:, 0])[None], GOOD_K)[0]
+    assert np.abs(project_points(ignoring_skew, k) - pixels).max() > 0.5  # skew matters by more than a pixel
+
+
+def test_scaled_intrinsics_follow_a_resize_with_pixel_centres_at_integers():
+    scaled = scale_intrinsics(GOOD_K, (120, 160), (60, 40))
+    assert scaled.dtype == np.float32
+    np.testing.assert_allclose(scaled, [[37.5, 0, 19.5], [0, 75.0, 29.5], [0, 0, 1]])  # centre stays the centre

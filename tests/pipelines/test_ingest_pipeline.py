@@ -77,3 +77,99 @@ def test_same_parameters_give_the_same_numbers(tmp_path):
     a = run(raw, tmp_path / "a").load("point_cloud_videos")["s1"]()
     b = run(raw, tmp_path / "b").load("point_cloud_videos")["s1"]()
     np.testing.assert_array_equal(a["points"], b["points"])
+
+
+# ------------------------------------------------------------------------------------------------ unlabelled pool
+def _labelled(n: int = 8) -> dict:
+    return {f"seq_{i:04d}": lazy(plane_sequence(f"seq_{i:04d}", frames=5)) for i in range(n)}
+
+
+def _pool(n: int = 5) -> dict:
+    pool = {}
+    for i in range(n):
+        seq = plane_sequence(f"pool_{i:04d}", frames=4)
+        pool[seq.name] = lazy(seq)
+    return pool
+
+
+def test_pool_sequences_are_unlabelled_and_leave_the_labelled_split_alone(tmp_path):
+    without = run(_labelled(), tmp_path / "a").load("sequence_index")
+    catalog = run(_labelled(), tmp_path / "b", unlabelled=_pool())
+    index = catalog.load("sequence_index")
+    pool = index[index["sequence"].str.startswith("pool_")]
+    assert len(index) == 13 and (pool["split"] == "unlabelled").all() and len(pool) == 5
+    labelled = index[~index["sequence"].str.startswith("pool_")].reset_index(drop=True)
+    pd.testing.assert_frame_equal(labelled, without)  # same sequences, same train/val/test as without a pool
+    assert not pool["has_frame_labels"].any() and not pool["has_point_labels"].any()  # labels are dropped
+    videos = catalog.load("point_cloud_videos")
+    assert (videos["pool_0003"]()["frame_labels"] == -1).all() and (videos["pool_0003"]()["point_labels"] == -1).all()
+    assert "pool_0000" in catalog.load("image_videos")
+
+
+def test_pool_names_must_not_collide_with_labelled_ones(tmp_path):
+    with pytest.raises(DataError, match=r"1 sequence name\(s\) are both in raw_sequences and in unlabelled_sequences: "
+                                        r"\['seq_0001'\]"):
+        run(_labelled(3), tmp_path, unlabelled={"seq_0001": lazy(plane_sequence("seq_0001"))})
+
+
+def test_image_videos_carry_the_stored_frames_intrinsics_and_depth_only_has_no_images(tmp_path):
+    raw = {"rgb": lazy(plane_sequence("rgb")), "depth": lazy(plane_sequence("depth", with_color=False))}
+    catalog = run(raw, tmp_path)
+    k = catalog.load("image_videos")["rgb"]()["intrinsics"]
+    # 16x12 frames (fx 20, cx 7.5, cy 5.5) stored at 8x8: K scaled per axis, pixel centres at integers
+    np.testing.assert_allclose(k, [[10.0, 0, 3.5], [0, 20 * 8 / 12, (5.5 + 0.5) * 8 / 12 - 0.5], [0, 0, 1]], rtol=1e-6)
+    index = catalog.load("sequence_index").set_index("sequence")
+    assert not index.loc["depth", "has_images"] and index.loc["rgb", "has_images"]
+    assert "depth" not in catalog.load("image_videos")
+
+
+# ------------------------------------------------------------------------------------------------ split files
+def test_split_file_decides_the_split(tmp_path):
+    split = {f"seq_{i:04d}": s for i, s in enumerate(["train"] * 4 + ["val", "test", "test", "unlabelled"])}
+    index = run(_labelled(), tmp_path, split_file=split, split="file").load("sequence_index")
+    assert dict(zip(index["sequence"], index["split"], strict=True)) == split
+
+
+@pytest.mark.parametrize(
+    ("split", "match"),
+    [
+        ({f"seq_{i:04d}": "train" for i in range(7)}, r"1 ingested sequence\(s\) are not in the split file: \['seq_0007'\]"),
+        ({**{f"seq_{i:04d}": "train" for i in range(8)}, "seq_0099": "test"},
+         r"1 sequence\(s\) of the split file were not found in the raw source: \['seq_0099'\]"),
+        ({f"seq_{i:04d}": "holdout" for i in range(8)}, r"split values must be one of"),
+        ({}, r"ingest.split is 'file' but the catalog entry split_file is empty"),
+    ],
+)
+def test_split_file_errors_are_clear(tmp_path, split, match):
+    with pytest.raises(DataError, match=match):
+        run(_labelled(), tmp_path, split_file=split, split="file")
+
+
+def test_split_file_with_fractions_is_refused(tmp_path):
+    with pytest.raises(DataError, match="split_file holds a split, but ingest.split gives fractions"):
+        run(_labelled(), tmp_path, split_file={f"seq_{i:04d}": "train" for i in range(8)})
+
+
+# ------------------------------------------------------------------------------------------------ bad sequences
+def _two_bad() -> dict:
+    raw = _labelled(6)
+    empty, short = plane_sequence("seq_0002"), plane_sequence("seq_0004")
+    empty.depth[1] = 0.0
+    short.color = short.color[:3]
+    raw["seq_0002"], raw["seq_0004"] = lazy(empty), lazy(short)
+    return raw
+
+
+def test_every_bad_sequence_is_reported_at_once(tmp_path):
+    with pytest.raises(DataError, match=r"(?s)2 of 6 sequences could not be ingested:\n  - seq_0002: .*00001.png "
+                                        r"\(frame 1\) has no valid depth.*\n  - seq_0004: .*colour video"):
+        run(_two_bad(), tmp_path)
+    assert not (tmp_path / "points").exists()
+
+
+def test_skipped_sequences_are_left_out_and_listed(tmp_path):
+    catalog = run(_two_bad(), tmp_path, on_error="skip")
+    assert catalog.load("sequence_index")["sequence"].tolist() == ["seq_0000", "seq_0001", "seq_0003", "seq_0005"]
+    skipped = catalog.load("ingest_skipped")
+    assert [s["sequence"] for s in skipped] == ["seq_0002", "seq_0004"]
+    assert "has no valid depth" in skipped[0]["error"] and skipped[0]["labelled"] is True

@@ -519,16 +519,19 @@ def find_sequences(root: Path, follow_links: bool = True, log: bool = True) -> l
 
     Hidden folders are skipped (logged). Linked folders are followed when ``follow_links`` is ``True`` (the
     loader's choice), while their target stays inside ``root``; links that leave it are followed only when
-    ``follow_links == "external"`` and skipped with a warning otherwise. Link cycles are visited once.
+    ``follow_links == "external"`` and skipped with a warning otherwise. A folder reached twice (a link to a
+    folder already visited, a cycle) is read once, the second path skipped with a warning.
     """
-    found, seen = [], set()
+    found, seen = [], {}
     real_root = Path(os.path.realpath(root))
     for folder, subfolders, _ in os.walk(root, followlinks=bool(follow_links)):
         real = os.path.realpath(folder)
-        if real in seen:
+        if real in seen:  # a link to a folder visited already: one sequence is never read twice
+            if log:
+                logger.warning("Skipped %s: the same folder as %s (a link)", folder, seen[real])
             subfolders[:] = []
             continue
-        seen.add(real)
+        seen[real] = folder
         kept = []
         for sub in sorted(subfolders):
             path = Path(folder) / sub

@@ -116,13 +116,18 @@ def generate_sequence(config: GeneratorConfig, index: int, category: str | None 
     return sequence.validate()
 
 
-def generate_sequences(config: GeneratorConfig) -> dict[str, RawSequence]:
+def generate_sequences(config: GeneratorConfig, first_index: int = 0) -> dict[str, RawSequence]:
     """All ``config.num_sequences`` sequences, ``{"seq_0000": …}``, rendered in ``config.num_workers`` processes.
 
     The result does not depend on ``num_workers``: each sequence has its own random streams.
+
+    Args:
+        config: Validated generator parameters.
+        first_index: Generator index of the first sequence (the unlabelled pool starts at
+            :data:`~crossvideo_kedro.synth.config.POOL_FIRST_INDEX`, so its streams never repeat a labelled one's).
     """
     started = time.perf_counter()
-    indices = list(range(config.num_sequences))
+    indices = list(range(first_index, first_index + config.num_sequences))
     workers = min(config.num_workers, len(indices), os.cpu_count() or 1)
     if workers > 1:
         # spawn, not fork: Open3D/TBB state in the parent does not survive a fork reliably

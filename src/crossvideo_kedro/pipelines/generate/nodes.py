@@ -8,6 +8,7 @@ from typing import Any
 
 from crossvideo_kedro.sequences import RawSequence
 from crossvideo_kedro.synth import GeneratorConfig, generate_sequences
+from crossvideo_kedro.synth.config import POOL_FIRST_INDEX
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def generate_unlabelled_sequences(params: dict[str, Any]) -> dict[str, RawSequen
     if config.unlabelled.num_sequences == 0:
         logger.info("generate.unlabelled.num_sequences is 0: no unlabelled pool")
         return {}
-    pool = generate_sequences(config.pool_config())
+    pool = generate_sequences(config.pool_config(), first_index=POOL_FIRST_INDEX)
     sequences = {}
     for index, sequence in enumerate(pool[name] for name in sorted(pool)):
         name = f"{POOL_PREFIX}{index:04d}"
