@@ -111,3 +111,20 @@ def test_the_fingerprint_changes_with_the_package_version(monkeypatch):
         monkeypatch.undo()
         checkpointing.code_identity.cache_clear()
     assert fingerprint({"lr": 0.1}) == before
+
+
+def test_rerunning_a_finished_pretraining_reuses_it_and_says_so(tmp_path, caplog):
+    """Issue 11 case 5: the same parameters twice: the second run trains nothing and logs how to retrain."""
+    from crossvideo_kedro.training.pretrain import pretrain  # noqa: PLC0415
+    from tests.training.pretrain_worker import tiny_augment, tiny_config, tiny_pool  # noqa: PLC0415
+
+    config = tiny_config(steps=2, checkpoint={"dir": str(tmp_path), "every_steps": 1, "resume": True})
+    first, _ = pretrain(tiny_pool(), tiny_augment(), config, seed=0)
+    with caplog.at_level(logging.INFO, logger="crossvideo_kedro.training.checkpointing"):
+        second, history = pretrain(tiny_pool(), tiny_augment(), config, seed=0)
+    assert "already finished (step 2 of 2" in caplog.text and "pretrain.checkpoint.resume=false" in caplog.text
+    assert len(history) == 2  # the finished run's history, no new steps
+    for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    (folder,) = tmp_path.iterdir()
+    assert sorted(p.name for p in folder.iterdir()) == ["last.pt", "step_0000001.pt", "step_0000002.pt"]
