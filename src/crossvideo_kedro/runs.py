@@ -82,8 +82,14 @@ def write_manifest(data: str | os.PathLike, manifest: Manifest) -> Path:
     path = runs_folder(data) / f"{manifest.version}.json"
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(manifest.to_dict(), indent=1, sort_keys=True))
-        with open(tmp, "rb") as handle:  # durable before it becomes visible
+        with open(tmp, "rb") as handle:  # its bytes are on disk before its name is
             os.fsync(handle.fileno())
+    with contextlib.suppress(OSError):  # and the rename itself (POSIX: fsync the folder)
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
     return path
 
 
