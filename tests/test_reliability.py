@@ -283,3 +283,51 @@ def test_the_shipped_parameters_are_valid():
     for path in sorted((ROOT / "conf" / "base").glob("parameters_*.yml")):
         blocks |= yaml.safe_load(path.read_text()) or {}
     assert validate_parameters(blocks) == []
+
+
+def _run_in_process(project: Path, pipeline, version: str, datasets: dict) -> None:
+    """Drive RunGuardHook around a SequentialRunner as a KedroSession does (hooks called directly)."""
+    from kedro.io import DataCatalog  # noqa: PLC0415
+    from kedro.io.core import Version  # noqa: PLC0415
+    from kedro.runner import SequentialRunner  # noqa: PLC0415
+
+    from crossvideo_kedro.datasets.npz import NpzPartitionsDataset  # noqa: PLC0415
+    from crossvideo_kedro.hooks import RunGuardHook  # noqa: PLC0415
+
+    catalog = DataCatalog({name: NpzPartitionsDataset(path=str(project / "data" / name), version=Version(None, version))
+                           for name in datasets})
+    params = {"project_path": str(project), "pipeline_names": ["test"], "load_versions": {}, "run_id": version}
+    hook = RunGuardHook()
+    hook.before_pipeline_run(run_params=params, pipeline=pipeline, catalog=catalog)
+    try:
+        SequentialRunner().run(pipeline, catalog)
+    except Exception as error:
+        hook.on_pipeline_error(error=error, run_params=params, pipeline=pipeline, catalog=catalog)
+        raise
+    hook.after_pipeline_run(run_params=params, pipeline=pipeline, catalog=catalog)
+
+
+def test_a_failed_run_commits_only_the_nodes_that_saved_everything(tmp_path):
+    from kedro.pipeline import Node, Pipeline  # noqa: PLC0415
+
+    def make(value):
+        return lambda *_: {"x": {"v": np.full(2, value)}}
+
+    def broken(_):
+        raise RuntimeError("node died")
+
+    first = Pipeline([Node(make(1), None, "a", name="make_a"), Node(make(2), "a", "b", name="make_b")])
+    _run_in_process(tmp_path, first, "2026-01-01T00.00.00.000Z", {"a": 0, "b": 0})
+    failing = Pipeline([Node(make(3), None, "a", name="make_a"), Node(broken, "a", "b", name="make_b")])
+    with pytest.raises(RuntimeError, match="node died"):
+        _run_in_process(tmp_path, failing, "2026-01-02T00.00.00.000Z", {"a": 0, "b": 0})
+    ok, failed = manifests(tmp_path)
+    assert failed["status"] == "failed" and failed["saved"] == {"data/a": "2026-01-02T00.00.00.000Z"}
+    assert ok["status"] == "complete" and set(ok["saved"]) == {"data/a", "data/b"}
+    assert not (tmp_path / "data" / ".runs" / "lock").read_text()  # released (content cleared, kernel lock dropped)
+
+    seen = {}
+    reader = Pipeline([Node(lambda a, b: seen.update(a=a["x"]()["v"][0], b=b["x"]()["v"][0]), ["a", "b"], None,
+                            name="read")])
+    _run_in_process(tmp_path, reader, "2026-01-03T00.00.00.000Z", {"a": 0, "b": 0})
+    assert seen == {"a": 1, "b": 2}  # b of the first run comes with the a it was made from, not the failed run's a
