@@ -250,11 +250,13 @@ def plot_label_efficiency(metrics, headline: dict[str, str], level: float = 0.95
         logger.info("label efficiency plot skipped: the metrics table holds no headline metric %s", headline)
         return None
     protocols = sorted(metrics.loc[metrics["task"].isin(tasks), "protocol"].unique())
+    headline_rows = metrics[[headline.get(t) == m for t, m in zip(metrics["task"], metrics["metric"], strict=True)]]
+    columns = int(headline_rows.groupby("task")["protocol"].nunique().max())
     variants = list(dict.fromkeys(metrics["variant"]))
     colors = _variant_colors(variants)
-    seeds = metrics.groupby(["variant", "task", "protocol", "label_fraction"])["seed"].nunique()
-    fig = Figure(figsize=(1.8 + 4.0 * len(protocols), 0.8 + 3.0 * len(tasks)), layout="constrained")
-    axes = fig.subplots(len(tasks), len(protocols), squeeze=False)
+    replicates = headline_rows.groupby(["variant", "task", "protocol", "label_fraction"]).size()  # runs per point
+    fig = Figure(figsize=(max(7.0, 1.8 + 4.0 * columns), 1.0 + 3.0 * len(tasks)), layout="constrained")
+    axes = fig.subplots(len(tasks), columns, squeeze=False)
     for r, task in enumerate(tasks):
         rows_of_task = metrics[(metrics["task"] == task) & (metrics["metric"] == headline[task])]
         run = [p for p in protocols if (rows_of_task["protocol"] == p).any()]
@@ -292,9 +294,10 @@ def plot_label_efficiency(metrics, headline: dict[str, str], level: float = 0.95
     handles = [mpl.lines.Line2D([], [], color=colors[v], marker="o", lw=2.4 if v == "crossvideo" else 1.2)
                for v in variants]
     fig.legend(handles, variants, loc="outside right upper", fontsize=8, frameon=False, title="variant")
-    n = sorted(set(seeds.to_numpy().tolist()))
-    fig.suptitle(f"Label efficiency: mean over {'/'.join(map(str, n))} seed(s), bars: {level:.0%} Student-t CI of the "
-                 "mean (clipped to the axis)", fontsize=10)
+    n = "/".join(map(str, sorted(set(replicates.to_numpy().tolist()))))
+    what = "runs (pretraining × fine-tuning seeds)" if "pretrain_seed" in metrics else "seeds"
+    fig.suptitle(f"Label efficiency: mean over {n} {what}\nbars: {level:.0%} Student-t CI of the mean (clipped to "
+                 "the axis)", fontsize=10)
     return fig
 
 
@@ -382,7 +385,7 @@ def plot_per_class_iou(metrics, classes: Sequence[str] | None, variants: Sequenc
     ax.grid(axis="y", alpha=0.3)
     fig.legend(loc="outside right upper", fontsize=8, frameon=False, title="variant")
     ax.set_title(f"Semantic segmentation per-class IoU: {protocol}, {fraction:.0%} labels, mean and {level:.0%} CI "
-                 f"over {'/'.join(map(str, sorted(seeds)))} seed(s)", fontsize=9)
+                 f"over {'/'.join(map(str, sorted(seeds)))} runs", fontsize=9)
     return fig
 
 

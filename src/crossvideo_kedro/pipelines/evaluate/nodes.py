@@ -130,6 +130,17 @@ def plot_label_efficiency(metrics: pd.DataFrame) -> Figure | None:
     return plots.plot_label_efficiency(metrics, HEADLINE)
 
 
+def _showcase(params: dict[str, Any]) -> tuple[str, str]:
+    """The variant whose predictions the plots show and its run (protocol, label fraction, seed), for titles."""
+    study = StudyConfig.from_dict(params)
+    compare = study.plots.get("compare", [])
+    showcase = {"protocol": "full", "label_fraction": None, "seed": study.seeds[0], **study.showcase}
+    fraction = showcase["label_fraction"]
+    run = (f"{showcase['protocol']}, {'largest fraction' if fraction is None else f'{fraction:.0%}'} labels, "
+           f"seed {showcase['seed']}")
+    return (compare[-1] if compare else "showcase"), run
+
+
 def _sequences(predictions: dict, task: str) -> list[str]:
     return sorted(name.split("__", 1)[1] for name in predictions if name.startswith(f"{task}__"))
 
@@ -151,12 +162,13 @@ def plot_action_timelines(
         for variant, preds in zip(compare, variant_predictions, strict=True):
             row[variant] = materialise(preds[f"action_segmentation__{name}"])["pred"]
         rows.append((name, row))
-    return plots.plot_timelines(rows, class_names.get("action"))
+    return plots.plot_timelines(rows, class_names.get("action"),
+                                title=f"Action segmentation on test sequences ({_showcase(params)[1]})")
 
 
 def plot_action_confusion(
     point_cloud_videos: dict[str, Callable[[], Arrays]], class_names: dict,
-    predictions: dict[str, Callable[[], Arrays]],
+    predictions: dict[str, Callable[[], Arrays]], params: dict[str, Any],
 ) -> Figure | None:
     """Confusion matrix of frame-wise action predictions on the test sequences (showcase run)."""
     names = _sequences(predictions, "action_segmentation")
@@ -167,7 +179,9 @@ def plot_action_confusion(
     pred = np.concatenate([materialise(predictions[f"action_segmentation__{n}"])["pred"] for n in names])
     gt = np.concatenate([materialise(point_cloud_videos[n])["frame_labels"] for n in names])
     keep = gt >= 0
-    return plots.plot_confusion(confusion_matrix(pred[keep], gt[keep], len(classes)), classes)
+    variant, run = _showcase(params)
+    return plots.plot_confusion(confusion_matrix(pred[keep], gt[keep], len(classes)), classes,
+                                title=f"{variant}: action segmentation, {len(names)} test sequences ({run})")
 
 
 def plot_per_class_iou(metrics: pd.DataFrame, class_names: dict, params: dict[str, Any]) -> Figure | None:
@@ -200,7 +214,7 @@ def plot_embedding_tsne(
 
 def plot_semantic_frame(
     point_cloud_videos: dict[str, Callable[[], Arrays]], class_names: dict,
-    predictions: dict[str, Callable[[], Arrays]],
+    predictions: dict[str, Callable[[], Arrays]], params: dict[str, Any],
 ) -> Figure | None:
     """A test point cloud frame coloured by true and by predicted semantic label (None without that task)."""
     names = _sequences(predictions, "semantic_segmentation")
@@ -210,4 +224,6 @@ def plot_semantic_frame(
     name = names[0]
     video = materialise(point_cloud_videos[name])
     pred = materialise(predictions[f"semantic_segmentation__{name}"])["pred"]
-    return plots.plot_semantic_frame(name, video, pred, class_names["semantic"])
+    variant, run = _showcase(params)
+    return plots.plot_semantic_frame(name, video, pred, class_names["semantic"],
+                                     title=f"{variant}: semantic segmentation of test sequence {name} ({run})")
