@@ -229,6 +229,10 @@ def score_predictions(predicted_labels: Partitions, point_videos: Partitions, do
             result = metrics.semantic_segmentation_metrics(pred, truth, num_semantic or int(truth.max()) + 1,
                                                            ignore_ids=(-1,))
             scores = {"point_accuracy": result["accuracy"], "miou": result["miou"]}
+            for name in labelled:
+                known = videos[name][truth_key] >= 0
+                report["sequences"][name][task]["point_accuracy"] = _finite(
+                    100 * float((preds[name][key][known] == videos[name][truth_key][known]).mean()))
         report["overall"][task] = {"labelled": True, **{k: _finite(v) for k, v in scores.items()}}
     logger.info("predict scores: %s", report["overall"])
     return report
@@ -246,9 +250,12 @@ def plot_predicted_actions(predicted_labels: Partitions, point_videos: Partition
             continue
         truth = materialise(point_videos[name])["frame_labels"]
         bands = {f"predicted ({config.variant})": pred["action"]}
+        title = name
         if (truth >= 0).any():
             bands["ground truth"] = truth
-        rows.append((name, bands))
+            known = truth >= 0
+            title = f"{name}: {100 * float((pred['action'][known] == truth[known]).mean()):.0f}% of frames right"
+        rows.append((title, bands))
     return plots.plot_timelines(rows, classes, title=f"Predicted actions per frame: {config.variant} models")
 
 
