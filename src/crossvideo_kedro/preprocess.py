@@ -224,24 +224,41 @@ def ingest_raw_sequence(seq: RawSequence | LazyRawSequence, config: IngestConfig
     lazy.validate()
     keep, _ = frame_selection(lazy.num_frames, lazy.fps, config)
     rng = sequence_rng(config.seed, lazy.name)
-    parts = [
-        _ingest_chunk(lazy, lazy.read(keep[i : i + config.chunk_frames]), keep[i : i + config.chunk_frames], config,
-                      rng)
-        for i in range(0, len(keep), config.chunk_frames)
-    ]  # bounded memory: one chunk of decoded frames at a time
-    parts = [part for part in parts if len(part["frames"])]
-    if not parts:
+    total, n = len(keep), config.num_points
+    out = {  # preallocated once: the outputs are all that grows with T (~15 kB a frame at the defaults)
+        "points": np.empty((total, n, 3), dtype=np.float32),
+        "colors": np.empty((total, n, 3), dtype=np.uint8),
+        "point_labels": np.empty((total, n), dtype=np.int16),
+        "frame_indices": np.empty(total, dtype=np.int64),
+    }
+    if lazy.has_color:
+        out["frames"] = np.empty((total, *config.image_size, 3), dtype=np.uint8)
+    filled = 0
+    for start in range(0, total, config.chunk_frames):  # bounded memory: one chunk of decoded frames at a time
+        frames = keep[start : start + config.chunk_frames]
+        part = _ingest_chunk(lazy, lazy.read(frames), frames, config, rng)
+        done = filled + len(part["frames"])
+        out["frame_indices"][filled:done] = part["frames"]
+        if done > filled:
+            out["points"][filled:done], out["colors"][filled:done] = part["points"], part["colors"]
+            out["point_labels"][filled:done] = part["labels"]
+            if lazy.has_color:
+                out["frames"][filled:done] = part["images"]
+        filled = done
+    if filled == 0:
         raise DataError(
             f"{lazy.name}: every kept frame has fewer than ingest.min_points = {config.min_points} valid depth "
             f"pixels in [{config.min_depth}, {config.max_depth}] m; nothing left to ingest"
         )
-    kept = np.concatenate([part["frames"] for part in parts])
+    if filled < total:  # sparse frames were dropped
+        out = {key: value[:filled].copy() for key, value in out.items()}
+    kept = out["frame_indices"]
     timestamps = (kept / lazy.fps).astype(np.float32)
     classes = lazy.action_classes if lazy.action_classes is not None else config.action_classes
     point_video = {
-        "points": np.concatenate([part["points"] for part in parts]).astype(np.float32),
-        "colors": np.concatenate([part["colors"] for part in parts]),
-        "point_labels": np.concatenate([part["labels"] for part in parts]),
+        "points": out["points"],
+        "colors": out["colors"],
+        "point_labels": out["point_labels"],
         "frame_labels": frame_labels_from_events(timestamps.astype(np.float64), lazy.events, classes, lazy.name),
         "timestamps": timestamps,
         "frame_indices": kept.astype(np.int32),
@@ -249,7 +266,7 @@ def ingest_raw_sequence(seq: RawSequence | LazyRawSequence, config: IngestConfig
     image_video = None
     if lazy.has_color:
         image_video = {
-            "frames": np.concatenate([part["images"] for part in parts]),
+            "frames": out["frames"],
             "timestamps": timestamps,
             "intrinsics": scale_intrinsics(lazy.intrinsics, (lazy.height, lazy.width), tuple(config.image_size)),
         }

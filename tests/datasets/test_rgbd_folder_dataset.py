@@ -179,3 +179,27 @@ def test_frame_patterns() -> None:
     ]:
         with pytest.raises(ValueError, match=message):
             FramePattern(bad)
+
+
+def test_frames_linked_out_of_the_capture_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "capture").mkdir()
+    folder = _folder(tmp_path / "capture")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (folder / "c002.png").rename(elsewhere / "c002.png")
+    (folder / "c002.png").symlink_to(elsewhere / "c002.png")
+    dataset = RGBDFolderDataset(str(folder), **OPTIONS)
+    with pytest.raises(DataError, match=r"c002\.png: resolves to .*elsewhere/c002\.png, outside the capture folder"):
+        dataset.load()["capture"]()
+    allowed = RGBDFolderDataset(str(folder), allow_external_links=True, **OPTIONS).load()["capture"]()
+    assert allowed.color[2, 0, 0, 0] == 2
+
+
+def test_open_streams_and_checks_the_camera_against_the_frames(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    lazy = RGBDFolderDataset(str(folder), **OPTIONS).load()[folder.name].open()
+    assert (lazy.num_frames, lazy.height, lazy.width, lazy.has_color) == (6, 4, 5, True)
+    np.testing.assert_array_equal(lazy.read(np.array([4, 5])).color[:, 0, 0, 0], [4, 5])
+    np.savetxt(folder / "k.txt", [[1e-30, 0, 2], [0, 1e-30, 1.5], [0, 0, 1]])
+    with pytest.raises(DataError, match=r"fx = 1e-30 px is implausible for 5x4 images"):
+        RGBDFolderDataset(str(folder), **OPTIONS).load()[folder.name].open()
