@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
 TINY = {
-    "generate": {"num_sequences": 6, "num_frames": 24, "width": 64, "height": 48},
+    "generate": {"num_sequences": 6, "num_frames": 24, "width": 64, "height": 48, "unlabelled": {"num_sequences": 4}},
     "ingest": {"num_points": 64, "image_size": [16, 16], "split": {"train": 0.5, "val": 0.17, "test": 0.33}},
     "augment": {"clip_frames": 4, "clip_span": 8, "preview_clips": 2},
     "pretrain": {"seeds": [0, 1], "steps": 2, "batch_size": 2, "warmup_steps": 1, "embed_clip_frames": 4,
