@@ -1,126 +1,132 @@
-"""One process: the machine's dense fp32 matmul rate, then the default pretraining step (forward + backward + AdamW).
+"""One process: reference matmul rates, then the default pretraining step (data + forward + backward + AdamW).
 
-Reports clips/s, achieved FLOP/s as a fraction of the matmul rate, the share of step time in FPS + ball query, and
-peak memory. Shapes and the model come from conf/base (parameters_ingest/augment/pretrain.yml).
+Prints, for the default configuration (conf/base: parameters_ingest/augment/pretrain.yml):
 
-    python benchmarks/bench_pretrain.py [--steps 10] [--threads N]
+- the dense fp32 and bf16 matmul rates (2048^3, best of 8), measured in this process;
+- the step time (best and median of ``--steps``), clips/s, and the step's FLOP rate as a fraction of both rates;
+- a torch.profiler breakdown: data assembly, forward (FPS, ball query, grouping, tube MLP, point transformer,
+  image CNN, image transformer, heads), losses, backward, optimiser — ms per step and share of the step;
+- the FPS + ball query share of the step, and peak resident memory.
+
+The step is the one ``training/pretrain.py`` runs (its batch assembly, model, loss, optimiser and schedule), with
+``--amp`` (auto | bf16 | off) and ``--compile`` as the loop's ``amp`` / ``compile`` parameters set them.
+
+    python benchmarks/bench_pretrain.py [--steps 6] [--amp auto] [--compile] [--threads N]
+
+On a shared machine absolute times are noisy: read the ratios (step FLOP rate / matmul rate, shares of the step).
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
-from torch.utils.flop_counter import FlopCounterMode
+from torch.profiler import record_function
 
-from crossvideo_kedro.augment import AugmentConfig, build_view_pairs
-from crossvideo_kedro.models import point4d
-from crossvideo_kedro.training import pretrain as pretrain_module
-from crossvideo_kedro.training.pretrain import PretrainConfig
+from _profiling import add_common_arguments, report_variants
+from crossvideo_kedro.losses import CrossVideoLoss
+from crossvideo_kedro.models.presets import ModelConfig
+from crossvideo_kedro.training.model import CrossVideoModel, images_to_tensor
+from crossvideo_kedro.training.precision import autocast, maybe_compile, resolve_amp, set_threads
+from crossvideo_kedro.training.schedule import build_optimizer, build_scheduler
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "base"
 
 
-def matmul_rate(size: int = 2048, repeats: int = 10) -> float:
-    """Dense fp32 matmul FLOP/s (best of ``repeats``)."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        tick = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - tick)
-    return 2 * size**3 / best
+def synthetic_batch(batch: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """A view-major batch as the pretraining loader hands it to the step: 2·B rows (view 1, then view 2).
 
-
-class NeighbourTimer:
-    """Wraps FPS and ball query (as the point encoder calls them) to add up their wall time."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self._originals = {}
-
-    def __enter__(self) -> "NeighbourTimer":
-        for module, name in ((point4d, "furthest_point_sample"), (point4d, "ball_query")):
-            original = getattr(module, name)
-            self._originals[(module, name)] = original
-
-            def timed(*args, _original=original, **kwargs):
-                tick = time.perf_counter()
-                try:
-                    return _original(*args, **kwargs)
-                finally:
-                    self.seconds += time.perf_counter() - tick
-
-            setattr(module, name, timed)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for (module, name), original in self._originals.items():
-            setattr(module, name, original)
-
-
-def default_bank(num_clips: int) -> dict:
+    Shapes come from conf/base (ingest.num_points, ingest.image_size, augment.clip_frames); values do not change
+    the cost (points on a ~1 m tabletop so balls hold realistic numbers of points).
+    """
     ingest = yaml.safe_load((CONF / "parameters_ingest.yml").read_text())["ingest"]
-    augment = AugmentConfig.from_dict(yaml.safe_load((CONF / "parameters_augment.yml").read_text())["augment"])
+    T = yaml.safe_load((CONF / "parameters_augment.yml").read_text())["augment"]["clip_frames"]
     n, (h, w) = ingest["num_points"], ingest["image_size"]
-    bank = {}
-    for c in range(num_clips):
-        rng = np.random.default_rng(c)
-        video = {"points": rng.normal(0, 0.2, (augment.clip_span, n, 3)).astype(np.float32) + [0, 0, 0.6],
-                 "timestamps": (np.arange(augment.clip_span) / 7.5).astype(np.float32)}
-        frames = {"frames": rng.integers(0, 255, (augment.clip_span, h, w, 3), dtype=np.uint8)}
-        bank[f"c{c:03d}"] = build_view_pairs(video, frames, 0, augment, rng)
-    return bank
+    rng = np.random.default_rng(seed)
+    points = rng.uniform(-0.5, 0.5, (2 * batch, T, n, 3)).astype(np.float32) * [1, 1, 0.2] + [0, 0, 0.6]
+    keys = np.arange(batch)[:, None] * 1000 + np.arange(T)  # (B, T) global frame keys of view 1
+    return {
+        "points": points.astype(np.float32),
+        "times": np.tile((np.arange(T) / 7.5).astype(np.float32), (2 * batch, 1)),
+        "keys": np.concatenate([keys, keys + 2]).astype(np.int64),  # view 2 overlaps view 1 on T - 2 frames
+        "sequence": np.concatenate([np.arange(batch)] * 2).astype(np.int64),
+        "images": rng.integers(0, 255, (2 * batch, T, h, w, 3), dtype=np.uint8),
+    }
+
+
+def make_step(params: dict, amp: str, compile_model: bool, device: torch.device):
+    """The step of ``training/pretrain.py`` (model, loss, AdamW, schedule, clipping) with profiler ranges."""
+    loss_fn = CrossVideoLoss(**params.get("loss", {}))
+    need_images = any(loss_fn.weights.get(t, 0) > 0 for t in
+                      ("cross_video", "cross_frame", "image_intra_video", "image_intra_frame"))
+    batch = params["batch_size"]
+    torch.manual_seed(0)
+    model = CrossVideoModel(ModelConfig.from_dict(params["model"]), use_images=need_images,
+                            terms=loss_fn.weights).to(device)
+    train_model = maybe_compile(model, compile_model)
+    optimizer = build_optimizer(model.parameters(), params["optimizer"], params["lr"], params["weight_decay"])
+    scheduler = build_scheduler(optimizer, 10**6, params["warmup_steps"], params["min_lr_ratio"])
+    dtype = resolve_amp(amp, device)
+    batches = [synthetic_batch(batch, seed) for seed in range(2)]
+    split = lambda x: x.reshape(2, batch, *x.shape[1:])  # noqa: E731
+    model.train()
+
+    def step(i: int) -> None:
+        with record_function("data"):
+            views = {key: torch.from_numpy(value).to(device) for key, value in batches[i % 2].items()}
+            images = images_to_tensor(views["images"]) if need_images else None  # (2B, T, 3, H, W)
+        with record_function("forward"), autocast(device, dtype):
+            out = train_model(views["points"], views["times"], images)
+        with record_function("loss"):
+            emb = {key: split(value).float() for key, value in out.items()}
+            emb["point_times"] = emb["image_times"] = split(views["keys"])
+            emb["groups"] = split(views["sequence"])[0]
+            total, _ = loss_fn(emb)
+        with record_function("backward"):
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+        with record_function("optimizer"):
+            torch.nn.utils.clip_grad_norm_(model.parameters(), params["grad_clip"] or float("inf"))
+            optimizer.step()
+            scheduler.step()
+
+    return step, dtype
+
+
+def parse_overrides(items: list[str]) -> dict[str, dict]:
+    """``["point.tube_chunk_rows=0", ...]`` -> ``{"point": {"tube_chunk_rows": 0}}`` (values parsed as YAML)."""
+    out: dict[str, dict] = {}
+    for item in items:
+        key, value = item.split("=", 1)
+        section, name = key.split(".", 1)
+        out.setdefault(section, {})[name] = yaml.safe_load(value)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=None)
+    add_common_arguments(parser)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = set_threads(args.threads)
+    device = torch.device("cpu")
     params = yaml.safe_load((CONF / "parameters_pretrain.yml").read_text())["pretrain"]
     batch = params["batch_size"]
-    params.update(epochs=1, progress=False, checkpoint={"dir": "/tmp/bench_pretrain_ckpt", "resume": False,
-                                                        "every_steps": 10**6})
-    config = PretrainConfig.from_dict(params)
-    rate = matmul_rate()
-    print(f"dense fp32 matmul (2048^3): {rate / 1e9:.1f} GFLOP/s with {torch.get_num_threads()} threads")
+    T = synthetic_batch(2)["points"].shape[1]
 
-    bank = default_bank(batch * (args.steps + 1))
-    times: list[float] = []
-    flops = FlopCounterMode(display=False)
-    state = {"tick": time.perf_counter()}
+    def variant(amp: str, overrides: dict, compile_model: bool):
+        model = {k: {**(params["model"].get(k) or {}), **v} if isinstance(v, dict) else v
+                 for k, v in {**params["model"], **overrides}.items()}
+        return make_step({**params, "model": model}, amp, compile_model, device)
 
-    def on_step(step: int) -> None:
-        now = time.perf_counter()
-        times.append(now - state["tick"])
-        state["tick"] = now
-
-    with NeighbourTimer() as timer:
-        pretrain_module.pretrain(bank, config, on_step=on_step)  # warm-up epoch: steps + 1 batches
-    neighbour_share = timer.seconds / sum(times)
-    with flops:  # FLOPs of exactly one step
-        one = PretrainConfig.from_dict({**params, "epochs": 1})
-        pretrain_module.pretrain(dict(list(bank.items())[:batch]), one)
-    step_flops = flops.get_total_flops()
-    step_s = float(np.median(times[1:]))  # skip the first step (allocation, thread pools)
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    shapes = next(iter(bank.values()))
-    print(f"pretraining step: batch {batch} clips x 2 views, T={shapes['points'].shape[2]}, "
-          f"N={shapes['points'].shape[3]}, images {shapes['images'].shape[3:5]}")
-    print(f"  median step {step_s * 1000:.0f} ms -> {batch / step_s:.1f} clips/s")
-    print(f"  {step_flops / 1e9:.1f} GFLOP per step -> {step_flops / step_s / 1e9:.1f} GFLOP/s "
-          f"= {step_flops / step_s / rate:.1%} of the matmul rate")
-    print(f"  FPS + ball query: {neighbour_share:.1%} of step time")
-    print(f"  peak resident memory: {peak_mib:.0f} MiB")
+    variants = {"this config": (args.amp, parse_overrides(args.set), args.compile)}
+    if args.compare:
+        variants = {"before (fp32, unchunked)": ("off", {"point": {"tube_chunk_rows": 0}}, False), **variants}
+    print(f"pretraining step, default config: {batch} clips x 2 views, T={T}, {threads} threads; "
+          f"this config: amp={args.amp}, compile={args.compile}, overrides {args.set or 'none'}")
+    report_variants({name: (lambda v=v: variant(*v)) for name, v in variants.items()}, args, clips=batch)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.profiler import record_function
 
 from crossvideo_kedro.models.presets import Norm
 
@@ -40,5 +41,6 @@ class ProjectionHead(nn.Module):
         self.fc2 = nn.Linear(hidden_dim, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.norm(self.fc1(x)))  # (..., hidden_dim)
-        return F.normalize(self.fc2(x), dim=-1)  # (..., out_dim)
+        with record_function("heads"):
+            x = F.relu(self.norm(self.fc1(x)))  # (..., hidden_dim)
+            return F.normalize(self.fc2(x), dim=-1)  # (..., out_dim)

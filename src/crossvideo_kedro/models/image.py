@@ -6,6 +6,7 @@ import math
 
 import torch
 from torch import nn
+from torch.profiler import record_function
 
 from crossvideo_kedro.models.point4d import ClassifierHeadMixin, TransformerEncoder, default_times, pool_frames
 from crossvideo_kedro.models.presets import ImageEncoderConfig
@@ -71,8 +72,21 @@ class FrameCNN(nn.Module):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=self._memory_format(x))  # (F, 3, H, W)
         x = self.blocks(self.stem(x))  # (F, C, H', W')
         return x.mean(dim=(2, 3))  # (F, C)
+
+    @staticmethod
+    def _memory_format(x: torch.Tensor) -> torch.memory_format:
+        """NCHW under bf16 autocast on CPU, channels-last otherwise (every layer follows the input's format).
+
+        Measured on this CPU (forward + backward, 256 frames of 64x64, 1 core): fp32 NCHW 340 ms, fp32 channels-last
+        270 ms; bf16 NCHW 160 ms, bf16 channels-last 340 ms (its GroupNorm backward is slow). Frames from
+        ``images_to_tensor`` arrive channels-last (a ``movedim`` of HWC), so the format is always set here.
+        """
+        bf16 = x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and \
+            torch.get_autocast_dtype("cpu") == torch.bfloat16
+        return torch.contiguous_format if bf16 else torch.channels_last
 
 
 class ImageVideoEncoder(ClassifierHeadMixin, nn.Module):
@@ -101,8 +115,10 @@ class ImageVideoEncoder(ClassifierHeadMixin, nn.Module):
         if C != 3:
             raise ValueError(f"frames must be (B, T, 3, H, W), got {tuple(frames.shape)}")
         times = default_times(B, T, frames.device) if times is None else times.to(frames.dtype)  # (B, T)
-        x = self.proj(self.cnn(frames.reshape(B * T, C, H, W))).reshape(B, T, -1)  # (B, T, D)
-        x = self.transformer(x + self.time_embed(times[..., None]))  # (B, T, D)
+        with record_function("image.cnn"):
+            x = self.proj(self.cnn(frames.reshape(B * T, C, H, W))).reshape(B, T, -1)  # (B, T, D)
+        with record_function("image.transformer"):
+            x = self.transformer(x + self.time_embed(times[..., None]))  # (B, T, D)
         return {"frame": x, "video": pool_frames(x, self.cfg.video_pool)}
 
     def forward(self, frames: torch.Tensor, times: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
