@@ -344,7 +344,8 @@ def splits_from_file(names: list[str], split_file: dict[str, str], where: str = 
     if missing:
         problems.append(f"{len(missing)} ingested sequence(s) are not in the split file: {missing[:10]}")
     if unknown:
-        problems.append(f"{len(unknown)} sequence(s) of the split file were not found in the raw source: {unknown[:10]}")
+        problems.append(f"{len(unknown)} sequence(s) of the split file were not found in the raw source: "
+                        f"{unknown[:10]}")
     if problems:
         raise DataError(f"{where}: " + "; ".join(problems) + " (names as ingest gives them: the folder path relative "
                         "to the source root with '/' -> '__')")

@@ -447,7 +447,8 @@ def test_links_leaving_the_source_are_refused_or_allowed(tmp_path: Path, spec: S
     with caplog.at_level("INFO"):
         loaders = HOI4DRawDataset(str(root), **options).load()
     assert sorted(loaders) == ["cam__T1", "cam__T2"]
-    assert "T3: a link to" in caplog.text and "T5: a link to" in caplog.text and "outside the source root" in caplog.text
+    assert "T3: a link to" in caplog.text and "T5: a link to" in caplog.text
+    assert "outside the source root" in caplog.text
     assert "T4: the same folder as" in caplog.text
     assert "Skipped hidden folder" in caplog.text and "..seq" in caplog.text
     for name, file in (("cam__T1", r"align_depth/00003\.png"), ("cam__T2", r"align_rgb/00000\.jpg")):

@@ -133,7 +133,8 @@ def test_split_file_decides_the_split(tmp_path):
 @pytest.mark.parametrize(
     ("split", "match"),
     [
-        ({f"seq_{i:04d}": "train" for i in range(7)}, r"1 ingested sequence\(s\) are not in the split file: \['seq_0007'\]"),
+        ({f"seq_{i:04d}": "train" for i in range(7)},
+         r"1 ingested sequence\(s\) are not in the split file: \['seq_0007'\]"),
         ({**{f"seq_{i:04d}": "train" for i in range(8)}, "seq_0099": "test"},
          r"1 sequence\(s\) of the split file were not found in the raw source: \['seq_0099'\]"),
         ({f"seq_{i:04d}": "holdout" for i in range(8)}, r"split values must be one of"),

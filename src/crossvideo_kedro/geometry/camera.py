@@ -69,7 +69,8 @@ def scale_intrinsics(intrinsics: np.ndarray, from_hw: tuple[int, int], to_hw: tu
     """K of the same camera after resizing its images from ``from_hw`` to ``to_hw`` (no crop).
 
     With pixel centres at integers, a resize by s maps coordinate ``u`` to ``(u + 0.5)·s − 0.5`` (what bilinear
-    resizing with ``align_corners=False`` does), so ``fx' = s·fx``, ``skew' = s_x·skew``, ``cx' = (cx + 0.5)·s − 0.5``.
+    resizing with ``align_corners=False`` does), so ``fx' = s·fx``, ``skew' = s_x·skew`` and
+    ``cx' = (cx + 0.5)·s − 0.5``.
 
     Returns:
         float32 (3, 3).

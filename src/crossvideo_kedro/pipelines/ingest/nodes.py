@@ -115,8 +115,8 @@ def ingest_sequences(
     jobs = [(name, raw_sequences[name], True) for name in sorted(raw_sequences)]
     jobs += [(name, unlabelled_sequences[name], False) for name in sorted(unlabelled_sequences)]
     with ThreadPoolExecutor(max_workers=config.num_workers) as pool:
-        results = list(tqdm(pool.map(lambda job: _try_one(job[0], job[1], config, job[2]), jobs), total=len(jobs), desc="ingest",
-                            unit="seq"))
+        attempts = pool.map(lambda job: _try_one(job[0], job[1], config, job[2]), jobs)
+        results = list(tqdm(attempts, total=len(jobs), desc="ingest", unit="seq"))
     skipped = [r["error"] for r in results if "error" in r]
     results = [r for r in results if "error" not in r]
     _report(skipped, len(jobs), config)
