@@ -254,3 +254,21 @@ def test_semantic_errors():
     # ... and an ignore id outside [0, C) does not hide the last class
     metrics = semantic_segmentation_metrics(np.array([2, 2]), np.array([2, -1]), 3, ignore_ids=(-1,))
     assert metrics["iou_per_class"] == {2: 100.0}
+
+
+def test_paired_difference_ci_against_a_hand_worked_example():
+    from crossvideo_kedro.metrics import paired_difference_ci
+
+    # differences 1, 2, 3, 4: mean 2.5, s = sqrt(5/3) = 1.290994, se = s / 2 = 0.645497,
+    # t_{0.975, 3} = 3.182446 (tables) -> half width 2.054260 -> [0.445740, 4.554260]
+    ci = paired_difference_ci([11.0, 22.0, 33.0, 44.0], [10.0, 20.0, 30.0, 40.0])
+    assert ci["n"] == 4 and ci["mean"] == 2.5
+    assert ci["std"] == pytest.approx(1.290994, abs=1e-6)
+    assert ci["low"] == pytest.approx(0.445740, abs=1e-5) and ci["high"] == pytest.approx(4.554260, abs=1e-5)
+    wider = paired_difference_ci([11.0, 22.0, 33.0, 44.0], [10.0, 20.0, 30.0, 40.0], level=0.99)
+    assert wider["low"] < ci["low"] and wider["high"] > ci["high"]  # t_{0.995, 3} = 5.840909
+    assert wider["high"] == pytest.approx(2.5 + 5.840909 * 0.645497, abs=1e-4)
+    one = paired_difference_ci([3.0], [1.0])
+    assert one["mean"] == 2.0 and np.isnan(one["low"]) and np.isnan(one["high"])
+    with pytest.raises(ValueError, match="two 1-D arrays of equal length"):
+        paired_difference_ci([1.0, 2.0], [1.0])

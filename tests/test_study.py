@@ -10,18 +10,30 @@ import pandas as pd
 import pytest
 import yaml
 
-from crossvideo_kedro.pipelines.evaluate.nodes import collect_metrics, summarise_study
+from crossvideo_kedro import study as study_module
+from crossvideo_kedro.pipelines.evaluate.nodes import collect_metrics, paired_differences, summarise_study
 from crossvideo_kedro.pipelines.finetune.nodes import variant_pretrain_params
 from crossvideo_kedro.pipelines.finetune.pipeline import variant_pipeline
-from crossvideo_kedro.study import StudyConfig, Variant, load_variants
+from crossvideo_kedro.study import (
+    StudyConfig,
+    Variant,
+    check_variant_name,
+    load_study_parameters,
+    load_variants,
+    replicates,
+    supported_tasks,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_shipped_variants_are_the_study_of_the_paper():
-    variants = {v.name: v for v in load_variants()}
-    assert list(variants) == ["scratch", "crossvideo", "intra_only", "cross_only", "video_level_only",
-                              "frame_level_only", "fusion"]
+ALL = ["scratch", "crossvideo", "intra_only", "cross_only", "video_level_only", "frame_level_only", "fusion"]
+
+
+def test_default_run_is_the_headline_and_the_ablations_env_the_whole_study():
+    assert [v.name for v in load_variants(ROOT / "conf")] == ["scratch", "crossvideo"]
+    variants = {v.name: v for v in load_variants(ROOT / "conf", env="ablations")}
+    assert list(variants) == ALL
     assert variants["fusion"].fusion and variants["fusion"].init == "scratch"
     assert variants["crossvideo"].init == "pretrained"
     assert variants["video_level_only"].weights == {"intra_video": 1.0, "cross_video": 1.0}
@@ -33,13 +45,15 @@ def test_a_new_variant_is_a_parameter_entry(tmp_path):
     (conf / "local").mkdir()
     params = yaml.safe_load((conf / "base" / "parameters_evaluate.yml").read_text())
     params["evaluate"]["variants"]["cross_frame_only"] = {"init": "pretrain", "weights": {"cross_frame": 1.0}}
+    params["evaluate"]["include"] = None  # every defined variant
     (conf / "base" / "parameters_evaluate.yml").write_text(yaml.safe_dump(params, sort_keys=False))
     variants = load_variants(conf)
     assert variants[-1] == Variant("cross_frame_only", "pretrain", {"cross_frame": 1.0})
     pipe = variant_pipeline(variants[-1])
     assert {n.name for n in pipe.nodes} == {"cross_frame_only.pretrain_variant", "cross_frame_only.finetune_variant"}
     assert "cross_frame_only.downstream_metrics" in pipe.outputs()
-    assert "pretrain_views" in pipe.inputs() and "params:evaluate.variants.cross_frame_only" in pipe.inputs()
+    assert {"pretrain_pool", "point_cloud_videos", "image_videos", "params:augment", "params:pretrain",
+            "params:evaluate.variants.cross_frame_only"} <= pipe.inputs()
 
 
 def test_variant_weights_replace_the_base_weights():
@@ -70,32 +84,120 @@ def test_study_grid_and_validation():
         "runs": [{"task": "action_segmentation", "protocol": "full", "label_fractions": [0.1, 1.0]}],
         "seeds": [0, 1],
     })
-    assert study.grid() == [("action_segmentation", "full", 0.1, 0), ("action_segmentation", "full", 0.1, 1),
-                            ("action_segmentation", "full", 1.0, 0), ("action_segmentation", "full", 1.0, 1)]
+    assert study.grid() == [("action_segmentation", "full", 0.1), ("action_segmentation", "full", 1.0)]
+    assert replicates([0, 1, 2], study.seeds) == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
     with pytest.raises(ValueError, match=r"evaluate.runs\[0\].protocol must be one of"):
         StudyConfig.from_dict({"runs": [{"task": "action_segmentation", "protocol": "zero", "label_fractions": [1]}]})
     with pytest.raises(ValueError, match=r"evaluate.runs\[0\].label_fractions must be fractions in \(0, 1\]"):
         StudyConfig.from_dict({"runs": [{"task": "action_segmentation", "protocol": "full", "label_fractions": [2]}]})
 
 
-def _rows(variant: str, values: list[float]) -> pd.DataFrame:
-    return pd.DataFrame([{"variant": variant, "task": "action_segmentation", "protocol": "full", "label_fraction": 0.1,
-                          "seed": s, "num_train_sequences": 2, "metric": "accuracy", "value": v}
-                         for s, v in enumerate(values)])
+def _rows(variant: str, values: list[float], task: str = "action_segmentation", metric: str = "accuracy",
+          fraction: float = 0.1) -> pd.DataFrame:
+    return pd.DataFrame([{"variant": variant, "task": task, "protocol": "full", "label_fraction": fraction,
+                          "pretrain_seed": r, "seed": 0, "num_train_sequences": 2, "lr": 1e-3, "metric": metric,
+                          "value": v} for r, v in enumerate(values)])
 
 
-def test_summary_reports_mean_and_std_over_seeds():
+def test_summary_reports_mean_and_std_over_replicates():
     table, csv = collect_metrics(_rows("scratch", [20.0, 30.0]), _rows("crossvideo", [40.0, 44.0]))
     assert len(table) == 4 and table.equals(csv)
-    summary, markdown = summarise_study(table, {"variants": {"scratch": {}, "crossvideo": {}}, "seeds": [0, 1]})
+    summary, markdown = summarise_study(table, {"variants": {"scratch": {}, "crossvideo": {}}, "seeds": [0]})
     row = summary.set_index("variant").loc["crossvideo"]
-    assert row["mean"] == 42.0 and np.isclose(row["std"], np.std([40, 44], ddof=1)) and row["seeds"] == 2
+    assert row["mean"] == 42.0 and np.isclose(row["std"], np.std([40, 44], ddof=1)) and row["replicates"] == 2
     assert "| scratch | 25.0 ± 7.1 |" in markdown and "| crossvideo | 42.0 ± 2.8 |" in markdown
     assert markdown.index("scratch") < markdown.index("crossvideo")  # the parameters' order
+
+
+def test_summary_pairs_each_variant_with_scratch_per_replicate_and_shows_the_upper_bound():
+    # replicate-wise differences 1, 2, 3, 4 (the hand-worked example of test_metrics): +2.5 [+0.4, +4.6]
+    scratch = _rows("scratch", [10.0, 20.0, 30.0, 40.0])
+    cross = _rows("crossvideo", [11.0, 22.0, 33.0, 44.0])
+    upper = _rows("scratch", [85.0, 87.0, 86.0, 86.0], fraction=1.0)
+    table, _ = collect_metrics(scratch, cross, upper)
+    diffs = paired_differences(table)
+    row = diffs.set_index("variant").loc["crossvideo"]
+    assert row["mean_diff"] == 2.5 and row["n"] == 4
+    assert row["ci_low"] == pytest.approx(0.44574, abs=1e-4) and row["ci_high"] == pytest.approx(4.55426, abs=1e-4)
+    _, markdown = summarise_study(table, {"variants": {"scratch": {}, "crossvideo": {}}, "seeds": [0]})
+    assert "| crossvideo | +2.5 [+0.4, +4.6] * |" in markdown  # the interval excludes 0
+    assert "Supervised upper bound (scratch, full fine-tuning, 100 % labels): **86.0 ± 0.8**" in markdown
+    shuffled = _rows("crossvideo", [44.0, 33.0, 22.0, 11.0])  # same values, other pairing: the interval covers 0
+    _, markdown = summarise_study(collect_metrics(scratch, shuffled)[0], {"variants": {}, "seeds": [0]})
+    assert "| crossvideo | +2.5 [" in markdown and "* |" not in markdown
+
+
+def test_summary_always_runs_even_without_metrics():
+    table, markdown = summarise_study(collect_metrics()[0], {"seeds": [0]})
+    assert table.empty and "No runs" in markdown
 
 
 def test_mlflow_metric_names_from_the_ablation_table():
     from crossvideo_kedro.hooks import study_metrics
 
-    table, _ = summarise_study(collect_metrics(_rows("crossvideo", [40.0, 44.0]))[0], {"seeds": [0, 1]})
+    table, _ = summarise_study(collect_metrics(_rows("crossvideo", [40.0, 44.0]))[0], {"seeds": [0]})
     assert study_metrics(table) == {"crossvideo/action_segmentation/full/0.1/accuracy": 42.0}
+
+
+def test_variants_tasks_and_fractions_are_selected_by_parameters():
+    params = {"variants": {"scratch": {}, "crossvideo": {"init": "pretrained"}, "fusion": {"fusion": True}},
+              "runs": [{"task": "action_segmentation", "protocol": "full", "label_fractions": [0.1, 1.0]},
+                       {"task": "semantic_segmentation", "protocol": "full", "label_fractions": [0.1]}]}
+    assert StudyConfig.from_dict(params).selected_variants() == ["scratch", "crossvideo", "fusion"]  # include: null
+    study = StudyConfig.from_dict({**params, "include": ["fusion", "scratch"], "tasks": ["action_segmentation"],
+                                   "label_fractions": [0.5]})
+    assert study.selected_variants() == ["scratch", "fusion"]  # the definitions' order
+    assert study.grid() == [("action_segmentation", "full", 0.5)]
+    from_cli = StudyConfig.from_dict({**params, "include": "fusion crossvideo", "label_fractions": "0.2+1"})
+    assert from_cli.selected_variants() == ["crossvideo", "fusion"]  # --params "evaluate.include=fusion crossvideo"
+    assert [f for _, _, f in from_cli.grid()] == [0.2, 1.0, 0.2, 1.0]
+    assert StudyConfig.from_dict(params).grid(tasks=["semantic_segmentation"]) == [("semantic_segmentation", "full", 0.1)]
+    with pytest.raises(ValueError, match=r"evaluate.include names undefined variant\(s\) \['crosvideo'\]"):
+        StudyConfig.from_dict({**params, "include": ["crosvideo"]})
+
+
+def test_an_environment_and_runtime_params_choose_the_variants(tmp_path):
+    conf = tmp_path / "conf"
+    shutil.copytree(ROOT / "conf" / "base", conf / "base")
+    (conf / "local").mkdir()
+    (conf / "depth_only").mkdir()
+    (conf / "depth_only" / "parameters_evaluate.yml").write_text(yaml.safe_dump(
+        {"evaluate": {"include": ["scratch"], "tasks": ["action_segmentation"]}}))
+    assert [v.name for v in load_variants(conf, env="depth_only")] == ["scratch"]
+    assert load_study_parameters(conf, env="depth_only")["tasks"] == ["action_segmentation"]
+
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(ROOT)
+    try:
+        with KedroSession.create(ROOT, runtime_params={"evaluate": {"include": ["crossvideo"]}}) as session:
+            session.load_context()  # what `kedro run --params` does before it registers pipelines
+            assert [v.name for v in load_variants()] == ["crossvideo"]
+            from crossvideo_kedro.pipelines.finetune.pipeline import create_pipeline
+
+            assert {n.namespace for n in create_pipeline().nodes} == {"crossvideo"}
+    finally:
+        study_module._ACTIVE.clear()
+
+
+def test_a_crossvideo_variant_without_image_terms_is_refused():
+    no_cross = {"loss": {"weights": {"intra_video": 1.0, "intra_frame": 1.0, "cross_video": 0.0, "cross_frame": 0.0}}}
+    with pytest.raises(ValueError, match=r"variant 'crossvideo' has no cross-modal term \(pretrain.loss.weights.*"
+                                         r"rename it"):
+        check_variant_name(Variant("crossvideo", "pretrained"), no_cross)
+    check_variant_name(Variant("intra_only", "pretrained"), no_cross)  # honest name: fine
+    check_variant_name(Variant("crossvideo", "pretrained"), {"loss": {"weights": {"cross_frame": 1.0}}})
+    with pytest.raises(ValueError, match=r"evaluate.variants.cross_only.weights"):
+        check_variant_name(Variant("cross_only", "pretrain", {"intra_video": 1.0}), {})
+
+
+def test_a_sources_capabilities_decide_the_tasks():
+    index = pd.DataFrame({"sequence": ["a", "b", "c"], "split": ["train", "test", "unlabelled"],
+                          "has_images": [False] * 3, "has_frame_labels": [True, True, False],
+                          "has_point_labels": [False, False, True]})
+    reasons = supported_tasks(index, {"action": ["x", "y"], "semantic": None}, ["train", "val", "test"])
+    assert reasons["action_segmentation"] is None and reasons["action_recognition"] is None
+    assert reasons["semantic_segmentation"] == "no sequence has point_labels"  # the pool's labels do not count
+    reasons = supported_tasks(index.assign(has_point_labels=True), {"action": ["x"], "semantic": []}, ["train", "test"])
+    assert reasons["semantic_segmentation"] == "the source names no semantic classes (class_names.semantic)"

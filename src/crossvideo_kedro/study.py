@@ -76,12 +76,12 @@ class StudyConfig:
 
     @classmethod
     def from_dict(cls, params: dict[str, Any], prefix: str = "evaluate") -> StudyConfig:
-        check_keys(cls, params, prefix)
         params = dict(params)
         for key in ("seeds", "train_splits", "include", "tasks", "label_fractions"):
             if params.get(key) is not None:
-                value = params[key]
-                params[key] = tuple(value) if isinstance(value, list | tuple) else (value,)
+                params[key] = _as_tuple(params[key], float if key == "label_fractions" else
+                                        int if key == "seeds" else str)
+        check_keys(cls, params, prefix)
         config = cls(**params)
         for i, run in enumerate(config.runs):
             if set(run) != {"task", "protocol", "label_fractions"}:
@@ -121,6 +121,15 @@ class StudyConfig:
             fractions = self.label_fractions if self.label_fractions is not None else run["label_fractions"]
             cells += [(run["task"], run["protocol"], float(f)) for f in fractions]
         return list(dict.fromkeys(cells))
+
+
+def _as_tuple(value: Any, kind: type) -> tuple:
+    """A list, a single value, or a string of values separated by spaces or '+' (what ``--params`` can pass:
+    Kedro splits ``--params`` on commas, so ``--params "evaluate.include=scratch crossvideo"``) → tuple."""
+    if isinstance(value, str):
+        parts = value.replace("+", " ").split()
+        return tuple(kind(p) for p in parts) if kind is not str else tuple(parts)
+    return tuple(value) if isinstance(value, list | tuple) else (value,)
 
 
 def replicates(pretrain_seeds: Iterable[int], finetune_seeds: Iterable[int]) -> list[tuple[int, int]]:
@@ -217,7 +226,10 @@ def load_study_parameters(conf_source: str | Path | None = None, env: str | None
     if conf_source is None:
         conf_source = project_root() / settings.CONF_SOURCE
     env = env or os.environ.get("KEDRO_ENV")
-    loader = settings.CONFIG_LOADER_CLASS(conf_source=str(conf_source), env=env, **settings.CONFIG_LOADER_ARGS)
+    from crossvideo_kedro import settings as project_settings  # noqa: PLC0415 - the soft merge even when unbootstrapped
+
+    loader = project_settings.CONFIG_LOADER_CLASS(conf_source=str(conf_source), env=env,
+                                                  **project_settings.CONFIG_LOADER_ARGS)
     return loader["parameters"].get("evaluate", {})
 
 

@@ -14,8 +14,11 @@ from crossvideo_kedro.training.finetune import (
     make_windows,
     pick_label_fraction,
     run_downstream,
+    scatter_frames,
 )
 from crossvideo_kedro.training.model import CrossVideoModel
+from crossvideo_kedro.training.predict import load_task_model, predict_sequence, spec_dict
+from crossvideo_kedro.training.tasks import project_points, sample_pixel_features
 from tests.training.pretrain_worker import TINY_MODEL
 
 NUM_FRAMES, N = 10, 32
@@ -41,8 +44,9 @@ def toy_videos(count: int = 6, seed: int = 0) -> tuple[dict, dict]:
 
 
 def config(**overrides) -> FinetuneConfig:
-    params = {"epochs": 3, "linear_epochs": 3, "batch_size": 4, "clip_frames": 4, "progress": False,
-              "device": "cpu", "temporal_kernel": 3, **overrides}
+    params = {"steps": 3, "linear_steps": 3, "batch_size": 4, "sequence_batch": 2, "clip_frames": 4,
+              "progress": False, "device": "cpu", "temporal": {"stages": 1, "layers": 3, "channels": 16},
+              **overrides}
     return FinetuneConfig.from_dict(params)
 
 
@@ -69,6 +73,8 @@ def test_label_fractions_are_seeded_nested_in_size_and_never_empty():
     assert len(pick_label_fraction(names, 0.1, 0)) == 2
     assert pick_label_fraction(names, 0.1, 0) == pick_label_fraction(names, 0.1, 0)
     assert pick_label_fraction(names, 0.1, 0) != pick_label_fraction(names, 0.1, 1)
+    assert pick_label_fraction(names, 0.5, (2, 0)) == pick_label_fraction(names, 0.5, (2, 0))  # a replicate
+    assert pick_label_fraction(names, 0.5, (2, 0)) != pick_label_fraction(names, 0.5, (1, 0))
     assert len(pick_label_fraction(names, 0.01, 0)) == 1
     with pytest.raises(ValueError, match=r"label fraction must be in \(0, 1\]"):
         pick_label_fraction(names, 0.0, 0)
@@ -77,11 +83,25 @@ def test_label_fractions_are_seeded_nested_in_size_and_never_empty():
 def test_assemble_averages_logits_of_overlapping_windows():
     videos, _ = toy_videos(1)
     windows = make_windows(["s0"], videos, None, clip_frames=4)  # windows at 0, 4, 6: frames 6, 7 overlap
-    logits = torch.zeros(3, 4, 2)
-    logits[1, :, 0] = 1.0  # window 4..7 says class 0
-    logits[2, :, 1] = 3.0  # window 6..9 says class 1, more confidently
-    pred = assemble("action_segmentation", windows, [logits], videos)["s0"]
-    assert pred.tolist() == [0, 0, 0, 0, 0, 0, 1, 1, 1, 1]
+    logits = torch.zeros(3, 4, N, 2)
+    logits[1, :, :, 0] = 1.0  # window 4..7 says class 0
+    logits[2, :, :, 1] = 3.0  # window 6..9 says class 1, more confidently
+    pred = assemble("semantic_segmentation", windows, [logits], videos)["s0"]
+    assert pred[:, 0].tolist() == [0, 0, 0, 0, 0, 0, 1, 1, 1, 1] and pred.shape == (NUM_FRAMES, N)
+
+
+def test_window_features_go_back_to_their_sequence_frames_averaged():
+    videos, _ = toy_videos(2)
+    windows = make_windows(["s0", "s1"], videos, None, clip_frames=4)  # per sequence windows at 0, 4, 6
+    feats = torch.from_numpy(windows.frames.astype(np.float32))[..., None] * 10  # (6, 4, 1): feature = 10 * frame
+    feats[windows.seq == 1] += 1000
+    feats[2, 0] += 6.0  # window at 6 says frame 6 is 66 (the window at 4 says 60): the average is 63
+    out = scatter_frames(feats, windows, np.arange(len(windows)), np.array([0, 1]))  # (2, L, 1)
+    expected = torch.arange(NUM_FRAMES, dtype=torch.float32) * 10
+    expected0 = expected.clone()
+    expected0[6] = 63.0
+    torch.testing.assert_close(out[0, :, 0], expected0)
+    torch.testing.assert_close(out[1, :, 0], expected + 1000)
 
 
 @pytest.mark.parametrize("task", ["action_segmentation", "semantic_segmentation", "action_recognition"])
@@ -91,11 +111,10 @@ def test_every_task_and_protocol_trains_and_scores(task, protocol):
     model_config = ModelConfig.from_dict(TINY_MODEL)
     scores, preds, history, model = run_downstream(
         task, protocol, videos, None, ["s0", "s1", "s2", "s3"], ["s4", "s5"], 3, model_config, None, False,
-        config(epochs=4, linear_epochs=4), seed=0,
+        config(steps=4, linear_steps=4, val_every=2), seed=0, val_names=["s3"],
     )
-    key = {"action_segmentation": "accuracy", "semantic_segmentation": "miou",
-           "action_recognition": "clip_accuracy"}[task]
-    assert 0 <= scores[key] <= 100 and len(history) == 4
+    assert len(history) == 4 and history["val_loss"].notna().sum() == 2  # val loss every 2 steps
+    assert np.isfinite(history["loss"]).all()
     if task == "action_segmentation":
         assert set(scores) == {"accuracy", "edit", "f1@10", "f1@25", "f1@50"}
         assert preds["s4"].shape == (NUM_FRAMES,)
@@ -118,26 +137,111 @@ def test_linear_probe_freezes_the_encoder_and_loads_pretrained_weights():
     assert changed  # full fine-tuning moves the encoder
 
 
-def test_full_finetuning_learns_a_readable_action():
+def test_full_finetuning_learns_a_readable_action_over_whole_sequences():
     videos, _ = toy_videos(8)
-    scores, *_ = run_downstream("action_segmentation", "full", videos, None, [f"s{i}" for i in range(6)],
-                                ["s6", "s7"], 3, ModelConfig.from_dict(TINY_MODEL), None, False,
-                                config(epochs=30, lr=3e-3), seed=0)
-    assert scores["accuracy"] > 70  # chance is ~40% (majority class)
+    scores, preds, *_ = run_downstream("action_segmentation", "full", videos, None, [f"s{i}" for i in range(6)],
+                                       ["s6", "s7"], 3, ModelConfig.from_dict(TINY_MODEL), None, False,
+                                       config(steps=40, lr=3e-3), seed=0)
+    assert scores["accuracy"] > 80  # chance is ~40% (majority class)
+    assert preds["s6"].shape == (NUM_FRAMES,)
+
+
+def test_a_random_encoder_trains_at_the_full_learning_rate():
+    from crossvideo_kedro.training import finetune
+
+    seen = {}
+    real = finetune.build_optimizer
+
+    def spy(groups, *args, **kwargs):
+        seen["lrs"] = [g["lr"] for g in groups]
+        return real(groups, *args, **kwargs)
+
+    videos, _ = toy_videos()
+    model_config = ModelConfig.from_dict(TINY_MODEL)
+    pretrained = CrossVideoModel(model_config, use_images=False, terms={"intra_video": 1.0}).encoder_state()
+    finetune.build_optimizer = spy
+    try:
+        run_downstream("action_segmentation", "full", videos, None, ["s0"], ["s4"], 3, model_config, None, False,
+                       config(steps=1, lr=1e-3, encoder_lr_ratio=0.5), seed=0)
+        assert seen["lrs"] == [1e-3, 1e-3]  # scratch: no ratio
+        run_downstream("action_segmentation", "full", videos, None, ["s0"], ["s4"], 3, model_config, pretrained,
+                       False, config(steps=1, lr=1e-3, encoder_lr_ratio=0.5), seed=0)
+        assert seen["lrs"] == [1e-3, 5e-4]  # pretrained: encoder at lr * ratio
+    finally:
+        finetune.build_optimizer = real
 
 
 def test_fusion_uses_images():
     videos, images = toy_videos()
     _, _, _, model = run_downstream("action_recognition", "full", videos, images, ["s0", "s1"], ["s4"], 3,
-                                    ModelConfig.from_dict(TINY_MODEL), None, True, config(epochs=1), seed=0)
+                                    ModelConfig.from_dict(TINY_MODEL), None, True, config(steps=1), seed=0)
     assert model.image_encoder is not None and model.head.in_features == 32 + 32
 
 
+K = np.array([[10.0, 0.0, 7.5], [0.0, 20.0, 3.5], [0.0, 0.0, 1.0]])  # 16 x 8 image, OpenCV centres
+
+
+def test_a_point_projects_to_the_pixel_computed_by_hand():
+    # (0.2, -0.05, 2.0): u = 10 * 0.2 / 2 + 7.5 = 8.5, v = 20 * -0.05 / 2 + 3.5 = 3.0
+    uv = project_points(np.array([[0.2, -0.05, 2.0], [0.0, 0.0, 0.0]]), K)
+    np.testing.assert_allclose(uv[0], [8.5, 3.0])
+    assert (uv[1] < -1e5).all()  # z = 0 (padding) lands outside every image
+    image = torch.zeros(1, 1, 8, 16)
+    image[0, 0, 3, 8] = 1.0  # row 3, column 8 (centre (8, 3)) and its right neighbour (centre (9, 3))
+    image[0, 0, 3, 9] = 3.0
+    samples = sample_pixel_features(image, torch.tensor([[[8.0, 3.0], [8.5, 3.0], [9.0, 3.0], [-1e6, -1e6]]]),
+                                    (8, 16))
+    torch.testing.assert_close(samples[0, :, 0], torch.tensor([1.0, 2.0, 3.0, 0.0]))  # centres, halfway, outside
+    coarse = torch.arange(8.0).reshape(1, 1, 2, 4)  # a 2 x 4 map of the same image: pixel (9.5, 5.5) is the centre of cell (1, 2)
+    assert float(sample_pixel_features(coarse, torch.tensor([[[9.5, 5.5]]]), (8, 16))[0, 0, 0]) == 6.0
+
+
+def test_per_point_fusion_samples_the_image_at_each_points_pixel():
+    videos, images = toy_videos()
+    for name in images:
+        videos[name]["points"][..., 2] += 1.0  # in front of the camera
+        images[name]["intrinsics"] = np.array([[10, 0, 7.5], [0, 10, 7.5], [0, 0, 1]], np.float32)
+    model_config = ModelConfig.from_dict(TINY_MODEL)
+    scores, preds, _, model = run_downstream("semantic_segmentation", "full", videos, images, ["s0", "s1"], ["s4"],
+                                             3, model_config, None, True, config(steps=2), seed=0)
+    assert preds["s4"].shape == (NUM_FRAMES, N)
+    assert model.head.in_features == model_config.decoder.dim + 32 + 8 + 16  # decoder, image frame, stem + last maps
+    windows = make_windows(["s0"], videos, images, 4, project=True)
+    expected = project_points(videos["s0"]["points"][windows.frames[0]], images["s0"]["intrinsics"])
+    np.testing.assert_allclose(windows.uv[0].numpy(), expected, rtol=1e-5)
+    del images["s4"]["intrinsics"]
+    with pytest.raises(ValueError, match=r"image video 's4' has no 'intrinsics'.*re-run ingest"):
+        run_downstream("semantic_segmentation", "full", videos, images, ["s0"], ["s4"], 3, model_config, None, True,
+                       config(steps=1), seed=0)
+
+
+@pytest.mark.parametrize("task", ["action_segmentation", "semantic_segmentation", "action_recognition"])
+def test_predict_api_rebuilds_the_trained_model(task):
+    videos, _ = toy_videos()
+    model_config = ModelConfig.from_dict(TINY_MODEL)
+    _, preds, _, model = run_downstream(task, "full", videos, None, ["s0", "s1"], ["s4"], 3, model_config, None,
+                                        False, config(steps=2), seed=0)
+    import dataclasses
+
+    saved = {"variant": "scratch", "model_config": dataclasses.asdict(model_config),
+             "state_dicts": {task: model.state_dict()}, "specs": {task: spec_dict(model.spec)}}
+    loaded = load_task_model(saved, task)
+    video = {"points": videos["s4"]["points"], "timestamps": videos["s4"]["timestamps"]}  # no labels needed
+    labels = predict_sequence(loaded, task, video)
+    assert labels.shape == ((NUM_FRAMES, N) if task == "semantic_segmentation" else (NUM_FRAMES,))
+    if task != "action_recognition":
+        np.testing.assert_array_equal(labels, preds["s4"])  # the same predictions as in the study
+    with pytest.raises(ValueError, match=r"holds no .* model; it has"):
+        load_task_model(saved, "semantic_segmentation" if task != "semantic_segmentation" else "action_segmentation")
+
+
 def test_bad_finetune_parameters_name_the_key():
-    with pytest.raises(ValueError, match=r"finetune.batch_size must be >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"finetune.batch_size must be (an integer )?>= 1, got 0"):
         config(batch_size=0)
-    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['finetune.epoch'\]"):
-        FinetuneConfig.from_dict({"epoch": 3})
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['finetune.epochs'\]"):
+        FinetuneConfig.from_dict({"epochs": 3})
+    with pytest.raises(ValueError, match=r"finetune.temporal.channels must be an integer >= 1"):
+        config(temporal={"channels": 0})
     with pytest.raises(ValueError, match="protocol must be one of"):
         run_downstream("action_segmentation", "probe", *toy_videos(), ["s0"], ["s1"], 3,
                        ModelConfig.from_dict(TINY_MODEL), None, False, config(), 0)
@@ -155,5 +259,5 @@ def test_shared_feature_cache_gives_the_same_results_and_is_filled_once():
     assert sorted(cache) == ["s0", "s1", "s2", "s4", "s5"]
     first = cache["s0"]["frame"]
     run_downstream("semantic_segmentation", "linear", videos, None, ["s0", "s3"], ["s4"], 3, model_config, None,
-                   False, config(), seed=0, cache=cache)
+                   False, config(), seed=0, cache=cache)  # same encoder (same seed), same windows
     assert cache["s0"]["frame"] is first and "s3" in cache  # reused, and extended with the new sequence

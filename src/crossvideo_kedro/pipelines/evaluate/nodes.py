@@ -49,7 +49,7 @@ def paired_differences(metrics_table: pd.DataFrame, control: str = CONTROL, leve
         if variant == control:
             continue
         joined = part.set_index(["task", "protocol", "label_fraction", *REPLICATE])[["value"]].join(
-            base[["value"]], rsuffix="_control", how="inner")
+            base[["value"]].rename(columns={"value": "value_control"}), how="inner")
         if joined.empty:
             continue
         ci = paired_difference_ci(joined["value"].to_numpy(), joined["value_control"].to_numpy(), level)
