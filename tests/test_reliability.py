@@ -149,6 +149,10 @@ def test_a_run_killed_between_two_saves_is_never_loaded(tmp_path):
     killed = max(versions(pcv))
     assert np.load(pcv / killed / "point_cloud_videos" / "seq_0000.npz")["points"].shape[1] == 16
     assert len(manifests(project)) == 1  # the killed run never committed
+    litter = project / "data" / "02_intermediate" / "image_videos" / killed / ".image_videos.tmp-k1ll"
+    litter.mkdir(parents=True)  # what a kill during image_videos' save would have left
+    (litter / "seq_0000.npz").write_bytes(b"half")
+    os.utime(litter, (time.time() - 60, time.time() - 60))
 
     result = kedro(project, "--env", "tiny", "--pipelines", "ingest", "--from-nodes", "plot_ingest_preview")
     assert "did not match load version" not in result.stdout + result.stderr
@@ -158,8 +162,8 @@ def test_a_run_killed_between_two_saves_is_never_loaded(tmp_path):
     for name in ("point_cloud_videos", "image_videos", "sequence_index.parquet", "class_names.json"):
         key = f"data/02_intermediate/{name}"
         assert loaded[key] == first["saved"][key] != killed, name  # one finished run's set, not the killed one
-    # The next run holds the lock the killed run had (the kernel released it) and cleans nothing it should keep.
-    assert killed in versions(pcv)
+    assert not litter.parent.exists()  # the staging litter and its empty version folder are gone
+    assert killed in versions(pcv)  # complete versions are kept (never loaded, but not deleted either)
 
 
 @pytest.mark.slow
