@@ -15,6 +15,7 @@ generates, and never writes into a real source. :class:`RawSourceHook` records t
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -54,17 +55,37 @@ def ingest_wiring(catalog_config: Mapping[str, Any] | None = None) -> dict[str, 
 
 
 def _base_catalog() -> dict[str, Any]:
-    """``conf/base`` + ``conf/local`` of the project in the working directory (no session: e.g. kedro viz)."""
+    """The catalog of the project in the working directory: ``--env`` of the running command, else ``$KEDRO_ENV``,
+    else ``local``, over ``base``.
+
+    Used when no session recorded its catalog (``kedro viz``, a notebook importing the registry).
+    """
     from kedro.config import OmegaConfigLoader  # noqa: PLC0415
 
     conf = Path.cwd() / "conf"
     if not conf.is_dir():
         return {}
+    env = _cli_env() or os.environ.get("KEDRO_ENV") or "local"
     try:
-        return dict(OmegaConfigLoader(str(conf), base_env="base", default_run_env="local")["catalog"])
+        return dict(OmegaConfigLoader(str(conf), base_env="base", default_run_env=env)["catalog"])
     except Exception as error:  # noqa: BLE001 - a broken catalog is reported by Kedro itself, later
         logger.debug("could not read the catalog to wire ingest: %s", error)
         return {}
+
+
+def _cli_env() -> str | None:
+    """``--env`` of the running ``kedro`` command, if any (a fallback should the hook not have run yet)."""
+    try:
+        import click  # noqa: PLC0415
+
+        ctx = click.get_current_context(silent=True)
+    except ImportError:
+        return None
+    while ctx is not None:
+        if ctx.params.get("env"):
+            return str(ctx.params["env"])
+        ctx = ctx.parent
+    return None
 
 
 class RawSourceHook:

@@ -83,3 +83,21 @@ def test_bad_pool_parameters_name_the_key() -> None:
         generate_unlabelled_sequences({**SMALL, "unlabelled": {"num_sequences": -1}})
     with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['generate\.unlabelled\.size'\]"):
         generate_unlabelled_sequences({**SMALL, "unlabelled": {"size": 3}})
+
+
+def test_without_the_hook_the_running_commands_env_decides(monkeypatch: pytest.MonkeyPatch) -> None:
+    import click  # noqa: PLC0415
+
+    monkeypatch.delitem(raw_source._ACTIVE, "catalog", raising=False)
+    monkeypatch.chdir(PROJECT_ROOT)
+    seen = []
+
+    @click.command()
+    @click.option("--env")
+    def run(env: str | None) -> None:
+        seen.append(raw_source.ingest_wiring())
+
+    run(["--env", "seven_scenes"], standalone_mode=False)
+    run([], standalone_mode=False)
+    assert seen == [{}, {"raw_sequences": "generated_sequences",
+                         "unlabelled_sequences": "generated_unlabelled_sequences"}]
