@@ -15,6 +15,7 @@ Every message names ``<prefix>.<key>``, the value and what is expected.
 
 from __future__ import annotations
 
+import difflib
 import math
 import types
 import typing
@@ -82,7 +83,10 @@ def _problems(cls: type, params: Mapping[str, Any], prefix: str, exclude: tuple[
     unknown = sorted(set(params) - known)
     problems = []
     if unknown:
-        problems.append(f"unknown parameter(s) {[f'{prefix}.{k}' for k in unknown]}; expected {sorted(known)}")
+        hints_ = [f" ({k!r}: did you mean {close[0]!r}?)" for k in unknown
+                  if (close := difflib.get_close_matches(str(k), known, n=1))]
+        problems.append(f"unknown parameter(s) {[f'{prefix}.{k}' for k in unknown]}{''.join(hints_)}; "
+                        f"expected {sorted(known)}")
     try:
         hints = get_type_hints(cls)
     except Exception:  # noqa: BLE001 - an annotation we cannot resolve: check keys only
