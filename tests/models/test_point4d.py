@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from crossvideo_kedro._open3d import ml_ops
+from crossvideo_kedro.models import point4d
 from crossvideo_kedro.models.point4d import P4Conv, PointVideoEncoder, gather_frames, temporal_window
 from crossvideo_kedro.models.presets import PointEncoderConfig
 
@@ -187,3 +188,86 @@ def test_encoder_head_api() -> None:
     assert enc.forward_head(feats).shape == (2, 4, 5)
     with pytest.raises(ValueError, match="level"):
         enc.reset_head(5, level="anchor")  # type: ignore[arg-type]
+
+
+def _per_anchor_reference(conv: P4Conv, points: torch.Tensor) -> torch.Tensor:
+    """P4Conv straight from its definition, one (clip, frame, anchor) at a time: the tube around the anchor in each
+    frame of the kernel -> MLP per neighbour -> max over neighbours -> max over the valid kernel frames -> norm."""
+    B, T, N, _ = points.shape
+    frames, offsets = temporal_window(T, conv.temporal_kernel)
+    anchor_idx = point4d.sample_anchors(points, conv.num_anchors, "torch")
+    r2 = torch.tensor(conv.radius, dtype=torch.float32) ** 2
+    out = torch.empty(B, T, conv.num_anchors, conv.out_channels)
+    for b in range(B):
+        for t in range(T):
+            for a in range(conv.num_anchors):
+                anchor = points[b, t, anchor_idx[b, t, a]]
+                pooled = []
+                for o in range(conv.temporal_kernel):
+                    cloud = points[b, frames[t, o]]
+                    inside = torch.nonzero(((cloud - anchor) ** 2).sum(-1) < r2).flatten()[: conv.k]
+                    if len(inside) == 0:
+                        continue  # an empty ball: this kernel frame is left out of the pooling
+                    idx = torch.cat([inside, inside[:1].repeat(conv.k - len(inside))])  # pad with the first
+                    disp = torch.cat([cloud[idx] - anchor, offsets[o].expand(conv.k, 1)], dim=-1)  # (K, 4)
+                    pooled.append(conv.out_proj(conv.mlp(disp)).amax(dim=0))  # (D,)
+                out[b, t, a] = torch.stack(pooled).amax(dim=0)
+    return torch.relu(conv.out_norm(out))
+
+
+def test_p4conv_matches_per_anchor_loop() -> None:
+    torch.manual_seed(0)
+    conv = P4Conv(0, (16, 24), num_anchors=6, radius=0.2, k=8, norm="layer", neighbor_backend="torch",
+                  chunk_rows=64).eval()
+    points = _clip(13, B=2, T=3, N=40)
+    with torch.no_grad():
+        _, feats = conv(points)
+        expected = _per_anchor_reference(conv, points)
+    torch.testing.assert_close(feats, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("norm", ["layer", "batch"])
+def test_chunked_tube_mlp_gives_the_same_outputs_and_gradients(norm: str) -> None:
+    """Chunking (with checkpointing) is a pure speed choice: fp32 outputs are bit-identical, gradients equal up
+    to the order in which the chunks' weight gradients are summed. BatchNorm in training mode is never chunked."""
+    torch.manual_seed(0)
+    whole = P4Conv(0, (16, 32), num_anchors=8, radius=0.15, k=8, norm=norm, chunk_rows=0)
+    chunked = P4Conv(0, (16, 32), num_anchors=8, radius=0.15, k=8, norm=norm, chunk_rows=40)  # 5 groups/chunk
+    chunked.load_state_dict(whole.state_dict())
+    points = _clip(14, B=2, T=4, N=64)
+    g = torch.randn(2, 4, 8, 32, generator=torch.Generator().manual_seed(1))
+    outs = []
+    for conv in (whole, chunked):
+        _, feats = conv(points)
+        (feats * g).sum().backward()
+        outs.append(feats)
+    assert torch.equal(outs[0], outs[1])
+    for (name, p), q in zip(whole.named_parameters(), chunked.parameters(), strict=True):
+        scale = float(p.grad.abs().max())  # summation order differs: compare against the gradient's scale
+        torch.testing.assert_close(q.grad, p.grad, atol=1e-5 * scale, rtol=0, msg=name)
+    assert chunked._chunk_rows() == (0 if norm == "batch" else 40)
+
+
+def test_max_over_neighbors_chunks_without_grad() -> None:
+    mlp = torch.nn.Linear(4, 6)
+    x = torch.randn(3, 5, 7, 4)  # 15 groups of K=7
+    with torch.no_grad():
+        torch.testing.assert_close(point4d.max_over_neighbors(mlp, x, chunk_rows=14),
+                                   mlp(x).amax(dim=-2), atol=0, rtol=0)
+    with pytest.raises(ValueError, match="chunk_rows"):
+        P4Conv(0, (8,), num_anchors=4, radius=0.1, k=4, chunk_rows=-1)
+
+
+def test_bf16_math_attention_matches_fp32_sdpa() -> None:
+    """Under CPU bf16 autocast attention takes the explicit two-matmul path; it computes the same attention."""
+    from crossvideo_kedro.models.point4d import Attention  # noqa: PLC0415
+
+    torch.manual_seed(0)
+    attn = Attention(32, 4).eval()
+    x = torch.randn(2, 10, 32)
+    with torch.no_grad():
+        ref = attn(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = attn(x)
+    assert low.dtype == torch.bfloat16
+    torch.testing.assert_close(low.float(), ref, atol=3e-2, rtol=3e-2)

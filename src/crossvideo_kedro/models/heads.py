@@ -30,6 +30,9 @@ class ChannelNorm(nn.Module):
 class ProjectionHead(nn.Module):
     """Linear -> Norm -> ReLU -> Linear, then L2 normalisation: ``z = g(h) / ||g(h)||``.
 
+    The embedding is normalised and returned in fp32 under any autocast: contrastive logits are cosines divided by
+    a temperature (x10 for 0.1), so bf16's 3 significant digits on unit vectors would show in the loss.
+
     Shape:
         x: (B, D) or (B, T, D) (any leading dims). Returns (..., out_dim) with unit L2 norm along the last dim.
     """
@@ -43,4 +46,4 @@ class ProjectionHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with record_function("heads"):
             x = F.relu(self.norm(self.fc1(x)))  # (..., hidden_dim)
-            return F.normalize(self.fc2(x), dim=-1)  # (..., out_dim)
+            return F.normalize(self.fc2(x).float(), dim=-1)  # (..., out_dim), fp32 even under bf16 autocast
