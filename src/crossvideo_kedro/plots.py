@@ -109,10 +109,10 @@ def _depth_colors(z: np.ndarray) -> tuple[np.ndarray, Normalize]:
     return np.asarray(mpl.colormaps["viridis"](norm(z)))[:, :3], norm
 
 
-def _depth_panel(fig: Figure, ax: Axes, points: np.ndarray, title: str) -> None:
+def _depth_panel(fig: Figure, ax: Axes, points: np.ndarray, title: str, label: str = "depth z (m)") -> None:
     colors, norm = _depth_colors(points[:, 2])
     plot_points(ax, points, colors, title)
-    fig.colorbar(ScalarMappable(norm, "viridis"), ax=ax, label="depth z (m)", shrink=0.8)
+    fig.colorbar(ScalarMappable(norm, "viridis"), ax=ax, label=label, shrink=0.8)
 
 
 # ------------------------------------------------------------------------------------------------ ingest / augment
@@ -175,7 +175,7 @@ def plot_view_pair(clip: str, point_video: Arrays, views: Arrays) -> Figure:
         (f"view {v + 1}", views["points"][0, v, 0], frame_ids[v, 0]) for v in range(2)
     ]
     for ax, (title, points, frame) in zip(axes[0], panels, strict=True):
-        _depth_panel(fig, ax, points, f"{title}: frame {frame}")
+        _depth_panel(fig, ax, points, f"{title}: frame {frame}", label="z from the clip centre (m)")
     if has_images:
         axes[1, 0].axis("off")
         axes[1, 0].text(0.0, 0.5, f"{clip}\nframes of view 1: {frame_ids[0].tolist()}\n"

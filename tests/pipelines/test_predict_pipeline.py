@@ -133,3 +133,11 @@ def test_unseen_sequences_use_another_seed_and_their_own_names():
     sequences = generate_unseen_sequences(generate, {"unseen": {"seed": 7, "num_sequences": 2}})
     assert sorted(sequences) == ["unseen_0000", "unseen_0001"]
     assert sequences["unseen_0000"].depth.shape == (6, 24, 32)
+
+
+def test_the_variant_names_the_models_the_pipeline_reads():
+    from crossvideo_kedro.pipelines.predict.pipeline import predict_variant  # noqa: PLC0415
+
+    assert predict_variant() == "crossvideo"  # conf/base/parameters_predict.yml
+    assert "scratch.downstream_models" in create_pipeline(variant="scratch").inputs()
+    assert "crossvideo.downstream_models" not in create_pipeline(variant="scratch").inputs()
