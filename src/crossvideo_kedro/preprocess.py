@@ -127,7 +127,9 @@ def frame_labels_from_events(
     if not events:
         return labels
     if classes is None:
-        raise DataError(f"{where}: the sequence has action events but no action class list (set ingest.action_classes)")
+        raise DataError(f"{where}: the sequence has action events but no action class list (name them in the source's "
+                        "meta.json as 'classes', or on its catalog entry as action_classes, or set "
+                        "ingest.action_classes)")
     for event in events:  # a handful of events per video; vectorised over frames
         if event.name not in classes:
             raise DataError(f"{where}: event {event.name!r} is not in the action class list {classes}")

@@ -174,3 +174,25 @@ def test_skipped_sequences_are_left_out_and_listed(tmp_path):
     skipped = catalog.load("ingest_skipped")
     assert [s["sequence"] for s in skipped] == ["seq_0002", "seq_0004"]
     assert "has no valid depth" in skipped[0]["error"] and skipped[0]["labelled"] is True
+
+
+def test_bad_files_in_two_of_sixteen_real_sequences_are_all_named(tmp_path):
+    """Issue 11 case: a zero-byte depth PNG and a truncated JPG on disk; both named, the 14 others fine."""
+    from crossvideo_kedro.datasets import HOI4DRawDataset  # noqa: PLC0415
+    from crossvideo_kedro.pipelines.ingest.nodes import ingest_sequences  # noqa: PLC0415
+    from tests.datasets.conftest import K, PALETTE, write_real_hoi4d_sequence  # noqa: PLC0415
+
+    root = tmp_path / "raw"
+    for i in range(16):
+        write_real_hoi4d_sequence(root / f"s{i:02d}", height=12, width=16)
+    (root / "s03" / "align_depth" / "00002.png").write_bytes(b"")
+    jpg = root / "s11" / "align_rgb" / "00004.jpg"
+    jpg.write_bytes(jpg.read_bytes()[:150])
+    raw = HOI4DRawDataset(str(root), intrinsics=K, mask_palette=PALETTE, action_classes=["reach", "grasp"]).load()
+    params = {**PARAMS, "min_points": 8, "max_depth": 3.0}
+    with pytest.raises(DataError, match=r"(?s)2 of 16 sequences.*s03: .*s03/align_depth/00002\.png: depth frame is "
+                                        r"not a readable image.*\(frame 2\).*s11: .*s11/align_rgb/00004\.jpg: colour "
+                                        r"frame is truncated or corrupt"):
+        ingest_sequences(raw, {}, params)
+    videos, _, table, _, skipped = ingest_sequences(raw, {}, {**params, "on_error": "skip"})
+    assert len(videos) == 14 and [s["sequence"] for s in skipped] == ["s03", "s11"]
