@@ -335,3 +335,23 @@ def test_a_failed_run_commits_only_the_nodes_that_saved_everything(tmp_path):
                             name="read")])
     _run_in_process(tmp_path, reader, "2026-01-03T00.00.00.000Z", {"a": 0, "b": 0})
     assert seen == {"a": 1, "b": 2}  # b of the first run comes with the a it was made from, not the failed run's a
+
+
+def test_a_folder_from_before_manifests_loads_its_old_versions_but_never_a_later_killed_one(tmp_path, caplog):
+    from crossvideo_kedro.datasets.npz import NpzPartitionsDataset  # noqa: PLC0415
+    from kedro.io.core import Version  # noqa: PLC0415
+    from kedro.pipeline import Node, Pipeline  # noqa: PLC0415
+
+    def save(version, value):
+        NpzPartitionsDataset(path=str(tmp_path / "data" / "a"), version=Version(None, version)).save(
+            {"x": {"v": np.full(2, value)}})
+
+    save("2026-01-01T00.00.00.000Z", 1)  # made before this code recorded runs
+    seen = []
+    reader = Pipeline([Node(lambda a: seen.append(a["x"]()["v"][0]), "a", None, name="read")])
+    with caplog.at_level("WARNING"):
+        _run_in_process(tmp_path, reader, "2026-01-02T00.00.00.000Z", {"a": 0})
+    assert seen == [1] and "made before this data folder recorded runs" in caplog.text
+    save("2026-01-03T00.00.00.000Z", 2)  # a tracked run that was killed before its commit
+    _run_in_process(tmp_path, reader, "2026-01-04T00.00.00.000Z", {"a": 0})
+    assert seen == [1, 1]  # still the pre-manifest version, never the killed run's

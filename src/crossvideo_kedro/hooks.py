@@ -67,7 +67,6 @@ class RunGuardHook:
             raise runs.RunRefused("parameters refused before any node ran: " + "; ".join(problems))
         self._project = Path(run_params.get("project_path") or ".")
         data = self._project / "data"
-        legacy = not runs.runs_folder(data).is_dir()  # no run recorded here yet (a fresh or a pre-manifest folder)
         self._lock = runs.RunLock(data) if env_dist_info().is_main else None
         if self._lock is not None:
             self._lock.acquire({"pipelines": run_params.get("pipeline_names") or ["__default__"],
@@ -75,7 +74,8 @@ class RunGuardHook:
         try:
             if self._lock is not None:
                 runs.clean_staging(_staging_folders(catalog, pipeline), before=self._lock.started)
-            self._loaded = self._pin(run_params, pipeline, catalog, legacy)
+            epoch = runs.tracking_epoch(data, _save_version(run_params, catalog), write=self._lock is not None)
+            self._loaded = self._pin(run_params, pipeline, catalog, epoch)
         except BaseException:
             self._release()
             raise
@@ -83,8 +83,12 @@ class RunGuardHook:
     def _key(self, catalog: DataCatalog, name: str) -> str | None:
         return _key(_versioned(catalog, name), self._project)
 
-    def _pin(self, run_params: dict, pipeline: Pipeline, catalog: DataCatalog, legacy: bool) -> dict[str, str]:
-        """Pin loads; returns ``{dataset key: version}`` of every versioned input the run will load."""
+    def _pin(self, run_params: dict, pipeline: Pipeline, catalog: DataCatalog, epoch: str | None) -> dict[str, str]:
+        """Pin loads; returns ``{dataset key: version}`` of every versioned input the run will load.
+
+        ``epoch``: the save version of the first run recorded in this data folder; versions older than it were made
+        before runs were recorded and are loaded the old way (newest first) when no manifest has the dataset.
+        """
         save_version = _save_version(run_params, catalog)
         user_pins = dict(run_params.get("load_versions") or {})
         # The run reads its own outputs, never a concurrent run's. (With --only-missing-outputs Kedro asks the
@@ -104,12 +108,13 @@ class RunGuardHook:
             return loaded
         manifests = runs.read_manifests(self._project / "data")
         on_disk = {name: _newest_on_disk(_versioned(catalog, name)) for name in needed}
-        if legacy and not manifests and any(on_disk.values()):
-            logger.warning("%s has no run manifests yet (made before runs were recorded): this run loads each "
-                           "input's newest version; runs from now on load only versions of finished runs",
-                           self._project / "data")
-            return loaded | {needed[name]: version for name, version in on_disk.items() if version}
         pins, source = runs.resolve_pins(set(needed.values()), manifests)
+        for name, key in sorted(needed.items()):
+            older = _newest_on_disk(_versioned(catalog, name), before=epoch) if epoch and key not in pins else None
+            if older:  # made before this folder recorded runs: loaded the old way, newest first
+                pins[key], source[key] = older, "(before run manifests)"
+                logger.warning("%s: no finished run records it; loading version %s, made before this data folder "
+                               "recorded runs (its consistency with the other inputs is not known)", name, older)
         optional = {name for name in needed if getattr(_versioned(catalog, name), "_allow_empty", False)
                     and not on_disk[name]}  # e.g. an unlabelled pool never generated: loads as empty
         missing = sorted(name for name, key in needed.items() if key not in pins and name not in optional)
@@ -217,10 +222,12 @@ def _saved(dataset: AbstractVersionedDataset, version: str) -> bool:
     return Path(str(dataset._get_versioned_path(version))).exists()
 
 
-def _newest_on_disk(dataset: AbstractVersionedDataset | None) -> str | None:
+def _newest_on_disk(dataset: AbstractVersionedDataset | None, before: str | None = None) -> str | None:
+    """The newest saved version of a dataset (older than ``before`` if given), whether recorded or not."""
     if dataset is None:
         return None
-    versions = sorted(p.parent.name for p in Path(str(dataset._filepath)).glob(f"*/{dataset._filepath.name}"))
+    versions = sorted(p.parent.name for p in Path(str(dataset._filepath)).glob(f"*/{dataset._filepath.name}")
+                      if before is None or p.parent.name < before)
     return versions[-1] if versions else None
 
 

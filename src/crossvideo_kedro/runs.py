@@ -93,6 +93,21 @@ def write_manifest(data: str | os.PathLike, manifest: Manifest) -> Path:
     return path
 
 
+def tracking_epoch(data: str | os.PathLike, version: str | None, write: bool = True) -> str | None:
+    """The save version of the first run that recorded runs in ``data`` (``data/.runs/epoch``).
+
+    The first call on a folder makes ``version`` the epoch (written when ``write``, i.e. by the lock holder).
+    Versions older than the epoch were saved before runs were recorded.
+    """
+    path = runs_folder(data) / "epoch"
+    with contextlib.suppress(OSError):
+        return path.read_text().strip() or version
+    if write and version:
+        with atomic_path(path) as tmp:
+            tmp.write_text(version)
+    return version
+
+
 def read_manifests(data: str | os.PathLike) -> list[Manifest]:
     """Every readable manifest of a data folder, newest run first (unreadable ones are skipped with a warning)."""
     manifests = []
