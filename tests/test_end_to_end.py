@@ -3,6 +3,7 @@ the notebooks — in a temporary copy of the project with tiny parameters, so ``
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -142,6 +143,8 @@ def test_kedro_viz_build_shows_every_pipeline(project: Path):
     text = main.read_text()
     for name in ("generate", "ingest", "augment", "pretrain", "finetune", "evaluate", "intra_only"):
         assert f'"{name}"' in text, name
+    layers = json.loads(text)["layers"]  # every catalog entry names its layer (metadata: kedro-viz: layer)
+    assert {"01_raw", "02_intermediate", "06_models", "07_model_output", "08_reporting"} <= set(layers), layers
 
 
 @pytest.mark.slow
@@ -156,3 +159,24 @@ def test_torchrun_pretraining_writes_outputs_once(default_run: Path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     assert len(set(encoders.iterdir()) - before) == 1  # one new version, written by rank 0 alone
     assert "rank 1 of 2: outputs of this run stay in memory" in " ".join((result.stdout + result.stderr).split())
+
+
+@pytest.mark.slow
+def test_predict_labels_unseen_generated_and_real_recordings(default_run: Path):
+    """``predict`` with the study's models: generated sequences no model saw (scored), then a real sample (no labels)."""
+    kedro(default_run, "run", "--env", "e2e", "--pipelines", "generate_unseen,predict")
+    data = default_run / "data"
+    scores = json.loads(latest(data / "08_reporting" / "predict_metrics.json").read_text())
+    assert scores["overall"]["action_segmentation"]["labelled"]
+    assert 0 <= scores["overall"]["action_segmentation"]["accuracy"] <= 100
+    actions = pd.read_csv(latest(data / "07_model_output" / "predicted_actions.csv"))
+    assert set(actions["sequence"]) == {"unseen_0000", "unseen_0001"} and actions["action"].notna().all()
+    clouds = latest(data / "07_model_output" / "predicted_point_clouds")
+    assert len(list(clouds.glob("unseen_0000__*.ply"))) == (actions["sequence"] == "unseen_0000").sum()
+    assert latest(data / "08_reporting" / "predict_timeline.png").stat().st_size > 5_000
+    if (SHARED / "data" / "realsense_d435").is_dir():
+        kedro(default_run, "run", "--env", "realsense_d435", "--pipelines", "predict")
+        scores = json.loads(latest(data / "08_reporting" / "predict_metrics.json").read_text())
+        assert scores["overall"]["action_segmentation"] == {"labelled": False}
+        clouds = latest(data / "07_model_output" / "predicted_point_clouds")
+        assert len(list(clouds.glob("realsense_d435__*.ply"))) == 10  # one per frame of the sample
