@@ -355,3 +355,21 @@ def test_a_folder_from_before_manifests_loads_its_old_versions_but_never_a_later
     save("2026-01-03T00.00.00.000Z", 2)  # a tracked run that was killed before its commit
     _run_in_process(tmp_path, reader, "2026-01-04T00.00.00.000Z", {"a": 0})
     assert seen == [1, 1]  # still the pre-manifest version, never the killed run's
+
+
+def test_a_notebook_catalog_can_be_pinned_like_a_run(tmp_path):
+    from kedro.io import DataCatalog  # noqa: PLC0415
+    from kedro.io.core import Version  # noqa: PLC0415
+    from kedro.pipeline import Node, Pipeline  # noqa: PLC0415
+
+    from crossvideo_kedro.datasets.npz import NpzPartitionsDataset  # noqa: PLC0415
+    from crossvideo_kedro.hooks import pin_to_finished_runs  # noqa: PLC0415
+
+    writer = Pipeline([Node(lambda: {"x": {"v": np.full(2, 5)}}, None, "a", name="make_a")])
+    _run_in_process(tmp_path, writer, "2026-01-01T00.00.00.000Z", {"a": 0})
+    NpzPartitionsDataset(path=str(tmp_path / "data" / "a"), version=Version(None, "2026-01-02T00.00.00.000Z")).save(
+        {"x": {"v": np.full(2, 9)}})  # a killed run's newer version
+    catalog = DataCatalog({"a": NpzPartitionsDataset(path=str(tmp_path / "data" / "a"), version=Version(None, None))})
+    assert catalog.load("a")["x"]()["v"][0] == 9  # Kedro alone: the newest, the killed run's
+    assert pin_to_finished_runs(catalog, ["a"], tmp_path) == {"data/a": "2026-01-01T00.00.00.000Z"}
+    assert catalog.load("a")["x"]()["v"][0] == 5

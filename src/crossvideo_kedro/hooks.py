@@ -183,6 +183,27 @@ class RunGuardHook:
         self._lock = None
 
 
+def pin_to_finished_runs(catalog: DataCatalog, names: list[str], project_path: str | Path = ".") -> dict[str, str]:
+    """Pin ``names`` in a catalog outside a run (a notebook) as a run would: one finished run's consistent set.
+
+    Example (notebook)::
+
+        pin_to_finished_runs(catalog, ["point_cloud_videos", "sequence_index"], "..")
+        videos = catalog.load("point_cloud_videos")
+
+    Returns:
+        ``{dataset key: version}`` pinned. Raises :class:`~crossvideo_kedro.runs.RunRefused` for a dataset no
+        finished run recorded.
+    """
+    from kedro.pipeline import Node  # noqa: PLC0415
+
+    guard = RunGuardHook()
+    guard._project = Path(project_path)
+    reader = Pipeline([Node(lambda *_: None, list(names), None, name="read_finished_runs")])
+    epoch = runs.tracking_epoch(guard._project / "data", None, write=False)
+    return guard._pin({"load_versions": {}, "only_missing_outputs": True}, reader, catalog, epoch)
+
+
 def _save_version(run_params: dict, catalog: DataCatalog) -> str | None:
     return getattr(catalog, "_save_version", None) or run_params.get("run_id") or run_params.get("session_id")
 
