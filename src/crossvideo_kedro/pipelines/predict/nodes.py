@@ -124,8 +124,9 @@ def predict_labels(downstream_models: dict[str, Any], point_videos: Partitions, 
     for name in sorted(point_videos):
         video = materialise(point_videos[name])
         image = materialise(image_videos[name]) if name in image_videos else None
-        result[name] = {("action" if task == "action_segmentation" else "semantic"):
-                        predict_sequence(models[task], task, video, image, batch_size=config.batch_size).astype(np.int16)
+        key = {"action_segmentation": "action", "semantic_segmentation": "semantic"}
+        result[name] = {key[task]: predict_sequence(models[task], task, video, image,
+                                                    batch_size=config.batch_size).astype(np.int16)
                         for task in config.tasks}
         logger.info("predicted %s: %d frames x %d points (%s)", name, *video["points"].shape[:2],
                     "with colour" if image is not None else "depth only")

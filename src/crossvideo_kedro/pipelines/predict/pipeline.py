@@ -1,4 +1,4 @@
-"""``predict``: ``predict_sequences`` (any raw reader) → ingest's preprocessing → the trained models of one variant →
+"""``predict``: ``predict_sequences`` (any raw reader) → ingest's preprocessing → one variant's trained models →
 per-frame actions (CSV + timeline), per-point labels (one PLY per frame + picture + interactive 3-D view), clip
 embeddings and, where the recording has labels, its scores.
 
