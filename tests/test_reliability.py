@@ -244,6 +244,15 @@ def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):
     lock.release()
 
 
+def test_atomic_writes_stage_under_names_the_cleaner_recognises(tmp_path):
+    from crossvideo_kedro.atomic import atomic_path  # noqa: PLC0415
+
+    for directory in (False, True):
+        with atomic_path(tmp_path / f"target{directory}", directory=directory) as tmp:
+            assert tmp.parent == tmp_path and tmp.name.startswith(".") and runs.STAGING_MARK in tmp.name
+            assert runs.clean_staging([tmp_path], before=time.time() - 3600) == []  # a live write is never taken
+
+
 def test_staging_litter_older_than_the_run_is_cleaned(tmp_path):
     version = tmp_path / "videos" / "2026-01-01T00.00.00.000Z"
     version.mkdir(parents=True)
@@ -264,6 +273,7 @@ def test_staging_litter_older_than_the_run_is_cleaned(tmp_path):
     ("pretrain", {"steps": "abc"}, "pretrain.steps must be an integer, got 'abc'"),
     ("pretrain", {"lr": float("nan")}, "pretrain.lr must be a finite number, got nan"),
     ("pretrain", {"lr": "nan"}, "pretrain.lr must be a finite number, got 'nan'"),
+    ("pretrain", {"steps": 2.5}, "pretrain.steps must be an integer, got 2.5"),
     ("pretrain", {"batch_size": 3.7}, "pretrain.batch_size must be an integer, got 3.7"),
     ("pretrain", {"batch_size": True}, "pretrain.batch_size must be an integer, got True"),
     ("pretrain", {"checkpoint": {"keep": -5}}, "pretrain.checkpoint.keep must be >= 1, got -5"),
