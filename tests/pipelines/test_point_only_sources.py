@@ -26,8 +26,8 @@ def ingest_h5(tmp_path, task: str):
     classes = {"action_classes": [f"a{i}" for i in range(19)]} if task == "action_segmentation" else {
         "semantic_classes": [f"s{i}" for i in range(49)]}
     raw = HOI4DH5Dataset(filepath=str(path), task=task, **classes).load()
-    videos, images, table, class_names = ingest_sequences(raw, INGEST)
-    return videos, images, build_sequence_index(table, INGEST), class_names
+    videos, images, table, class_names, skipped = ingest_sequences(raw, {}, INGEST)
+    return videos, images, build_sequence_index(table, {}, skipped, INGEST), class_names
 
 
 @pytest.mark.parametrize(
