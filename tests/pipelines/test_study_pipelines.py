@@ -1,0 +1,97 @@
+"""The finetune and evaluate stages follow the data: unsupported tasks and variants are skipped, never a crash, and
+the evaluate pipeline writes its summary without a semantic task."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from crossvideo_kedro import study as study_module
+from crossvideo_kedro.datasets.plots import FigureDataset
+from crossvideo_kedro.pipelines.evaluate.nodes import plot_per_class_iou, plot_semantic_frame
+from crossvideo_kedro.pipelines.evaluate.pipeline import create_pipeline as evaluate_pipeline
+from crossvideo_kedro.pipelines.finetune.nodes import finetune_variant_from_scratch
+from tests.training.pretrain_worker import TINY_MODEL
+from tests.training.test_finetune import NUM_FRAMES, toy_videos
+
+STUDY = {
+    "variants": {"scratch": {"init": "scratch"}, "fusion": {"init": "scratch", "fusion": True}},
+    "include": None,
+    "runs": [{"task": "action_segmentation", "protocol": "full", "label_fractions": [1.0]},
+             {"task": "semantic_segmentation", "protocol": "full", "label_fractions": [1.0]}],
+    "seeds": [0],
+    "showcase": {"protocol": "full", "label_fraction": 1.0, "seed": 0},
+    "plots": {"compare": ["scratch"]},
+}
+FINETUNE = {"steps": 2, "linear_steps": 2, "batch_size": 4, "clip_frames": 4, "progress": False, "device": "cpu",
+            "val_every": 0, "temporal": {"stages": 1, "layers": 2, "channels": 8}}
+PRETRAIN = {"seeds": [0, 1], "model": TINY_MODEL}
+
+
+def depth_only_source():
+    """Toy point videos of a depth-only action source: frame labels, no point labels, no images; plus a pool."""
+    videos, _ = toy_videos(6)
+    for video in videos.values():
+        video["point_labels"] = np.full_like(video["point_labels"], -1)
+    index = pd.DataFrame({"sequence": sorted(videos), "split": ["train", "train", "train", "val", "test", "unlabelled"],
+                          "num_frames": NUM_FRAMES, "has_images": False, "has_frame_labels": True,
+                          "has_point_labels": False})
+    return videos, index, {"action": ["rest", "up", "down"], "semantic": None}
+
+
+def test_a_depth_only_source_skips_semantic_segmentation_and_fusion_with_one_line(caplog):
+    videos, index, classes = depth_only_source()
+    loaders = {name: (lambda v=v: v) for name, v in videos.items()}
+    loaders["s5"] = lambda: pytest.fail("the unlabelled pool was loaded downstream")  # contract 1
+    with caplog.at_level(logging.INFO):
+        metrics, predictions, models = finetune_variant_from_scratch(
+            loaders, {}, index, classes, PRETRAIN, FINETUNE, STUDY, STUDY["variants"]["scratch"], variant_name="scratch")
+        fused, _, _ = finetune_variant_from_scratch(
+            loaders, {}, index, classes, PRETRAIN, FINETUNE, STUDY, STUDY["variants"]["fusion"], variant_name="fusion")
+    assert set(metrics["task"]) == {"action_segmentation"}
+    assert sorted(metrics[["pretrain_seed", "seed"]].drop_duplicates().itertuples(index=False, name=None)) == \
+        [(0, 0), (1, 0)]  # replicates: pretrain.seeds x evaluate.seeds
+    assert sorted(predictions) == ["action_segmentation__s4"] and list(models["specs"]) == ["action_segmentation"]
+    assert fused.empty and list(fused.columns) == list(metrics.columns)
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("skipping semantic_segmentation — no sequence has point_labels" in line for line in lines) == 2
+    assert sum("fusion: skipping the variant — it fuses image features" in line for line in lines) == 1
+
+
+def test_evaluate_without_a_semantic_task_writes_the_summary(tmp_path):
+    videos, index, classes = depth_only_source()
+    metrics, predictions, _ = finetune_variant_from_scratch(
+        videos, {}, index, classes, PRETRAIN, FINETUNE, STUDY, STUDY["variants"]["scratch"], variant_name="scratch")
+    study = {**STUDY, "include": ["scratch"]}
+    study_module._ACTIVE["evaluate"] = study
+    try:
+        pipeline = evaluate_pipeline().only_nodes("collect_metrics", "summarise_study", "plot_semantic_frame",
+                                                  "plot_per_class_iou", "plot_action_confusion")
+    finally:
+        study_module._ACTIVE.clear()
+    catalog = DataCatalog({
+        "scratch.downstream_metrics": MemoryDataset(metrics),
+        "scratch.downstream_predictions": MemoryDataset(predictions),
+        "point_cloud_videos": MemoryDataset(videos), "class_names": MemoryDataset(classes),
+        "params:evaluate": MemoryDataset(study),
+        **{f"{p}_plot": FigureDataset(str(tmp_path / f"{p}.png"))
+           for p in ("semantic_frame", "per_class_iou", "action_confusion")},
+        "ablation_summary": MemoryDataset(), "ablation_table": MemoryDataset(),
+    })
+    SequentialRunner().run(pipeline, catalog)
+    summary = catalog.load("ablation_summary")
+    assert "## action segmentation: accuracy" in summary and "semantic" not in summary
+    assert (tmp_path / "action_confusion.png").exists()
+    assert not (tmp_path / "semantic_frame.png").exists() and not (tmp_path / "per_class_iou.png").exists()
+
+
+def test_semantic_plots_that_do_not_apply_return_none(caplog):
+    with caplog.at_level(logging.INFO):
+        assert plot_semantic_frame({}, {"semantic": None}, {"action_segmentation__s0": {}}, STUDY) is None
+        assert plot_per_class_iou(pd.DataFrame({"task": ["action_segmentation"]}), {"semantic": None}, STUDY) is None
+    assert any("no semantic-segmentation" in r.getMessage() for r in caplog.records)
