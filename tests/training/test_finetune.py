@@ -261,3 +261,17 @@ def test_shared_feature_cache_gives_the_same_results_and_is_filled_once():
     run_downstream("semantic_segmentation", "linear", videos, None, ["s0", "s3"], ["s4"], 3, model_config, None,
                    False, config(), seed=0, cache=cache)  # same encoder (same seed), same windows
     assert cache["s0"]["frame"] is first and "s3" in cache  # reused, and extended with the new sequence
+
+
+def test_class_balance_weighs_rare_classes_up():
+    from crossvideo_kedro.training.finetune import class_weights
+
+    videos, _ = toy_videos(2)
+    videos["s0"]["point_labels"][:, : N // 4] = 2  # classes 0 / 1 / 2 over 1/2, 1/4, 1/4 of s0's points
+    videos["s0"]["point_labels"][:, N // 4 : N // 2] = 1
+    videos["s1"]["point_labels"][:] = -1
+    windows = make_windows(["s0", "s1"], videos, None, clip_frames=4)
+    assert class_weights(windows, 4, config(), torch.device("cpu")) is None  # class_balance 0: plain CE
+    weight = class_weights(windows, 4, config(class_balance=1.0), torch.device("cpu"))
+    # frequencies 1/2, 1/4, 1/4 (class 3 absent): 1/f = 2, 4, 4 -> mean 1 over the present classes
+    torch.testing.assert_close(weight, torch.tensor([0.6, 1.2, 1.2, 0.0]))

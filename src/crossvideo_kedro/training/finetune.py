@@ -65,6 +65,7 @@ class FinetuneConfig:
     grad_clip: float = 1.0
     clip_frames: int = 8  # window length T (= augment.clip_frames)
     temporal: dict = field(default_factory=dict)  # MS-TCN head (TemporalConfig)
+    class_balance: float = 0.0  # semantic segmentation: class weights (train frequency)^-class_balance (0: plain CE)
     val_every: int = 0  # record the validation loss every this many steps in the history (0: off)
     ignore_ids: tuple[int, ...] = ()  # semantic ids excluded from the loss and mIoU (HOI4D: 0 no label, 1 noise)
     eval_batch_size: int = 16
@@ -87,6 +88,8 @@ class FinetuneConfig:
             raise ValueError(f"{prefix}.lr and {prefix}.linear_lr must be > 0 and {prefix}.encoder_lr_ratio >= 0")
         if any(lr <= 0 for lr in config.lr_grid):
             raise ValueError(f"{prefix}.lr_grid must hold learning rates > 0, got {list(config.lr_grid)}")
+        if not 0 <= config.class_balance <= 1:
+            raise ValueError(f"{prefix}.class_balance must be in [0, 1], got {config.class_balance}")
         if config.val_every < 0:
             raise ValueError(f"{prefix}.val_every must be >= 0, got {config.val_every}")
         TemporalConfig.from_dict(config.temporal, f"{prefix}.temporal")
@@ -329,6 +332,7 @@ def train_task_model(model: TaskModel, task: str, protocol: str, train: Windows,
     optimizer = build_optimizer(groups, config.optimizer, lr, config.weight_decay)
     scheduler = build_scheduler(optimizer, steps, min(config.warmup_steps, steps // 4), config.min_lr_ratio)
     sequences = task == "action_segmentation"
+    weight = class_weights(train, model.head_classes, config, device) if task == "semantic_segmentation" else None
     if linear:
         cached = (frozen_sequence_features(model, train, device, config.eval_batch_size, cache) if sequences
                   else frozen_features(model, train, device, config.eval_batch_size, cache))
@@ -365,7 +369,7 @@ def train_task_model(model: TaskModel, task: str, protocol: str, train: Windows,
                 logits = model(*_inputs(train, idx, device))
             target = _window_targets(task, train, idx, config.ignore_ids)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.to(device).reshape(-1),
-                                   ignore_index=IGNORE)
+                                   ignore_index=IGNORE, weight=weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip or float("inf"))
@@ -378,6 +382,20 @@ def train_task_model(model: TaskModel, task: str, protocol: str, train: Windows,
             row["val_loss"] = validation_loss(model, task, val, config, device, cache)
         history.append(row)
     return pd.DataFrame(history)
+
+
+def class_weights(train: Windows, num_classes: int, config: FinetuneConfig, device: torch.device) -> torch.Tensor | None:
+    """Per-class loss weights ∝ (frequency of the class among the training points)^−class_balance, mean 1 over the
+    classes present (absent classes get weight 0: they have no points to weigh). None when ``class_balance`` is 0."""
+    if config.class_balance == 0:
+        return None
+    labels = _window_targets("semantic_segmentation", train, torch.arange(len(train)), config.ignore_ids)
+    counts = torch.bincount(labels[labels != IGNORE], minlength=num_classes)[:num_classes].double()
+    present = counts > 0
+    weight = torch.zeros(num_classes, dtype=torch.float64)
+    weight[present] = (counts[present] / counts.sum()) ** -config.class_balance
+    weight[present] /= weight[present].mean()
+    return weight.float().to(device)
 
 
 @torch.no_grad()

@@ -84,6 +84,7 @@ class TaskModel(nn.Module):
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
         self.task, self.fusion, self.probe = task, fusion, probe
+        self.head_classes = num_classes
         self.temporal_config = temporal or TemporalConfig()
         self.image_hw: tuple[int, int] = (config.image.image_size, config.image.image_size)
         self.spec = None  # set by the trainer: what rebuilds this model (training.finetune.RunSpec)
