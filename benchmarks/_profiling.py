@@ -182,7 +182,7 @@ def report_variants(builders: dict[str, Callable[[], tuple[Callable[[int], None]
           f"matmul 1024^3 (best of {3 * args.rounds}): " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s"
                                                                      for k, v in rates.items()))
     print(f"model FLOPs per step: {useful / 1e9:.1f} G (counted without recomputation)")
-    header = f"{'variant':<28}{'step ms':>9}{'clips/s':>9}{'speed-up':>10}{'% fp32 mm':>11}{'% bf16 mm':>11}" \
+    header = f"{'variant':<28}{'step ms':>9}{'items/s':>9}{'speed-up':>10}{'% fp32 mm':>11}{'% bf16 mm':>11}" \
              f"{'FPS+BQ':>8}{'1st step s':>11}"  # 1st step: wall
     print(header)
     print("-" * len(header))

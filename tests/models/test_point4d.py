@@ -228,8 +228,9 @@ def test_p4conv_matches_per_anchor_loop() -> None:
 
 @pytest.mark.parametrize("norm", ["layer", "batch"])
 def test_chunked_tube_mlp_gives_the_same_outputs_and_gradients(norm: str) -> None:
-    """Chunking (with checkpointing) is a pure speed choice: fp32 outputs are bit-identical, gradients equal up
-    to the order in which the chunks' weight gradients are summed. BatchNorm in training mode is never chunked."""
+    """Chunking the tube MLP's last layer + max is a pure speed choice: fp32 outputs are bit-identical, gradients
+    equal up to the order in which the chunks' weight gradients are summed (the hidden layers, and their norms'
+    statistics, always see every neighbour at once)."""
     torch.manual_seed(0)
     whole = P4Conv(0, (16, 32), num_anchors=8, radius=0.15, k=8, norm=norm, chunk_rows=0)
     chunked = P4Conv(0, (16, 32), num_anchors=8, radius=0.15, k=8, norm=norm, chunk_rows=40)  # 5 groups/chunk
@@ -245,15 +246,30 @@ def test_chunked_tube_mlp_gives_the_same_outputs_and_gradients(norm: str) -> Non
     for (name, p), q in zip(whole.named_parameters(), chunked.parameters(), strict=True):
         scale = float(p.grad.abs().max())  # summation order differs: compare against the gradient's scale
         torch.testing.assert_close(q.grad, p.grad, atol=1e-5 * scale, rtol=0, msg=name)
-    assert chunked._chunk_rows() == (0 if norm == "batch" else 40)
 
 
-def test_max_over_neighbors_chunks_without_grad() -> None:
-    mlp = torch.nn.Linear(4, 6)
-    x = torch.randn(3, 5, 7, 4)  # 15 groups of K=7
+def test_linear_max_over_neighbors_matches_autograd_with_ties() -> None:
+    """Against ``linear(...).max(dim).values`` under autograd, with duplicated neighbours (ball-query padding makes
+    exact ties): same values and gradients, each channel's gradient on one neighbour, an uneven last chunk."""
+    g = torch.Generator().manual_seed(2)
+    h = torch.randn(7, 5, 6, generator=g)
+    h[:, 3:] = h[:, :1]  # rows 3, 4 repeat row 0, as padded balls do
+    weight = torch.randn(4, 6, generator=g)
+    grad_out = torch.randn(7, 4, generator=g)
+    results = []
+    for chunk_rows in (0, 10):  # 10 rows = 2 groups per chunk: chunks of 2, 2, 2, 1
+        hh, ww = h.clone().requires_grad_(), weight.clone().requires_grad_()
+        out = point4d.linear_max_over_neighbors(hh, ww, chunk_rows)
+        (out * grad_out).sum().backward()
+        results.append((out, hh.grad, ww.grad))
+    (o0, gh0, gw0), (o1, gh1, gw1) = results
+    assert torch.equal(o0, o1)
+    torch.testing.assert_close(gh1, gh0, atol=1e-6, rtol=0)
+    torch.testing.assert_close(gw1, gw0, atol=1e-5, rtol=1e-5)
+    # each (group, channel) sends its gradient to exactly one neighbour, even among exact ties
+    torch.testing.assert_close(gh1.sum(dim=1), grad_out @ weight, atol=1e-5, rtol=1e-5)
     with torch.no_grad():
-        torch.testing.assert_close(point4d.max_over_neighbors(mlp, x, chunk_rows=14),
-                                   mlp(x).amax(dim=-2), atol=0, rtol=0)
+        assert torch.equal(point4d.linear_max_over_neighbors(h, weight, 10), o0)
     with pytest.raises(ValueError, match="chunk_rows"):
         P4Conv(0, (8,), num_anchors=4, radius=0.1, k=4, chunk_rows=-1)
 

@@ -79,6 +79,7 @@ def _fps_torch(xyz: torch.Tensor, m: int) -> torch.Tensor:
     return idx
 
 
+@torch.compiler.disable  # index computation (no gradients) and Open3D kernels: never traced by torch.compile
 def furthest_point_sample(xyz: torch.Tensor, m: int, backend: NeighborBackend = "auto") -> torch.Tensor:
     """Pick ``m`` mutually far points per batch element, starting from index 0.
 
@@ -143,6 +144,7 @@ def _ball_query_torch(xyz: torch.Tensor, centers: torch.Tensor, radius: float, k
     return torch.cat(parts, dim=1)  # (B, M, k)
 
 
+@torch.compiler.disable  # see furthest_point_sample
 def ball_query(
     xyz: torch.Tensor,
     centers: torch.Tensor,

