@@ -34,7 +34,7 @@ TASKS: tuple[str, ...] = ("action_segmentation", "action_recognition", "semantic
 def project_points(points: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
     """Pinhole projection of camera-frame points into pixels of the stored frames (contract 2).
 
-    ``u = fx·x/z + cx``, ``v = fy·y/z + cy`` with K in the OpenCV convention: the centre of the pixel in row r and
+    ``u = fx·x/z + s·y/z + cx``, ``v = fy·y/z + cy`` (s = K[0, 1], the skew; 0 for most cameras) with K in the OpenCV convention: the centre of the pixel in row r and
     column c is at (u, v) = (c, r) (so the image spans u ∈ [−0.5, W − 0.5]). Points with z ≤ 0 (padding) get
     (−1e6, −1e6), which samples as zero features.
 
@@ -43,7 +43,7 @@ def project_points(points: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
     """
     z = points[..., 2]
     safe = np.where(z > 1e-6, z, 1.0)
-    u = intrinsics[0, 0] * points[..., 0] / safe + intrinsics[0, 2]
+    u = intrinsics[0, 0] * points[..., 0] / safe + intrinsics[0, 1] * points[..., 1] / safe + intrinsics[0, 2]
     v = intrinsics[1, 1] * points[..., 1] / safe + intrinsics[1, 2]
     uv = np.stack([u, v], axis=-1)
     return np.where((z > 1e-6)[..., None], uv, -1e6)
