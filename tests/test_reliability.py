@@ -205,6 +205,20 @@ def test_pins_come_whole_from_the_run_that_made_the_most_inputs():
     assert pins == {"pool": "R1", "pcv": "R0", "index": "R0"} and set(source.values()) == {r1.version}
     assert runs.resolve_pins({"pcv", "index"}, [r2, r1, r0])[0] == {"pcv": "R2", "index": "R2"}  # newest wins ties
     assert runs.resolve_pins({"other"}, [r2, r1, r0])[0] == {}
+    # class_names, which the augment run did not load, comes from the ingest run that agrees with it (R0, not R2)
+    r0.saved["names"], r2.saved["names"] = "R0", "R2"
+    assert runs.resolve_pins({"pool", "pcv", "names"}, [r2, r1, r0])[0] == {"pool": "R1", "pcv": "R0", "names": "R0"}
+
+
+def test_a_rerun_upstream_stage_is_used_by_the_next_downstream_run():
+    """ingest R0 → augment R1 → augment again R3 (from R0): pretrain takes the newest pool R3 with its videos."""
+    r0 = runs.Manifest("2026-01-01T00.00.00.000Z", saved={"pcv": "R0"})
+    r1 = runs.Manifest("2026-01-02T00.00.00.000Z", saved={"pool": "R1"}, loaded={"pcv": "R0"})
+    p1 = runs.Manifest("2026-01-03T00.00.00.000Z", saved={"enc": "P1"}, loaded={"pool": "R1", "pcv": "R0"})
+    r3 = runs.Manifest("2026-01-04T00.00.00.000Z", saved={"pool": "R3"}, loaded={"pcv": "R0"})
+    assert runs.resolve_pins({"pool", "pcv"}, [r3, p1, r1, r0])[0] == {"pool": "R3", "pcv": "R0"}
+    # finetuning needs the encoders: they come with the pool they were trained on, not the newer one
+    assert runs.resolve_pins({"enc", "pool", "pcv"}, [r3, p1, r1, r0])[0] == {"enc": "P1", "pool": "R1", "pcv": "R0"}
 
 
 def test_manifests_round_trip_and_unreadable_ones_are_skipped(tmp_path, caplog):

@@ -172,10 +172,26 @@ class RunGuardHook:
         manifest = runs.Manifest(version=save_version, saved=saved, loaded=self._loaded,
                                  status="complete" if complete else "failed",
                                  pipelines=list(run_params.get("pipeline_names") or ["__default__"]),
-                                 finished=time.time(), names={k: v for k, v in names.items() if k in saved})
+                                 finished=time.time(), names={k: v for k, v in names.items() if k in saved},
+                                 parents={k: v for k, v in self._lineage(pipeline, catalog).items() if k in saved})
         path = runs.write_manifest(self._project / "data", manifest)
         logger.info("run %s recorded (%d dataset versions%s): %s", save_version, len(saved),
                     "" if complete else "; failed run: only the nodes whose outputs all exist", path)
+
+    def _lineage(self, pipeline: Pipeline, catalog: DataCatalog) -> dict[str, list[str]]:
+        """``{output key: [keys of the versioned datasets it was made from]}``, through in-memory intermediates."""
+        ancestors: dict[str, set[str]] = {}
+        for node in pipeline.nodes:  # topologically sorted
+            upstream = set()
+            for name in node.inputs:
+                upstream |= {name} | ancestors.get(name, set())
+            for name in node.outputs:
+                ancestors[name] = upstream
+        lineage = {}
+        for name, upstream in ancestors.items():
+            if (key := self._key(catalog, name)) is not None:
+                lineage[key] = sorted({k for n in upstream if (k := self._key(catalog, n)) is not None} - {key})
+        return lineage
 
     def _release(self) -> None:
         if self._lock is not None:

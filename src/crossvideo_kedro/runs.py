@@ -62,6 +62,7 @@ class Manifest:
     pipelines: list[str] = field(default_factory=list)
     finished: float = 0.0
     names: dict[str, str] = field(default_factory=dict)  # dataset key (its path) -> the catalog name that saved it
+    parents: dict[str, list[str]] = field(default_factory=dict)  # saved key -> the keys it was made from
 
     @property
     def view(self) -> dict[str, str]:
@@ -70,7 +71,8 @@ class Manifest:
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": self.version, "status": self.status, "pipelines": self.pipelines,
-                "finished": self.finished, "saved": self.saved, "loaded": self.loaded, "names": self.names}
+                "finished": self.finished, "saved": self.saved, "loaded": self.loaded, "names": self.names,
+                "parents": self.parents}
 
 
 def runs_folder(data: str | os.PathLike) -> Path:
@@ -118,7 +120,8 @@ def read_manifests(data: str | os.PathLike) -> list[Manifest]:
                                       loaded=dict(raw.get("loaded", {})), status=str(raw.get("status", "complete")),
                                       pipelines=list(raw.get("pipelines", [])),
                                       finished=float(raw.get("finished", 0.0)),
-                                      names=dict(raw.get("names", {}))))
+                                      names=dict(raw.get("names", {})),
+                                      parents={k: list(v) for k, v in raw.get("parents", {}).items()}))
         except (OSError, ValueError, KeyError, TypeError) as error:
             logger.warning("%s: unreadable run manifest, ignored (%s)", path, error)
     return manifests
@@ -127,28 +130,47 @@ def read_manifests(data: str | os.PathLike) -> list[Manifest]:
 def resolve_pins(needed: Iterable[str], manifests: list[Manifest]) -> tuple[dict[str, str], dict[str, str]]:
     """Versions to load for ``needed`` datasets, taken whole from as few recorded runs as possible.
 
-    Greedy: the manifest whose view covers most of the still-needed datasets wins (ties: the newest run); its
-    versions are taken for all of them; repeat for the rest. So inputs made by one run come from one run, with
-    the versions that run itself loaded.
+    The most derived dataset comes first (``pretrained_encoders`` before the ``pretrain_pool`` it was trained on,
+    before the ``point_cloud_videos`` the pool was cut from; "derived" as the manifests record it): its newest
+    finished version is taken together with everything its run recorded (what it saved and what it loaded). Each
+    dataset still open then comes from the run that disagrees least with the versions already chosen (then the
+    newest). So inputs made by one run come from one run, with the versions that run itself loaded.
 
     Returns:
         ``({dataset: version}, {dataset: version of the run it came from})``; datasets that no manifest records
         are left out.
     """
     remaining = set(needed)
+    parents: dict[str, set[str]] = {}
+    for manifest in manifests:
+        for key in manifest.saved:
+            parents.setdefault(key, set()).update(manifest.parents.get(key, manifest.loaded))
+    depths: dict[str, int] = {}
+
+    def depth(key: str, path: tuple[str, ...] = ()) -> int:
+        if key not in depths:
+            ups = [p for p in parents.get(key, ()) if p in remaining and p not in path and p != key]
+            depths[key] = 1 + max((depth(p, (*path, key)) for p in ups), default=-1)
+        return depths[key]
+
     pins: dict[str, str] = {}
     source: dict[str, str] = {}
-    while remaining:
-        best = max(manifests, key=lambda m: (len(remaining & m.view.keys()), m.version), default=None)
-        if best is None:
-            break
-        cover = remaining & best.view.keys()
-        if not cover:
-            break
-        for name in cover:
-            pins[name] = best.view[name]
-            source[name] = best.version
-        remaining -= cover
+    for key in sorted(remaining, key=lambda k: (-depth(k), k)):
+        if key in pins:
+            continue
+        candidates = [m for m in manifests if key in m.view]
+        if not candidates:
+            continue
+
+        def score(manifest: Manifest, key: str = key) -> tuple[int, str, str]:
+            view = manifest.view
+            conflicts = sum(1 for k, version in pins.items() if k in view and view[k] != version)
+            return -conflicts, view[key], manifest.version
+
+        best = max(candidates, key=score)
+        for k in sorted(remaining - pins.keys()):
+            if k in best.view:
+                pins[k], source[k] = best.view[k], best.version
     return pins, source
 
 
