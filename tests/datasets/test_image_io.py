@@ -172,3 +172,18 @@ def test_safe_names() -> None:
         assert is_safe_name(name) and "/" not in name and "\\" not in name and not name.startswith("."), name
     assert is_safe_name("seq_01.a-b") and not is_safe_name("../x") and not is_safe_name("a/b")
     assert not is_safe_name(".hidden") and not is_safe_name("")
+
+
+@pytest.mark.parametrize("folder", ["a..b", "..seq", "_x", "ZY2021/H1/../T1", "x y", "-dash", "ok.name"])
+def test_one_name_rule_for_readers_and_writers(folder: str) -> None:
+    from kedro.io import DatasetError  # noqa: PLC0415
+
+    from crossvideo_kedro.datasets.npz import check_partition_name  # noqa: PLC0415
+    from crossvideo_kedro.sequences import is_valid_sequence_name  # noqa: PLC0415
+
+    name = safe_name(folder)
+    assert is_valid_sequence_name(name) and check_partition_name(name) == name  # a name read can be written
+    if folder != name:  # the folder's own name breaks the rule: every writer refuses it
+        assert not is_valid_sequence_name(folder)
+        with pytest.raises(DatasetError, match="is not allowed"):
+            check_partition_name(folder)

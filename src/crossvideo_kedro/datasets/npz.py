@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import zipfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -13,15 +12,18 @@ from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 from kedro_datasets._typing import TablePreview
 
 from crossvideo_kedro.atomic import atomic_path
-
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+from crossvideo_kedro.sequences import is_valid_sequence_name
 
 Arrays = dict[str, np.ndarray]
 
 
 def check_partition_name(name: str) -> str:
-    """Return ``name`` if it is a safe partition (file) name, else raise: partitions never escape their folder."""
-    if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name:
+    """Return ``name`` if it is a safe partition (file) name, else raise: partitions never escape their folder.
+
+    The rule is the one every reader and writer of sequences shares (:func:`~crossvideo_kedro.sequences.
+    is_valid_sequence_name`).
+    """
+    if not is_valid_sequence_name(name):
         raise DatasetError(
             f"Partition name {name!r} is not allowed: use letters, digits, '_', '-' and '.', "
             "starting with a letter or digit, no path separators and no '..'"
