@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_generate.py                       # the default data set (GeneratorConfig defaults)
     python benchmarks/bench_generate.py --workers 1 2         # compare in-process and 2 worker processes
     python benchmarks/bench_generate.py --sequences 4 --profile   # per-stage timings of a few sequences
+    python benchmarks/bench_generate.py --pool --sequences 32     # the unlabelled pool's config (7.5 fps, own seed)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 
 from crossvideo_kedro.synth import GeneratorConfig, generate_sequence, generate_sequences  # noqa: E402
+from crossvideo_kedro.synth.config import POOL_FIRST_INDEX  # noqa: E402
 
 
 def _parse() -> argparse.Namespace:
@@ -28,6 +30,8 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="num_workers values to time")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", action="store_true", help="also print per-stage timings (in-process)")
+    parser.add_argument("--pool", action="store_true",
+                        help="time the unlabelled pool (generate.unlabelled: its seed, its fps, same duration)")
     return parser.parse_args()
 
 
@@ -58,6 +62,19 @@ def _profile(config: GeneratorConfig, count: int) -> None:
         print(f"  {stage:22s} {1e3 * total / frames:7.3f} ms/frame")
 
 
+def _config(overrides: dict, pool: bool) -> GeneratorConfig:
+    """The labelled generator, or (``pool``) the unlabelled pool's with ``num_sequences`` as the pool size."""
+    if not pool:
+        return GeneratorConfig.from_dict(overrides)
+    overrides = dict(overrides)
+    count = overrides.pop("num_sequences", None)
+    config = GeneratorConfig.from_dict(overrides)
+    if count is not None:
+        config = GeneratorConfig.from_dict({**overrides, "unlabelled": {**config.to_dict()["unlabelled"],
+                                                                        "num_sequences": count}})
+    return config.pool_config()
+
+
 def main() -> None:
     args = _parse()
     overrides = {"seed": args.seed}
@@ -65,14 +82,14 @@ def main() -> None:
                        ("height", args.height)):
         if value is not None:
             overrides[key] = value
-    base = GeneratorConfig.from_dict(overrides)
+    base = _config(overrides, args.pool)
     frames = base.num_sequences * base.num_frames
     print(f"config: {base.num_sequences} sequences x {base.num_frames} frames at {base.width}x{base.height}, "
           f"{len(base.categories)} categories, {len(base.action_classes)} actions, {os.cpu_count()} CPU(s)")
     for workers in args.workers:
-        config = GeneratorConfig.from_dict({**overrides, "num_workers": workers})
+        config = _config({**overrides, "num_workers": workers}, args.pool)
         started, cpu_started = time.perf_counter(), _cpu_seconds()
-        sequences = generate_sequences(config)
+        sequences = generate_sequences(config, first_index=POOL_FIRST_INDEX if args.pool else 0)
         elapsed, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_started
         assert sum(s.num_frames for s in sequences.values()) == frames
         print(f"num_workers={workers}: {elapsed:6.2f} s total, {frames / elapsed:7.1f} frames/s, "
