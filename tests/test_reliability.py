@@ -306,10 +306,20 @@ def test_every_bad_parameter_names_key_value_and_expectation(key, params, expect
     assert len(problems) == 1 and expected in problems[0], problems
 
 
-def test_the_shipped_parameters_are_valid():
-    blocks = {}
-    for path in sorted((ROOT / "conf" / "base").glob("parameters_*.yml")):
-        blocks |= yaml.safe_load(path.read_text()) or {}
+def _merged(base: dict, override: dict) -> dict:
+    """Kedro's "soft" parameter merge (settings.py): an environment overrides single keys, recursively."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+@pytest.mark.parametrize("env", sorted(p.name for p in (ROOT / "conf").iterdir() if p.is_dir()))
+def test_the_shipped_parameters_are_valid_in_every_environment(env):
+    blocks: dict = {}
+    for folder in dict.fromkeys(["base", env]):
+        for path in sorted((ROOT / "conf" / folder).glob("parameters_*.yml")):
+            blocks = _merged(blocks, yaml.safe_load(path.read_text()) or {})
     assert validate_parameters(blocks) == []
 
 
