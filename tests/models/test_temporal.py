@@ -71,7 +71,16 @@ def _context_task(count: int, rng: np.random.Generator) -> tuple[torch.Tensor, t
     return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
 
 
-def test_mstcn_learns_a_task_that_needs_temporal_context():
+@pytest.fixture
+def one_thread():
+    """Small convolutions run ~100x slower with 2 threads on a busy 2-core machine: use one, then restore."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_mstcn_learns_a_task_that_needs_temporal_context(one_thread):
     rng = np.random.default_rng(0)
     x, y = _context_task(64, rng)
     x_test, y_test = _context_task(16, rng)
