@@ -32,6 +32,7 @@ from crossvideo_kedro.training.checkpointing import Checkpointer, fingerprint
 from crossvideo_kedro.training.distributed import DistInfo, gather_batch_dim
 from crossvideo_kedro.models.presets import ModelConfig
 from crossvideo_kedro.training.model import CrossVideoModel, images_to_tensor
+from crossvideo_kedro.training.precision import AMP_CHOICES, autocast, resolve_amp, set_threads
 from crossvideo_kedro.training.schedule import build_optimizer, build_scheduler
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class PretrainConfig:
     min_lr_ratio: float = 0.01
     grad_clip: float = 1.0  # max global grad norm; 0 disables
     device: str = "auto"  # auto | cpu | cuda
-    amp: bool | str = "auto"  # bf16 autocast: auto (CUDA, or a CPU with bf16 matmul) | true | false
+    amp: bool | str = "auto"  # bf16 autocast: auto (CUDA, or a CPU with bf16 matmul) | bf16 | off
     prefetch: bool = True  # draw the next batch's views in a background thread while the step runs
     num_threads: int | None = None  # torch CPU threads (None: torch's default)
     loss: dict = field(default_factory=dict)  # {"weights": {...}, "temperatures": {...}} (CrossVideoLoss)
@@ -94,8 +95,8 @@ class PretrainConfig:
             raise ValueError(f"{prefix}.device must be auto, cpu or cuda, got {config.device!r}")
         if config.optimizer not in ("adamw", "sgd"):
             raise ValueError(f"{prefix}.optimizer must be adamw or sgd, got {config.optimizer!r}")
-        if config.amp not in (True, False, "auto"):
-            raise ValueError(f"{prefix}.amp must be auto, true or false, got {config.amp!r}")
+        if config.amp not in (True, False, *AMP_CHOICES):
+            raise ValueError(f"{prefix}.amp must be one of {AMP_CHOICES} or true/false, got {config.amp!r}")
         check_keys(CheckpointConfig, config.checkpoint, f"{prefix}.checkpoint")
         return config
 
@@ -141,15 +142,6 @@ def _embeddings(model: nn.Module, batch: dict, need_images: bool, local: int) ->
     return emb
 
 
-def amp_dtype(amp: bool | str, device: torch.device) -> torch.dtype | None:
-    """bf16 when asked (``True``) or when ``auto`` and the device has fast bf16 matmul, else None (fp32)."""
-    try:
-        from crossvideo_kedro.training.precision import resolve_amp  # noqa: PLC0415
-    except ImportError:  # precision helpers not available: CUDA only
-        return torch.bfloat16 if (amp is True or (amp == "auto" and device.type == "cuda")) else None
-    return resolve_amp(amp, device)
-
-
 def pretrain(
     pool: ClipPool,
     augment: AugmentConfig,
@@ -170,8 +162,7 @@ def pretrain(
         on_step: called after every optimiser step with the step number (tests use it).
     """
     device = select_device(config.device)
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
+    set_threads(config.num_threads)
     loss_fn = CrossVideoLoss(**config.loss)
     need_images = uses_images(loss_fn)
     if need_images and pool.images is None:
@@ -205,14 +196,14 @@ def pretrain(
     checkpointer = Checkpointer(checkpoint.dir, run_id, checkpoint.every_steps, checkpoint.keep)
     history: list[dict[str, Any]] = []
     step = 0
-    state = checkpointer.load() if checkpoint.resume else None
+    state = checkpointer.load(total_steps=config.steps) if checkpoint.resume else None
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step, history = state["step"], list(state["history"])
     train_model = DistributedDataParallel(model) if dist_info.enabled else model
-    dtype = amp_dtype(config.amp, device)
+    dtype = resolve_amp(config.amp, device)
     executor = ThreadPoolExecutor(max_workers=1) if config.prefetch else None
     pending = executor.submit(draw, step) if executor and step < config.steps else None
 
@@ -226,7 +217,7 @@ def pretrain(
             if executor and step + 1 < config.steps:
                 pending = executor.submit(draw, step + 1)  # the next batch's views, while this step runs
             tensors = _to_device(batch, rows, device)
-            with torch.autocast(device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            with autocast(device, dtype):
                 emb = _embeddings(train_model, tensors, need_images, local)
             total, terms = loss_fn({key: value.float() if value.is_floating_point() else value
                                     for key, value in emb.items()})
