@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import resource
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -24,30 +24,6 @@ PARTS: dict[str, tuple[str, ...]] = {
     "backward": (),
     "optimizer": (),
 }
-
-
-def matmul_rate(dtype: torch.dtype = torch.float32, size: int = 2048, repeats: int = 8) -> float:
-    """Dense square matmul FLOP/s in ``dtype`` (best of ``repeats``)."""
-    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        tick = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - tick)
-    return 2 * size**3 / best
-
-
-def time_steps(step: Callable[[int], None], steps: int, warmup: int = 2) -> list[float]:
-    """Wall seconds of ``steps`` calls of ``step(i)`` after ``warmup`` untimed ones."""
-    for i in range(warmup):
-        step(i)
-    times = []
-    for i in range(warmup, warmup + steps):
-        tick = time.perf_counter()
-        step(i)
-        times.append(time.perf_counter() - tick)
-    return times
 
 
 def profile_breakdown(step: Callable[[int], None], steps: int, start: int = 0,
@@ -104,20 +80,6 @@ def step_flops(step: Callable[[int], None], i: int = 0) -> int:
 def peak_rss_mib() -> float:
     """Peak resident memory of this process so far (MiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def rate_lines(flops: int, step_s: float, rates: dict[str, float]) -> list[str]:
-    """FLOP rate of the step and its fraction of every reference matmul rate."""
-    achieved = flops / step_s
-    out = [f"{flops / 1e9:.1f} GFLOP per step -> {achieved / 1e9:.1f} GFLOP/s"]
-    out += [f"  = {achieved / rate:.1%} of the {name} matmul rate ({rate / 1e9:.0f} GFLOP/s)" for name, rate in
-            rates.items()]
-    return out
-
-
-def reference_rates(dtypes: Sequence[torch.dtype] = (torch.float32, torch.bfloat16)) -> dict[str, float]:
-    """Matmul rates by dtype name (2048^3, best of 8)."""
-    return {str(d).removeprefix("torch."): matmul_rate(d) for d in dtypes}
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:

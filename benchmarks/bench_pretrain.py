@@ -2,16 +2,18 @@
 
 Prints, for the default configuration (conf/base: parameters_ingest/augment/pretrain.yml):
 
-- the dense fp32 and bf16 matmul rates (2048^3, best of 8), measured in this process;
-- the step time (best and median of ``--steps``), clips/s, and the step's FLOP rate as a fraction of both rates;
+- the dense fp32 and bf16 matmul rates (1024^3), measured in this process interleaved with the steps;
+- the step time (best of ``--rounds``), clips/s, and the step's FLOP rate as a fraction of both rates;
 - a torch.profiler breakdown: data assembly, forward (FPS, ball query, grouping, tube MLP, point transformer,
   image CNN, image transformer, heads), losses, backward, optimiser — ms per step and share of the step;
 - the FPS + ball query share of the step, and peak resident memory.
 
-The step is the one ``training/pretrain.py`` runs (its batch assembly, model, loss, optimiser and schedule), with
-``--amp`` (auto | bf16 | off) and ``--compile`` as the loop's ``amp`` / ``compile`` parameters set them.
+The step is the one ``training/pretrain.py`` runs (model, CrossVideo loss, AdamW, schedule, clipping) on a
+synthetic view-major batch of the default shapes (the loader that draws views runs in a prefetch thread and is
+not part of it), with ``--amp`` (auto | bf16 | off) and ``--compile`` as the loop's parameters would set them.
+``--compare`` also runs the pre-optimisation step (fp32, unchunked tube MLP), interleaved.
 
-    python benchmarks/bench_pretrain.py [--steps 6] [--amp auto] [--compile] [--threads N]
+    python benchmarks/bench_pretrain.py [--compare] [--amp auto] [--threads 1] [--rounds 5] [--compile] [--top 25]
 
 On a shared machine absolute times are noisy: read the ratios (step FLOP rate / matmul rate, shares of the step).
 """
