@@ -35,6 +35,7 @@ from crossvideo_kedro.config import check_keys
 from crossvideo_kedro.models.presets import ModelConfig
 from crossvideo_kedro.models.temporal import TemporalConfig, temporal_loss
 from crossvideo_kedro.training.model import images_to_tensor
+from crossvideo_kedro.training.precision import autocast, resolve_amp
 from crossvideo_kedro.training.pretrain import select_device
 from crossvideo_kedro.training.schedule import build_optimizer, build_scheduler
 from crossvideo_kedro.training.tasks import TASKS, TaskModel, project_points
@@ -69,6 +70,7 @@ class FinetuneConfig:
     val_every: int = 0  # record the validation loss every this many steps in the history (0: off)
     ignore_ids: tuple[int, ...] = ()  # semantic ids excluded from the loss and mIoU (HOI4D: 0 no label, 1 noise)
     eval_batch_size: int = 16
+    amp: bool | str = "auto"  # bf16 autocast: auto (CUDA, or a CPU with bf16 matmul) | bf16 | off (training.precision)
     device: str = "auto"
     progress: bool = True
 
@@ -332,10 +334,13 @@ def train_task_model(model: TaskModel, task: str, protocol: str, train: Windows,
     optimizer = build_optimizer(groups, config.optimizer, lr, config.weight_decay)
     scheduler = build_scheduler(optimizer, steps, min(config.warmup_steps, steps // 4), config.min_lr_ratio)
     sequences = task == "action_segmentation"
+    amp = resolve_amp(config.amp, device)
     weight = class_weights(train, model.head_classes, config, device) if task == "semantic_segmentation" else None
     if linear:
-        cached = (frozen_sequence_features(model, train, device, config.eval_batch_size, cache) if sequences
-                  else frozen_features(model, train, device, config.eval_batch_size, cache))
+        with autocast(device, amp):
+            cached = (frozen_sequence_features(model, train, device, config.eval_batch_size, cache) if sequences
+                      else frozen_features(model, train, device, config.eval_batch_size, cache))
+        cached = {k: v.float() for k, v in cached.items()} if isinstance(cached, dict) else cached.float()
     rng = np.random.default_rng([seed, 11])
     units = len(train.names) if sequences else len(train)
     per_step = config.sequence_batch if sequences else config.batch_size
@@ -352,21 +357,25 @@ def train_task_model(model: TaskModel, task: str, protocol: str, train: Windows,
         if sequences and linear:  # every frame of the batch's sequences, one linear layer
             target, mask = _sequence_targets(train, batch)
             x = cached[torch.from_numpy(batch)][:, : target.shape[1]]
-            logits = model.sequence_logits(x, mask.to(device))
+            with autocast(device, amp):
+                logits = model.sequence_logits(x, mask.to(device)).float()
             loss = F.cross_entropy(logits[-1].reshape(-1, logits.shape[-1]), target.to(device).reshape(-1),
                                    ignore_index=IGNORE)
         elif sequences:
             target, mask = _sequence_targets(train, batch)
-            logits = model.sequence_logits(encode_sequences(model, train, batch, device), mask.to(device))
+            with autocast(device, amp):
+                logits = model.sequence_logits(encode_sequences(model, train, batch, device), mask.to(device)).float()
             loss = temporal_loss(logits, target.to(device), mask.to(device), model.temporal_config, IGNORE)
         else:
             idx = torch.from_numpy(batch)
-            if linear:
-                logits = model.forward_head(train.points[idx].to(device),
-                                            {k: v[idx].to(device) for k, v in cached.items()},
-                                            train.uv[idx].to(device) if train.uv is not None else None)
-            else:
-                logits = model(*_inputs(train, idx, device))
+            with autocast(device, amp):
+                if linear:
+                    logits = model.forward_head(train.points[idx].to(device),
+                                                {k: v[idx].to(device) for k, v in cached.items()},
+                                                train.uv[idx].to(device) if train.uv is not None else None)
+                else:
+                    logits = model(*_inputs(train, idx, device))
+            logits = logits.float()
             target = _window_targets(task, train, idx, config.ignore_ids)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.to(device).reshape(-1),
                                    ignore_index=IGNORE, weight=weight)
@@ -402,7 +411,7 @@ def class_weights(train: Windows, num_classes: int, config: FinetuneConfig, devi
 def validation_loss(model: TaskModel, task: str, windows: Windows, config: FinetuneConfig, device: torch.device,
                     cache: FeatureCache | None = None) -> float:
     """Mean per-frame (per-point) cross-entropy of the current model on ``windows`` (last stage for MS-TCN)."""
-    logits = predict(model, task, windows, device, config.eval_batch_size, cache)
+    logits = predict(model, task, windows, device, config.eval_batch_size, cache, resolve_amp(config.amp, device))
     if task == "action_segmentation":
         flat = torch.cat(logits)  # (ΣL, C), sequences one after another
         target = torch.cat([torch.where(torch.from_numpy(lab) < 0, IGNORE, torch.from_numpy(lab))
@@ -418,11 +427,18 @@ def validation_loss(model: TaskModel, task: str, windows: Windows, config: Finet
 
 @torch.no_grad()
 def predict(model: TaskModel, task: str, windows: Windows, device: torch.device, batch_size: int,
-            cache: FeatureCache | None = None) -> list[torch.Tensor]:
-    """Logits: per sequence (L_s, C) for action segmentation; else per window batch, in window order.
+            cache: FeatureCache | None = None, amp: torch.dtype | None = None) -> list[torch.Tensor]:
+    """Logits (float32): per sequence (L_s, C) for action segmentation; else per window batch, in window order.
 
-    The linear protocol reads frozen features through ``cache`` when given.
+    The linear protocol reads frozen features through ``cache`` when given; ``amp`` is the autocast dtype (None:
+    fp32).
     """
+    with autocast(device, amp):
+        return _predict(model, task, windows, device, batch_size, cache)
+
+
+def _predict(model: TaskModel, task: str, windows: Windows, device: torch.device, batch_size: int,
+             cache: FeatureCache | None) -> list[torch.Tensor]:
     model.eval()
     if task == "action_segmentation":
         seqs = np.arange(len(windows.names))
@@ -560,5 +576,6 @@ def run_downstream(
     history = train_task_model(model, task, protocol, train, config, int(np.random.default_rng(seeds).integers(2**31)),
                                device, desc=f"{task}/{protocol}", cache=cache, lr=lr,
                                pretrained=encoder_state is not None, val=val)
-    predictions = assemble(task, test, predict(model, task, test, device, config.eval_batch_size, cache), videos)
+    logits = predict(model, task, test, device, config.eval_batch_size, cache, resolve_amp(config.amp, device))
+    predictions = assemble(task, test, logits, videos)
     return score(task, predictions, videos, num_classes, config.ignore_ids), predictions, history, model

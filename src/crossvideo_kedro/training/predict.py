@@ -23,6 +23,7 @@ from crossvideo_kedro.training.finetune import (
     make_windows,
     predict,
 )
+from crossvideo_kedro.training.precision import resolve_amp
 from crossvideo_kedro.training.tasks import TASKS, TaskModel
 
 Arrays = dict[str, np.ndarray]
@@ -69,7 +70,7 @@ def spec_dict(spec: RunSpec) -> dict[str, Any]:
 
 @torch.no_grad()
 def predict_sequence(model: TaskModel, task: str, point_video: Arrays, image_video: Arrays | None = None,
-                     batch_size: int = 16) -> np.ndarray:
+                     batch_size: int = 16, amp: bool | str = "auto") -> np.ndarray:
     """Labels of one whole recording.
 
     Args:
@@ -80,6 +81,7 @@ def predict_sequence(model: TaskModel, task: str, point_video: Arrays, image_vid
         image_video: an ``image_videos`` partition (``frames`` (L, H, W, 3), and ``intrinsics`` for per-point
             fusion); required only by models trained with ``fusion``.
         batch_size: windows per forward pass.
+        amp: bf16 autocast as in ``finetune.amp`` ("auto": where the device has bf16 matmul, as the study ran).
 
     Returns:
         ``action_segmentation``: int64 (L,) action class per frame. ``semantic_segmentation``: int64 (L, N)
@@ -100,7 +102,7 @@ def predict_sequence(model: TaskModel, task: str, point_video: Arrays, image_vid
     windows = make_windows(["rec"], {"rec": video}, images, clip_frames,
                            project=model.fusion and task == "semantic_segmentation")
     device = next(model.parameters()).device
-    logits = predict(model, task, windows, device, batch_size)
+    logits = predict(model, task, windows, device, batch_size, amp=resolve_amp(amp, device))
     if task == "action_recognition":
         labels = np.zeros(L, dtype=np.int64)
         labels[windows.frames.reshape(-1)] = np.repeat(torch.cat(logits).argmax(-1).numpy(), windows.frames.shape[1])
