@@ -50,12 +50,16 @@ def test_a_depth_only_source_skips_semantic_segmentation_and_fusion_with_one_lin
     loaders["s5"] = lambda: pytest.fail("the unlabelled pool was loaded downstream")  # contract 1
     with caplog.at_level(logging.INFO):
         metrics, predictions, models = finetune_variant_from_scratch(
-            loaders, {}, index, classes, PRETRAIN, FINETUNE, STUDY, STUDY["variants"]["scratch"], variant_name="scratch")
+            loaders, {}, index, classes, PRETRAIN, {**FINETUNE, "val_every": 1}, STUDY, STUDY["variants"]["scratch"],
+            variant_name="scratch")
         fused, _, _ = finetune_variant_from_scratch(
             loaders, {}, index, classes, PRETRAIN, FINETUNE, STUDY, STUDY["variants"]["fusion"], variant_name="fusion")
     assert set(metrics["task"]) == {"action_segmentation"}
     assert sorted(metrics[["pretrain_seed", "seed"]].drop_duplicates().itertuples(index=False, name=None)) == \
         [(0, 0), (1, 0)]  # replicates: pretrain.seeds x evaluate.seeds
+    run = metrics[(metrics["pretrain_seed"] == 0)].set_index("metric")["value"]
+    assert {"val_loss@1", "val_loss@2", "loss@1", "loss@2", "seconds"} <= set(run.index)  # curves on val (s3)
+    assert run["final_val_loss"] == run["val_loss@2"] and np.isfinite(run["val_loss@1"])
     assert sorted(predictions) == ["action_segmentation__s4"] and list(models["specs"]) == ["action_segmentation"]
     assert fused.empty and list(fused.columns) == list(metrics.columns)
     lines = [r.getMessage() for r in caplog.records]

@@ -92,7 +92,8 @@ def finetune_variant(
 
     Returns:
         ``downstream_metrics`` (tidy rows: variant, task, protocol, label_fraction, pretrain_seed, seed,
-        num_train_sequences, lr, metric, value; ``seconds`` is the run's wall time), ``downstream_predictions`` of
+        num_train_sequences, lr, metric, value; ``seconds`` is the run's wall time, ``loss@<step>`` /
+        ``val_loss@<step>`` the loss curves every ``finetune.val_every`` steps), ``downstream_predictions`` of
         the showcase runs (``<task>__<sequence>``: ``pred``, plus ``gt`` for recognition) and ``downstream_models``
         (their state dicts and specs by task, read with ``training.predict.load_task_model``).
     """
@@ -160,8 +161,11 @@ def finetune_variant(
                 val_names=val or None,
             )
             scores = {**scores, "seconds": time.perf_counter() - tick, "final_loss": float(history["loss"].iloc[-1])}
-            if "val_loss" in history:
-                scores["final_val_loss"] = float(history["val_loss"].dropna().iloc[-1])
+            if "val_loss" in history:  # the loss curves (convergence check), every finetune.val_every steps
+                curve = history.dropna(subset=["val_loss"])
+                scores["final_val_loss"] = float(curve["val_loss"].iloc[-1])
+                scores |= {f"val_loss@{int(r.step) + 1}": float(r.val_loss) for r in curve.itertuples()}
+                scores |= {f"loss@{int(r.step) + 1}": float(r.loss) for r in curve.itertuples()}
             rows += [_row(variant, task, protocol, fraction, replicate, len(train), lr, m, v) for m, v in scores.items()]
             if (protocol, replicate[1], replicate[0]) == (showcase["protocol"], showcase["seed"],
                                                           showcase["pretrain_seed"]) and (
