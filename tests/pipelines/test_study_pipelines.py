@@ -99,3 +99,27 @@ def test_semantic_plots_that_do_not_apply_return_none(caplog):
         assert plot_semantic_frame({}, {"semantic": None}, {"action_segmentation__s0": {}}, STUDY) is None
         assert plot_per_class_iou(pd.DataFrame({"task": ["action_segmentation"]}), {"semantic": None}, STUDY) is None
     assert any("no semantic-segmentation" in r.getMessage() for r in caplog.records)
+
+
+def test_pretrained_runs_and_scratch_are_paired_per_replicate():
+    from crossvideo_kedro.models.presets import ModelConfig
+    from crossvideo_kedro.pipelines.evaluate.nodes import collect_metrics, paired_differences
+    from crossvideo_kedro.pipelines.finetune.nodes import finetune_variant
+    from crossvideo_kedro.training.model import CrossVideoModel
+
+    videos, index, classes = depth_only_source()
+    config = ModelConfig.from_dict(TINY_MODEL)
+    runs = [{**CrossVideoModel(config, use_images=False, terms={"intra_video": 1.0}).encoder_state(),
+             "pretrain_seed": seed} for seed in (0, 1)]
+    study = {**STUDY, "runs": [{"task": "action_segmentation", "protocol": "full", "label_fractions": [0.5]}],
+             "showcase": {"protocol": "full", "label_fraction": 0.5, "seed": 0}}
+    pretrained, _, models = finetune_variant({"runs": runs}, videos, {}, index, classes, PRETRAIN, FINETUNE, study,
+                                             {"init": "pretrained"}, variant_name="intra_only")
+    scratch, *_ = finetune_variant_from_scratch(videos, {}, index, classes, PRETRAIN, FINETUNE, study,
+                                                {"init": "scratch"}, variant_name="scratch")
+    key = ["pretrain_seed", "seed", "num_train_sequences"]
+    assert pretrained[key].drop_duplicates().values.tolist() == scratch[key].drop_duplicates().values.tolist() == \
+        [[0, 0, 2], [1, 0, 2]]
+    diffs = paired_differences(collect_metrics(pretrained, scratch)[0])
+    assert diffs["n"].tolist() == [2] and diffs["variant"].tolist() == ["intra_only"]
+    assert models["specs"]["action_segmentation"]["protocol"] == "full"
