@@ -15,7 +15,7 @@ from crossvideo_kedro import study as study_module
 from crossvideo_kedro.datasets.plots import FigureDataset
 from crossvideo_kedro.pipelines.evaluate.nodes import plot_per_class_iou, plot_semantic_frame
 from crossvideo_kedro.pipelines.evaluate.pipeline import create_pipeline as evaluate_pipeline
-from crossvideo_kedro.pipelines.finetune.nodes import finetune_variant_from_scratch
+from crossvideo_kedro.pipelines.finetune.nodes import finetune_variant, finetune_variant_from_scratch
 from tests.training.pretrain_worker import TINY_MODEL
 from tests.training.test_finetune import NUM_FRAMES, toy_videos
 
@@ -123,3 +123,15 @@ def test_pretrained_runs_and_scratch_are_paired_per_replicate():
     diffs = paired_differences(collect_metrics(pretrained, scratch)[0])
     assert diffs["n"].tolist() == [2] and diffs["variant"].tolist() == ["intra_only"]
     assert models["specs"]["action_segmentation"]["protocol"] == "full"
+
+
+def test_a_cross_modal_variant_on_a_depth_only_source_is_skipped_with_one_line(caplog):
+    videos, index, classes = depth_only_source()
+    with caplog.at_level(logging.INFO):
+        metrics, _, _ = finetune_variant({"point_encoder": {}, "model_config": {"point": TINY_MODEL["point"]}}, videos,
+                                         {}, index, classes, {**PRETRAIN, "loss": {"weights": {"cross_frame": 1.0}}},
+                                         FINETUNE, STUDY, {"init": "pretrained"},
+                                         variant_name="crossvideo")
+    assert metrics.empty
+    assert sum("crossvideo: skipping the variant — it is named cross-modal" in r.getMessage()
+               for r in caplog.records) == 1

@@ -131,6 +131,11 @@ def finetune_variant(
             logger.info("%s: skipping the variant — it fuses image features, but %d sequences (e.g. %s) have no "
                         "image video", variant.name, len(missing), missing[:3])
             return empty
+    if "cross" in variant.name and variant.init != "scratch" and "has_images" in sequence_index \
+            and not sequence_index["has_images"].astype(bool).any():
+        logger.info("%s: skipping the variant — it is named cross-modal, but no sequence of this source has images, "
+                    "so its pretraining had no image terms (define it as e.g. intra_only for this source)", variant.name)
+        return empty
     if not grid:
         logger.info("%s: no runs left for this source", variant.name)
         return empty
