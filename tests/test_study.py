@@ -151,7 +151,8 @@ def test_variants_tasks_and_fractions_are_selected_by_parameters():
     from_cli = StudyConfig.from_dict({**params, "include": "fusion crossvideo", "label_fractions": "0.2+1"})
     assert from_cli.selected_variants() == ["crossvideo", "fusion"]  # --params "evaluate.include=fusion crossvideo"
     assert [f for _, _, f in from_cli.grid()] == [0.2, 1.0, 0.2, 1.0]
-    assert StudyConfig.from_dict(params).grid(tasks=["semantic_segmentation"]) == [("semantic_segmentation", "full", 0.1)]
+    assert StudyConfig.from_dict(params).grid(tasks=["semantic_segmentation"]) == [
+        ("semantic_segmentation", "full", 0.1)]
     with pytest.raises(ValueError, match=r"evaluate.include names undefined variant\(s\) \['crosvideo'\]"):
         StudyConfig.from_dict({**params, "include": ["crosvideo"]})
 

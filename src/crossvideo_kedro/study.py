@@ -95,11 +95,13 @@ class StudyConfig:
         if config.include is not None:
             unknown = sorted(set(config.include) - set(config.variants))
             if unknown:
-                raise ValueError(f"{prefix}.include names undefined variant(s) {unknown}; defined: {sorted(config.variants)}")
+                raise ValueError(f"{prefix}.include names undefined variant(s) {unknown}; "
+                                 f"defined: {sorted(config.variants)}")
         if config.tasks is not None and not set(config.tasks) <= set(TASKS):
             raise ValueError(f"{prefix}.tasks must be a subset of {TASKS}, got {list(config.tasks)}")
         if config.label_fractions is not None and not all(0 < f <= 1 for f in config.label_fractions):
-            raise ValueError(f"{prefix}.label_fractions must be fractions in (0, 1], got {list(config.label_fractions)}")
+            raise ValueError(f"{prefix}.label_fractions must be fractions in (0, 1], "
+                             f"got {list(config.label_fractions)}")
         if not config.seeds:
             raise ValueError(f"{prefix}.seeds must not be empty")
         return config

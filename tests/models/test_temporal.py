@@ -24,7 +24,7 @@ def test_receptive_field_is_what_the_config_says(stages, layers, expected):
     bumped = x.clone()
     bumped[0, centre] += 10.0
     with torch.no_grad():
-        changed = (model(bumped)[-1, 0] - model(x)[-1, 0]).abs().amax(-1) > 0  # (L,): exactly unchanged outside the field
+        changed = (model(bumped)[-1, 0] - model(x)[-1, 0]).abs().amax(-1) > 0  # (L,)
     reach = (expected - 1) // 2
     assert changed[centre - reach] and changed[centre + reach]  # the edges of the field see the bump ...
     assert not changed[: centre - reach].any() and not changed[centre + reach + 1 :].any()  # ... nothing beyond

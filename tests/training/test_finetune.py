@@ -57,7 +57,8 @@ def test_windows_cover_every_frame_and_keep_labels():
     for i, name in enumerate(["s0", "s1"]):
         rows = windows.seq == i
         assert set(windows.frames[rows].ravel()) == set(range(NUM_FRAMES))
-        np.testing.assert_array_equal(windows.frame_labels[rows].numpy(), videos[name]["frame_labels"][windows.frames[rows]])
+        np.testing.assert_array_equal(windows.frame_labels[rows].numpy(),
+                                      videos[name]["frame_labels"][windows.frames[rows]])
     torch.testing.assert_close(windows.points.mean(dim=(1, 2)), torch.zeros(6, 3), atol=1e-5, rtol=0)
 
 
@@ -133,7 +134,8 @@ def test_linear_probe_freezes_the_encoder_and_loads_pretrained_weights():
         assert torch.equal(model.point_encoder.state_dict()[name], value), name
     _, _, _, tuned = run_downstream("action_segmentation", "full", videos, None, ["s0", "s1"], ["s4"], 3,
                                     model_config, pretrained, False, config(), seed=0)
-    changed = [n for n, v in pretrained["point_encoder"].items() if not torch.equal(tuned.point_encoder.state_dict()[n], v)]
+    changed = [n for n, v in pretrained["point_encoder"].items()
+               if not torch.equal(tuned.point_encoder.state_dict()[n], v)]
     assert changed  # full fine-tuning moves the encoder
 
 
@@ -192,7 +194,7 @@ def test_a_point_projects_to_the_pixel_computed_by_hand():
     samples = sample_pixel_features(image, torch.tensor([[[8.0, 3.0], [8.5, 3.0], [9.0, 3.0], [-1e6, -1e6]]]),
                                     (8, 16))
     torch.testing.assert_close(samples[0, :, 0], torch.tensor([1.0, 2.0, 3.0, 0.0]))  # centres, halfway, outside
-    coarse = torch.arange(8.0).reshape(1, 1, 2, 4)  # a 2 x 4 map of the same image: pixel (9.5, 5.5) is the centre of cell (1, 2)
+    coarse = torch.arange(8.0).reshape(1, 1, 2, 4)  # 2 x 4 map: pixel (9.5, 5.5) = centre of cell (1, 2)
     assert float(sample_pixel_features(coarse, torch.tensor([[[9.5, 5.5]]]), (8, 16))[0, 0, 0]) == 6.0
 
 

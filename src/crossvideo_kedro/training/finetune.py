@@ -393,7 +393,8 @@ def train_task_model(model: TaskModel, task: str, protocol: str, train: Windows,
     return pd.DataFrame(history)
 
 
-def class_weights(train: Windows, num_classes: int, config: FinetuneConfig, device: torch.device) -> torch.Tensor | None:
+def class_weights(train: Windows, num_classes: int, config: FinetuneConfig,
+                  device: torch.device) -> torch.Tensor | None:
     """Per-class loss weights ∝ (frequency of the class among the training points)^−class_balance, mean 1 over the
     classes present (absent classes get weight 0: they have no points to weigh). None when ``class_balance`` is 0."""
     if config.class_balance == 0:

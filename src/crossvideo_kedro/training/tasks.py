@@ -34,7 +34,8 @@ TASKS: tuple[str, ...] = ("action_segmentation", "action_recognition", "semantic
 def project_points(points: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
     """Pinhole projection of camera-frame points into pixels of the stored frames (contract 2).
 
-    ``u = fx·x/z + s·y/z + cx``, ``v = fy·y/z + cy`` (s = K[0, 1], the skew; 0 for most cameras) with K in the OpenCV convention: the centre of the pixel in row r and
+    ``u = fx·x/z + s·y/z + cx``, ``v = fy·y/z + cy`` (s = K[0, 1], the skew; 0 for most cameras) with K in
+    the OpenCV convention: the centre of the pixel in row r and
     column c is at (u, v) = (c, r) (so the image spans u ∈ [−0.5, W − 0.5]). Points with z ≤ 0 (padding) get
     (−1e6, −1e6), which samples as zero features.
 

@@ -92,9 +92,11 @@ def summarise_study(metrics: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.D
                                 aggfunc="first").reindex([v for v in order if v in set(part["variant"])])
         wide.columns = [f"{p} {f:.0%}" for p, f in wide.columns]
         lines += [f"## {task.replace('_', ' ')}: {metric}", "", markdown_table(wide), ""]
-        upper = part[(part["variant"] == CONTROL) & (part["protocol"] == "full") & np.isclose(part["label_fraction"], 1.0)]
+        upper = part[(part["variant"] == CONTROL) & (part["protocol"] == "full")
+                     & np.isclose(part["label_fraction"], 1.0)]
         if len(upper):
-            lines += [f"Supervised upper bound (scratch, full fine-tuning, 100 % labels): **{upper['cell'].iloc[0]}**", ""]
+            lines += ["Supervised upper bound (scratch, full fine-tuning, 100 % labels): "
+                      f"**{upper['cell'].iloc[0]}**", ""]
         task_diffs = diffs[diffs["task"] == task]
         if len(task_diffs):
             view = task_diffs.assign(

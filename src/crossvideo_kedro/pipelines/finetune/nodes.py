@@ -134,7 +134,8 @@ def finetune_variant(
     if "cross" in variant.name and variant.init != "scratch" and "has_images" in sequence_index \
             and not sequence_index["has_images"].astype(bool).any():
         logger.info("%s: skipping the variant — it is named cross-modal, but no sequence of this source has images, "
-                    "so its pretraining had no image terms (define it as e.g. intra_only for this source)", variant.name)
+                    "so its pretraining had no image terms (define it as e.g. intra_only for this source)",
+                    variant.name)
         return empty
     if not grid:
         logger.info("%s: no runs left for this source", variant.name)
@@ -171,7 +172,8 @@ def finetune_variant(
                 scores["final_val_loss"] = float(curve["val_loss"].iloc[-1])
                 scores |= {f"val_loss@{int(r.step) + 1}": float(r.val_loss) for r in curve.itertuples()}
                 scores |= {f"loss@{int(r.step) + 1}": float(r.loss) for r in curve.itertuples()}
-            rows += [_row(variant, task, protocol, fraction, replicate, len(train), lr, m, v) for m, v in scores.items()]
+            rows += [_row(variant, task, protocol, fraction, replicate, len(train), lr, m, v)
+                     for m, v in scores.items()]
             if (protocol, replicate[1], replicate[0]) == (showcase["protocol"], showcase["seed"],
                                                           showcase["pretrain_seed"]) and (
                 showcase["label_fraction"] is None or np.isclose(fraction, showcase["label_fraction"])
