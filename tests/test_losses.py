@@ -415,3 +415,22 @@ def test_crossvideo_loss_reports_the_positives_it_used():
     loss(out)
     assert set(loss.positives) == {"intra_frame", "cross_frame"}
     assert loss.positives["intra_frame"] > 0 and loss.positives["cross_frame"] > 0
+
+
+def test_cross_negatives_other_uses_the_clip_style_loss_with_groups():
+    out = embeddings()
+    both = CrossVideoLoss({"cross_video": 1.0}, 0.2)
+    other = CrossVideoLoss({"cross_video": 1.0}, 0.2, cross_negatives="other")
+    point = F.normalize(F.normalize(out["point_video"], dim=-1).mean(0), dim=-1)
+    image = F.normalize(F.normalize(out["image_video"], dim=-1).mean(0), dim=-1)
+    assert float(other(out)[1]["cross_video"]) == pytest.approx(clip_loop(point, image, 0.2), rel=1e-5)
+    assert float(both(out)[1]["cross_video"]) == pytest.approx(ntxent_loop(point, image, 0.2), rel=1e-5)
+    # a gap between the modalities: every point near every other point, each image near its own point only
+    gap = {"point_video": torch.stack([torch.eye(4)[0] + 0.01 * torch.randn(6, 4)] * 2),
+           "image_video": torch.stack([torch.eye(4)[1] + 0.3 * torch.randn(6, 4)] * 2)}
+    assert float(both(gap)[1]["cross_video"]) > math.log(11)  # above chance: same-modality negatives dominate
+    groups = torch.tensor([0, 0, 1, 2])
+    masked = CrossModalNTXentLoss(0.2)(point, image, groups)
+    assert float(masked) < float(CrossModalNTXentLoss(0.2)(point, image))
+    with pytest.raises(ValueError, match="cross_negatives must be 'both'"):
+        CrossVideoLoss(cross_negatives="clip")

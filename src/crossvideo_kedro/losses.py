@@ -123,8 +123,9 @@ class CrossModalNTXentLoss(nn.Module):
         ℓ(a, b) = 1/B Σ_i −log( exp(s(a_i, b_i)) / Σ_j exp(s(a_i, b_j)) )     (cross entropy of a bᵀ/τ, targets i)
         L = ½ [ ℓ(a, b) + ℓ(b, a) ]
 
-    Not used by :class:`CrossVideoLoss` (its ``cross_video`` term follows CrossPoint's NT-Xent, see
-    :class:`NTXentLoss`); kept for ablations and as the video-level analogue of :class:`FrameInfoNCELoss`.
+    :class:`CrossVideoLoss` uses it for ``cross_video`` with ``cross_negatives="other"``; the default
+    (``"both"``) follows CrossPoint's NT-Xent (:class:`NTXentLoss`), whose denominators also hold the anchor's own
+    modality. With ``groups``, same-group pairs other than the positive are left out as in :class:`NTXentLoss`.
 
     Reference: Radford et al., CLIP (ICML 2021); van den Oord et al., CPC/InfoNCE (2018).
 
@@ -137,14 +138,15 @@ class CrossModalNTXentLoss(nn.Module):
         super().__init__()
         self.temperature = _check_temperature(temperature)
 
-    def _loss(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        logits = a @ b.T / self.temperature  # (B, B)
+    def _loss(self, a: torch.Tensor, b: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
+        logits = (a @ b.T / self.temperature).masked_fill(same, float("-inf"))  # (B, B)
         return F.cross_entropy(logits, torch.arange(a.shape[0], device=a.device))
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    def forward(self, a: torch.Tensor, b: torch.Tensor, groups: torch.Tensor | None = None) -> torch.Tensor:
         _check_pair(a, b)
         a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
-        return 0.5 * (self._loss(a, b) + self._loss(b, a))
+        same = _same_group(groups, a.shape[0], a.device)
+        return 0.5 * (self._loss(a, b, same) + self._loss(b, a, same))
 
 
 class FrameInfoNCELoss(nn.Module):
@@ -251,6 +253,9 @@ class CrossVideoLoss(nn.Module):
         weights: term name → weight ≥ 0. The listed terms are the objective; unlisted terms have weight 0.
             None gives the four main terms (intra/cross × video/frame) at weight 1.
         temperatures: term name → τ > 0, or one float for all terms; unlisted terms use 0.1.
+        cross_negatives: ``cross_video``'s negatives: ``"both"`` — CrossPoint's NT-Xent over the 2B samples (other
+            clips of both modalities); ``"other"`` — CLIP-style, only the other modality's clips (a gap between the
+            modalities' embeddings then cannot keep the loss above chance).
 
     Input dict ``out`` (only the keys of active terms are read; all embeddings are normalised here along D):
         point_video: (2, B, D) — the two point views.
@@ -276,8 +281,12 @@ class CrossVideoLoss(nn.Module):
         self,
         weights: Mapping[str, float] | None = None,
         temperatures: Mapping[str, float] | float | None = None,
+        cross_negatives: str = "both",
     ) -> None:
         super().__init__()
+        if cross_negatives not in ("both", "other"):
+            raise ValueError(f"cross_negatives must be 'both' (CrossPoint NT-Xent) or 'other' (CLIP-style), got "
+                             f"{cross_negatives!r}")
         weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
         if isinstance(temperatures, (int, float)) and not isinstance(temperatures, bool):
             temperatures = dict.fromkeys(TERMS, temperatures)
@@ -298,10 +307,14 @@ class CrossVideoLoss(nn.Module):
         }
         self.active = tuple(name for name in TERMS if self.weights[name] > 0)
         self.positives: dict[str, int] = {}
-        self.losses = nn.ModuleDict({
-            name: (NTXentLoss if name.endswith("video") else FrameInfoNCELoss)(self.temperatures[name])
-            for name in self.active
-        })
+        self.cross_negatives = cross_negatives
+
+        def make(name: str) -> nn.Module:
+            if name == "cross_video" and cross_negatives == "other":
+                return CrossModalNTXentLoss(self.temperatures[name])
+            return (NTXentLoss if name.endswith("video") else FrameInfoNCELoss)(self.temperatures[name])
+
+        self.losses = nn.ModuleDict({name: make(name) for name in self.active})
 
     @property
     def required_inputs(self) -> tuple[str, ...]:
