@@ -180,3 +180,42 @@ def test_predict_labels_unseen_generated_and_real_recordings(default_run: Path):
         assert scores["overall"]["action_segmentation"] == {"labelled": False}
         clouds = latest(data / "07_model_output" / "predicted_point_clouds")
         assert len(list(clouds.glob("realsense_d435__*.ply"))) == 10  # one per frame of the sample
+
+
+@pytest.mark.slow
+def test_depth_only_labelled_source_with_a_split_file_runs_to_a_summary(default_run: Path):
+    """Issue 10's user: a real-style depth-only action source (root meta.json with classes, depth unit and fps,
+    per-sequence intrinsics.npy, a split.csv) runs ingest → pretrain → finetune → evaluate with configuration only:
+    the split is honoured, no semantic task runs, and the variants are the environment's own."""
+    generated = latest(default_run / "data" / "01_raw" / "generated")
+    source = default_run / "data" / "01_raw" / "depth_actions"
+    names = sorted(p.name for p in generated.iterdir() if p.is_dir())
+    classes = None
+    for name in names:  # the stand-in: generated sequences without colour, masks or per-sequence metadata
+        meta = yaml.safe_load((generated / name / "meta.json").read_text())
+        classes = meta["action_classes"]
+        shutil.copytree(generated / name / "align_depth", source / f"S_{name}" / "align_depth")
+        shutil.copytree(generated / name / "action", source / f"S_{name}" / "action")
+        np.save(source / f"S_{name}" / "intrinsics.npy", np.asarray(meta["intrinsics"]))
+    (source / "meta.json").write_text(yaml.safe_dump({"classes": classes, "depth_unit_m": 0.001, "fps": 15.0}))
+    split = {f"S_{n}": s for n, s in zip(names, ["train", "train", "train", "val", "test", "test"], strict=False)}
+    (source / "split.csv").write_text("sequence,split\n" + "".join(f"{n},{s}\n" for n, s in split.items()))
+    env = default_run / "conf" / "depth_e2e"
+    shutil.copytree(default_run / "conf" / "depth_actions", env)
+    for pipeline, values in TINY.items():  # the tiny budget, over the environment's own parameters
+        path = env / f"parameters_{pipeline}.yml"
+        own = yaml.safe_load(path.read_text())[pipeline] if path.exists() else {}
+        path.write_text(yaml.safe_dump({pipeline: {**values, **own}}))
+    ingest = yaml.safe_load((env / "parameters_ingest.yml").read_text())
+    ingest["ingest"].update(min_depth=0.1, max_depth=2.0)  # the stand-in is a tabletop, not a room
+    (env / "parameters_ingest.yml").write_text(yaml.safe_dump(ingest))
+    kedro(default_run, "run", "--env", "depth_e2e", timeout=900)
+
+    index = pd.read_parquet(latest(default_run / "data" / "02_intermediate" / "sequence_index.parquet"))
+    assert dict(zip(index["sequence"], index["split"], strict=True)) == split
+    assert not index["has_images"].any() and not index["has_point_labels"].any()
+    metrics = pd.read_parquet(latest(default_run / "data" / "08_reporting" / "metrics.parquet"))
+    assert set(metrics["variant"]) == {"scratch", "pretrained_intra"}
+    assert set(metrics["task"]) == {"action_segmentation", "action_recognition"}
+    summary = latest(default_run / "data" / "08_reporting" / "ablation_summary.md").read_text()
+    assert "pretrained_intra" in summary and "semantic" not in summary
