@@ -68,6 +68,7 @@ def project(tmp_path_factory) -> Path:
     evaluate = project / "conf" / "base" / "parameters_evaluate.yml"
     params = yaml.safe_load(evaluate.read_text())
     params["evaluate"]["variants"] = {v: params["evaluate"]["variants"][v] for v in VARIANTS}
+    params["evaluate"]["include"] = VARIANTS
     evaluate.write_text(yaml.safe_dump(params, sort_keys=False))
     (project / "conf" / "e2e").mkdir()
     for pipeline, values in TINY.items():
@@ -89,14 +90,18 @@ def test_kedro_run_builds_the_whole_study(default_run: Path):
     assert sorted(p.name for p in (raw / "seq_0000").iterdir()) == ["2Dseg", "action", "align_depth", "align_rgb",
                                                                     "meta.json"]
     index = pd.read_parquet(latest(data / "02_intermediate" / "sequence_index.parquet"))
-    assert len(index) == 6 and index["has_images"].all() and index["has_frame_labels"].all()
+    labelled = index[index["split"] != "unlabelled"]
+    assert len(labelled) == 6 and labelled["has_images"].all() and labelled["has_frame_labels"].all()
+    pool = index[index["split"] == "unlabelled"]  # the tiny run's unlabelled pool: images, no labels
+    assert len(pool) == 4 and pool["has_images"].all() and not pool["has_frame_labels"].any()
     video = np.load(latest(data / "02_intermediate" / "point_cloud_videos") / "seq_0000.npz")
     assert video["points"].shape == (12, 64, 3)  # 24 frames at 15 fps -> 7.5 fps
     assert list(latest(data / "06_models" / "pretrained_encoders.pt").parent.iterdir())
     metrics = pd.read_parquet(latest(data / "08_reporting" / "metrics.parquet"))
     assert sorted(metrics["variant"].unique()) == sorted(VARIANTS)
     assert set(metrics["task"]) == {"action_segmentation", "semantic_segmentation", "action_recognition"}
-    assert metrics["value"].between(0, 100).all()
+    scores = metrics[metrics["metric"].isin(["accuracy", "edit", "miou", "clip_accuracy"])]
+    assert len(scores) and scores["value"].between(0, 100).all()
     summary = latest(data / "08_reporting" / "ablation_summary.md").read_text()
     assert "## action segmentation: accuracy" in summary and "| crossvideo |" in summary
     for plot in ("ingest_preview", "pretrain_views", "pretrain_loss", "label_efficiency", "action_timeline",
