@@ -188,7 +188,7 @@ def test_predict_labels_unseen_generated_and_real_recordings(default_run: Path):
 
 
 @pytest.mark.slow
-def test_depth_only_labelled_source_with_a_split_file_runs_to_a_summary(default_run: Path):
+def test_depth_only_labelled_source_with_a_split_file_runs_to_a_summary(default_run: Path, monkeypatch):
     """Issue 10's user: a real-style depth-only action source (root meta.json with classes, depth unit and fps,
     per-sequence intrinsics.npy, a split.csv) runs ingest → pretrain → finetune → evaluate with configuration only:
     the split is honoured, no semantic task runs, and the variants are the environment's own."""
@@ -197,12 +197,12 @@ def test_depth_only_labelled_source_with_a_split_file_runs_to_a_summary(default_
     names = sorted(p.name for p in generated.iterdir() if p.is_dir())
     classes = None
     for name in names:  # the stand-in: generated sequences without colour, masks or per-sequence metadata
-        meta = yaml.safe_load((generated / name / "meta.json").read_text())
+        meta = json.loads((generated / name / "meta.json").read_text())
         classes = meta["action_classes"]
         shutil.copytree(generated / name / "align_depth", source / f"S_{name}" / "align_depth")
         shutil.copytree(generated / name / "action", source / f"S_{name}" / "action")
         np.save(source / f"S_{name}" / "intrinsics.npy", np.asarray(meta["intrinsics"]))
-    (source / "meta.json").write_text(yaml.safe_dump({"classes": classes, "depth_unit_m": 0.001, "fps": 15.0}))
+    (source / "meta.json").write_text(json.dumps({"classes": classes, "depth_unit_m": 0.001, "fps": 15.0}))
     split = {f"S_{n}": s for n, s in zip(names, ["train", "train", "train", "val", "test", "test"], strict=False)}
     (source / "split.csv").write_text("sequence,split\n" + "".join(f"{n},{s}\n" for n, s in split.items()))
     env = default_run / "conf" / "depth_e2e"
@@ -214,6 +214,7 @@ def test_depth_only_labelled_source_with_a_split_file_runs_to_a_summary(default_
     ingest = yaml.safe_load((env / "parameters_ingest.yml").read_text())
     ingest["ingest"].update(min_depth=0.1, max_depth=2.0)  # the stand-in is a tabletop, not a room
     (env / "parameters_ingest.yml").write_text(yaml.safe_dump(ingest))
+    monkeypatch.setenv("KEDRO_ENV", "depth_e2e")  # the study's variants are read when pipelines are registered
     kedro(default_run, "run", "--env", "depth_e2e", timeout=900)
 
     index = pd.read_parquet(latest(default_run / "data" / "02_intermediate" / "sequence_index.parquet"))
