@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from crossvideo_kedro.augment import AugmentConfig, augment_images, augment_points, center_clip, sample_view_frames
+from crossvideo_kedro.partitions import materialise
 
 Arrays = dict[str, np.ndarray]
 
@@ -55,8 +56,7 @@ class ClipPool:
                 "source) but pretrain.loss.weights gives image terms (cross_*, image_intra_*) weight > 0; set those "
                 "weights to 0 or leave these sequences out of augment.splits"
             )
-        load = lambda x: x() if callable(x) else x  # noqa: E731
-        videos = [load(point_videos[n]) for n in names]
+        videos = [materialise(point_videos[n]) for n in names]
         lengths = np.array([v["points"].shape[0] for v in videos], dtype=np.int64)
         shapes = {v["points"].shape[1:] for v in videos}
         if len(shapes) != 1:
@@ -64,7 +64,7 @@ class ClipPool:
                              "one ingest.num_points")
         images = None
         if need_images:
-            images = np.concatenate([load(image_videos[n])["frames"] for n in names])
+            images = np.concatenate([materialise(image_videos[n])["frames"] for n in names])
             if len(images) != lengths.sum():
                 raise ValueError("image videos and point videos of the pool differ in length (re-run ingest)")
         return cls(

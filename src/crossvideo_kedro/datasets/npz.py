@@ -12,6 +12,7 @@ from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 from kedro_datasets._typing import TablePreview
 
 from crossvideo_kedro.atomic import atomic_path
+from crossvideo_kedro.partitions import materialise
 from crossvideo_kedro.sequences import is_valid_sequence_name
 
 Arrays = dict[str, np.ndarray]
@@ -98,7 +99,7 @@ class NpzPartitionsDataset(AbstractVersionedDataset[dict[str, Any], dict[str, Ca
         try:
             with atomic_path(target, directory=True) as tmp:
                 for name in names:
-                    arrays = data[name]() if callable(data[name]) else data[name]
+                    arrays = materialise(data[name])
                     writer(tmp / f"{name}.npz", **arrays)
         except FileExistsError as error:
             raise DatasetError(str(error)) from error

@@ -12,6 +12,7 @@ import numpy as np
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 
 from crossvideo_kedro.atomic import atomic_path
+from crossvideo_kedro.partitions import materialise
 from crossvideo_kedro.datasets.npz import check_partition_name
 
 Arrays = dict[str, np.ndarray]
@@ -88,7 +89,7 @@ class PointCloudFramesDataset(AbstractVersionedDataset[dict[str, Any], dict[str,
         try:
             with atomic_path(Path(self._get_save_path()), directory=True) as tmp:
                 for name in names:
-                    frame = data[name]() if callable(data[name]) else data[name]
+                    frame = materialise(data[name])
                     (tmp / f"{name}.ply").write_bytes(ply_bytes(frame["points"], frame["colors"], frame["labels"]))
         except FileExistsError as error:
             raise DatasetError(str(error)) from error

@@ -245,7 +245,7 @@ def pretrain(
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
         progress.close()
-    if isinstance(model, nn.SyncBatchNorm) or any(isinstance(m, nn.SyncBatchNorm) for m in model.modules()):
+    if any(isinstance(m, nn.SyncBatchNorm) for m in model.modules()):
         model = _revert_sync_batchnorm(model)
     return model, pd.DataFrame(history)
 

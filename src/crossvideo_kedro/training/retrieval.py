@@ -48,7 +48,7 @@ def retrieval_report(clips: list[dict[str, np.ndarray]]) -> dict[str, dict[str, 
     if "proj_point_frame" in first and "proj_image_frame" in first:
         frames = [np.concatenate([c[f"proj_{m}_frame"].reshape(len(c["starts"]), -1) for c in clips])
                   for m in ("point", "image")]
-        report["frame"] = {k: v for k, v in retrieval_topk(*frames).items()}
+        report["frame"] = retrieval_topk(*frames)
     return report
 
 
