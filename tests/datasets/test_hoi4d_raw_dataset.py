@@ -164,6 +164,42 @@ def test_failure_midway_without_versioning_leaves_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_lazy_save_writes_the_same_files_one_sequence_at_a_time(
+    tmp_path: Path, sequence_factory: Factory
+) -> None:
+    root, sequences = _saved(tmp_path / "eager", sequence_factory)
+    lazy_root = tmp_path / "lazy" / "raw"
+    called = []
+
+    def loader(name: str) -> Callable[[], RawSequence]:
+        def load() -> RawSequence:
+            # the sequence before this one is completely written when this one is rendered: one in memory at once
+            written = [p for p in lazy_root.parent.rglob("*") if p.is_file() and "seq_a" in p.parts]
+            called.append((name, len(written)))
+            return sequences[name]
+        return load
+
+    HOI4DRawDataset(str(lazy_root)).save({name: loader(name) for name in sequences})
+    files_a = [p for p in (root / "seq_a").rglob("*") if p.is_file()]
+    assert len(files_a) > 3 * sequences["seq_a"].num_frames  # depth, colour and mask frames + json
+    assert called == [("seq_a", 0), ("seq_b", len(files_a))]
+    eager = sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
+    assert eager == sorted(p.relative_to(lazy_root) for p in lazy_root.rglob("*") if p.is_file())
+    for file in eager:
+        assert (root / file).read_bytes() == (lazy_root / file).read_bytes()
+
+
+def test_a_lazy_sequence_that_fails_validation_leaves_nothing(tmp_path: Path, sequence_factory: Factory) -> None:
+    bad = sequence_factory("bad")
+    bad.color = bad.color[:-1]
+    root = tmp_path / "raw"
+    with pytest.raises(DatasetError, match=r"Cannot save sequence 'bad': .*colour video \(5, 12, 16, 3\)"):
+        HOI4DRawDataset(str(root)).save({"good": lambda: sequence_factory("good"), "bad": lambda: bad})
+    with pytest.raises(DatasetError, match=r"Sequence 'odd' is a int, expected a RawSequence"):
+        HOI4DRawDataset(str(root)).save({"odd": lambda: 3})
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unversioned_save_refuses_to_overwrite(tmp_path: Path, sequence_factory: Factory) -> None:
     root, _ = _saved(tmp_path, sequence_factory)
     before = sorted(p.relative_to(root) for p in root.rglob("*"))

@@ -60,9 +60,14 @@ def test_default_pipeline_never_generates_for_a_real_source(env: str, monkeypatc
         assert catalog["raw_sequences"]["type"].endswith("RGBDFolderDataset") or catalog["raw_sequences"]["read_only"]
 
 
+def _loaded(loaders: dict) -> dict:
+    assert all(callable(load) for load in loaders.values())  # rendered on demand (lazy saving), not held
+    return {name: load() for name, load in loaders.items()}
+
+
 def test_the_pool_is_unlabelled_half_rate_and_never_a_labelled_sequence() -> None:
-    labelled = generate_raw_sequences(SMALL)
-    pool = generate_unlabelled_sequences(SMALL)  # even with the labelled seed (0): its streams are its own
+    labelled = _loaded(generate_raw_sequences(SMALL))
+    pool = _loaded(generate_unlabelled_sequences(SMALL))  # even with the labelled seed (0): its streams are its own
     assert list(pool) == ["pool_0000", "pool_0001", "pool_0002"] and list(labelled) == ["seq_0000", "seq_0001"]
     for seq in pool.values():
         assert seq.name.startswith("pool_") and seq.labels is None and seq.events == []
@@ -71,10 +76,10 @@ def test_the_pool_is_unlabelled_half_rate_and_never_a_labelled_sequence() -> Non
         assert seq.fps == 15.0 and seq.num_frames == 6 and seq.labels is not None
     first_frames = [s.depth[0] for s in labelled.values()]
     assert not any(np.array_equal(p.depth[0], f) for p in pool.values() for f in first_frames)
-    again = generate_unlabelled_sequences(SMALL)
-    np.testing.assert_array_equal(again["pool_0001"].color, pool["pool_0001"].color)  # seeded
-    other = generate_unlabelled_sequences({**SMALL, "unlabelled": {**SMALL["unlabelled"], "seed": 5}})
-    assert not np.array_equal(other["pool_0001"].color, pool["pool_0001"].color)
+    again = generate_unlabelled_sequences(SMALL)["pool_0001"]()
+    np.testing.assert_array_equal(again.color, pool["pool_0001"].color)  # seeded
+    other = generate_unlabelled_sequences({**SMALL, "unlabelled": {**SMALL["unlabelled"], "seed": 5}})["pool_0001"]()
+    assert not np.array_equal(other.color, pool["pool_0001"].color)
     assert generate_unlabelled_sequences({**SMALL, "unlabelled": {"num_sequences": 0}}) == {}
 
 

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from crossvideo_kedro.sequences import RawSequence
-from crossvideo_kedro.synth import GENERATOR_VERSION, GeneratorConfig, generate_sequence, generate_sequences
+from crossvideo_kedro.synth import (
+    GENERATOR_VERSION,
+    GeneratorConfig,
+    generate_sequence,
+    generate_sequences,
+    stream_sequences,
+)
+from crossvideo_kedro.synth import generator as generator_module
 from crossvideo_kedro.synth.generator import sequence_category
 
 SMALL = {"num_sequences": 2, "num_frames": 20, "width": 64, "height": 48, "num_workers": 1}
@@ -76,6 +83,39 @@ def test_worker_processes_give_the_same_result():
         np.testing.assert_array_equal(parallel[name].color, serial[name].color)
         np.testing.assert_array_equal(parallel[name].depth, serial[name].depth)
         np.testing.assert_array_equal(parallel[name].labels, serial[name].labels)
+
+
+def test_the_stream_renders_a_bounded_window_ahead_and_matches_the_batch(monkeypatch):
+    config = small(num_sequences=5, num_frames=4)
+    batch = generate_sequences(config)
+    stream = generator_module._SequenceStream(config, list(range(5)), window=1)
+    stream._workers = 2  # a pool of 2 processes would not see the counter: count submissions instead
+    submitted = []
+
+    class Executor:  # runs each submission at once, in this process
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def submit(self, fn, *args):
+            submitted.append(args[1])
+            future = generator_module.Future()
+            future.set_result(fn(*args))
+            return future
+
+        def shutdown(self, *args, **kwargs):
+            pass
+
+    monkeypatch.setattr(generator_module, "ProcessPoolExecutor", Executor)
+    first = stream.get(0)
+    assert submitted == [0, 1]  # the one asked for and `window` = 1 ahead, not all five
+    stream.get(1)
+    assert submitted == [0, 1, 2]
+    assert stream.get(0).name == "seq_0000" and submitted == [0, 1, 2]  # asked again: rendered again, in process
+    np.testing.assert_array_equal(first.color, batch["seq_0000"].color)
+    loaders = stream_sequences(small(num_sequences=5, num_frames=4, num_workers=2), window=2)
+    assert list(loaders) == list(batch)
+    for name in reversed(list(loaders)):  # any order, real worker processes
+        np.testing.assert_array_equal(loaders[name]().depth, batch[name].depth)
 
 
 def test_every_frame_has_exactly_one_event_within_the_video(pair):

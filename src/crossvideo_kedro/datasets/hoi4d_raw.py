@@ -33,12 +33,14 @@ import numpy as np
 from kedro.io import AbstractVersionedDataset, DatasetError, Version
 
 from crossvideo_kedro.atomic import atomic_path
+from crossvideo_kedro.partitions import materialise
 from crossvideo_kedro.datasets.actions import check_events, events_to_json, read_action_json, rescale_events
 from crossvideo_kedro.datasets.images import (
     as_intrinsics,
     check_numbering,
     check_same_frames,
     depth_to_raw,
+    first_outside,
     io_workers,
     labels_to_u8,
     numbered_files,
@@ -280,8 +282,7 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
         semantic_classes = _first(self._semantic_classes, stated.get("semantic_classes"))
         mask_format = _first(self._mask_format, stated.get("mask_format"), "auto")
         depth_files, color_files, mask_files = self._frame_files(sequence_dir)
-        for file in (*depth_files, *color_files, *mask_files):
-            self._contained(file, root)
+        self._contained_all((*depth_files, *color_files, *mask_files), root)
         # The cheap checks first: a bad annotation or camera file fails before any frame is decoded.
         intrinsics = self._sequence_intrinsics(root, sequence_dir, meta, root_meta)
         events = self._read_events(self._contained(sequence_dir / ACTION_FILE, root), len(depth_files) / fps,
@@ -332,15 +333,18 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
 
     def _contained(self, path: Path, root: Path) -> Path:
         """``path`` itself, after checking that it does not resolve outside ``root`` (unless links may leave it)."""
-        if self._allow_external_links or not os.path.lexists(path):
-            return path
-        resolved, real_root = Path(os.path.realpath(path)), Path(os.path.realpath(root))
-        if not resolved.is_relative_to(real_root):
-            raise DataError(
-                f"{path}: resolves to {resolved}, outside the source root {real_root}; links that leave the source "
-                "are refused (set allow_external_links: true on the catalog entry to follow them)"
-            )
+        self._contained_all((path,), root)
         return path
+
+    def _contained_all(self, paths: Sequence[Path], root: Path) -> None:
+        if self._allow_external_links:
+            return
+        outside = first_outside(paths, root)
+        if outside is not None:
+            raise DataError(
+                f"{outside[0]}: resolves to {outside[1]}, outside the source root {os.path.realpath(root)}; links that "
+                "leave the source are refused (set allow_external_links: true on the catalog entry to follow them)"
+            )
 
     @staticmethod
     def _frame_files(sequence_dir: Path) -> tuple[list[Path], list[Path], list[Path]]:
@@ -403,8 +407,12 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
         return events
 
     # ------------------------------------------------------------------------------------------------ writing
-    def _checked_input(self, data: Mapping[str, RawSequence]) -> dict[str, RawSequence]:
-        """Validate everything before the first byte is written."""
+    def _checked_input(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate everything that is in memory before the first byte is written.
+
+        Values are :class:`RawSequence` or loaders returning one (Kedro's lazy saving): a loader's sequence is
+        validated when :meth:`_write_all` calls it, before its own files are written.
+        """
         if isinstance(data, Mapping) and not data and self._allow_empty:
             return {}
         if not isinstance(data, Mapping) or not data:
@@ -412,14 +420,19 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
         for name, sequence in data.items():
             if not is_valid_sequence_name(name):
                 raise DatasetError(f"Sequence name {name!r} is not allowed ({SEQUENCE_NAME_RULE})")
-            if not isinstance(sequence, RawSequence):
-                raise DatasetError(f"Sequence {name!r} is a {type(sequence).__name__}, expected a RawSequence")
-            try:
-                sequence.validate(where=f"{self._filepath}: sequence {name!r}")
-                json.dumps(_extra_meta(sequence))
-            except (DataError, TypeError, ValueError) as error:
-                raise DatasetError(f"Cannot save sequence {name!r}: {error}") from error
+            if not callable(sequence):
+                self._checked_sequence(name, sequence)
         return dict(data)
+
+    def _checked_sequence(self, name: str, sequence: Any) -> RawSequence:
+        if not isinstance(sequence, RawSequence):
+            raise DatasetError(f"Sequence {name!r} is a {type(sequence).__name__}, expected a RawSequence")
+        try:
+            sequence.validate(where=f"{self._filepath}: sequence {name!r}")
+            json.dumps(_extra_meta(sequence))
+        except (DataError, TypeError, ValueError) as error:
+            raise DatasetError(f"Cannot save sequence {name!r}: {error}") from error
+        return sequence
 
     def _refuse_real_data(self) -> None:
         """Raw data that we did not generate is read-only to the project: refuse to write into its folder."""
@@ -440,20 +453,24 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
                     "data to its own folder (the catalog entry generated_sequences)."
                 )
 
-    def _write_all(self, sequences_root: Path, sequences: dict[str, RawSequence]) -> None:
-        """Write every sequence under ``sequences_root`` (frames in parallel chunks)."""
-        jobs: list[Callable[[], None]] = []
-        for name, sequence in sequences.items():
-            jobs += self._sequence_jobs(sequences_root / name, name, sequence)
+    def _write_all(self, sequences_root: Path, sequences: dict[str, Any]) -> None:
+        """Write every sequence under ``sequences_root``, one at a time (its frames in parallel chunks).
+
+        A loader is called only when its turn comes and its sequence is dropped once written, so lazily saved data
+        (a generator's stream) is never in memory at once.
+        """
         with ThreadPoolExecutor(io_workers()) as pool:
-            futures = [pool.submit(job) for job in jobs]
-            try:
-                for future in futures:
-                    future.result()
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+            for name in list(sequences):
+                sequence = self._checked_sequence(name, materialise(sequences[name]))
+                futures = [pool.submit(job) for job in self._sequence_jobs(sequences_root / name, name, sequence)]
+                del sequence
+                try:
+                    for future in futures:
+                        future.result()
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
 
     def _sequence_jobs(self, folder: Path, name: str, sequence: RawSequence) -> list[Callable[[], None]]:
         """Write the small files of one sequence now; return the frame-writing jobs."""

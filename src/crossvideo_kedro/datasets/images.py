@@ -439,6 +439,29 @@ def _read_frame(
         raise DataError(f"{error} (frame {index})") from error
 
 
+def first_outside(paths: Iterable[Path], root: Path) -> tuple[Path, Path] | None:
+    """The first of ``paths`` that resolves outside ``root`` (links followed), with where it resolves; else None.
+
+    One ``realpath`` per folder, not per file: a file that is not itself a link resolves inside its folder's real
+    path, so only links (and each new folder) are resolved — the check costs one ``lstat`` per frame file.
+    Paths that do not exist are skipped (the readers report them).
+    """
+    real_root = Path(os.path.realpath(root))
+    folders: dict[Path, Path] = {}
+    for path in paths:
+        if not os.path.lexists(path):
+            continue
+        if os.path.islink(path):
+            resolved = Path(os.path.realpath(path))
+        else:
+            if path.parent not in folders:
+                folders[path.parent] = Path(os.path.realpath(path.parent))
+            resolved = folders[path.parent] / path.name
+        if not resolved.is_relative_to(real_root):
+            return path, resolved
+    return None
+
+
 def safe_name(name: str) -> str:
     """A sequence name usable as one file name: path separators → ``__``, runs of dots → ``_``, other unsafe
     characters → ``_``, leading ``_``/``-``/``.`` dropped.

@@ -19,6 +19,7 @@ from crossvideo_kedro.datasets.images import (
     as_intrinsics,
     check_numbering,
     check_same_frames,
+    first_outside,
     io_workers,
     numbered_files,
     read_color,
@@ -204,8 +205,7 @@ class RGBDFolderDataset(AbstractDataset[None, dict[str, Callable[[], RawSequence
     def _open_sequence(self) -> LazyRawSequence:
         """The (subsampled) frame lists and the camera, checked; frames decoded on demand."""
         depth_files, color_files, indices = self._frame_files()
-        for file in (*depth_files, *color_files):
-            self._contained(file)
+        self._contained(*depth_files, *color_files)
         intrinsics, size = self._read_intrinsics()
         height, width = read_depth_raw(depth_files[0]).shape
         if size is not None and (height, width) != size:
@@ -250,14 +250,15 @@ class RGBDFolderDataset(AbstractDataset[None, dict[str, Callable[[], RawSequence
         logger.info("Opened %s: %d frames %dx%d from %s", self._name, sequence.num_frames, width, height, self._path)
         return sequence.validate(where=str(self._path))
 
-    def _contained(self, path: Path) -> None:
+    def _contained(self, *paths: Path) -> None:
         if self._allow_external_links:
             return
-        resolved, root = Path(os.path.realpath(path)), Path(os.path.realpath(self._path))
-        if not resolved.is_relative_to(root):
+        outside = first_outside(paths, self._path)
+        if outside is not None:
             raise DataError(
-                f"{path}: resolves to {resolved}, outside the capture folder {root}; links that leave the source are "
-                "refused (set allow_external_links: true on the catalog entry to follow them)"
+                f"{outside[0]}: resolves to {outside[1]}, outside the capture folder {os.path.realpath(self._path)}; "
+                "links that leave the source are refused (set allow_external_links: true on the catalog entry to "
+                "follow them)"
             )
 
     def _frame_files(self) -> tuple[list[Path], list[Path], list[int]]:

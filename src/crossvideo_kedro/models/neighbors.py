@@ -29,9 +29,11 @@ from crossvideo_kedro._open3d import ml_ops
 NeighborBackend = Literal["auto", "open3d", "torch"]
 NEIGHBOR_BACKENDS: tuple[str, ...] = get_args(NeighborBackend)
 
-# "auto" FPS on CPU: Open3D's kernel pays a per-cloud cost, so for many small clouds the vectorised torch loop wins
-# (measured on 2 cores: 256 clouds x 256 points -> 32: Open3D 17 ms, torch 5.5 ms; 16 x 2048 -> 64: 3.2 vs 8.9 ms).
+# "auto" FPS on CPU: Open3D's kernel pays a per-cloud cost, so for many small clouds and few picks the vectorised
+# torch loop (one step per pick) wins (measured on 2 cores: 256 clouds x 256 points -> 64: Open3D 51 ms, torch 15 ms;
+# 16 x 2048 -> 64: 6.5 vs 16 ms; ingest's 32 x 1024 -> 256: 28 vs 38 ms).
 _FPS_TORCH_MAX_POINTS = 1024
+_FPS_TORCH_MAX_PICKS = 128
 
 # Largest number of (centre, point) pairs the torch ball query materialises at once (float32: 4 bytes each).
 _BALL_QUERY_CHUNK = 1 << 24
@@ -86,7 +88,8 @@ def furthest_point_sample(xyz: torch.Tensor, m: int, backend: NeighborBackend = 
     Args:
         xyz: point coordinates.
         m: number of points to pick (may exceed N; then some picks repeat).
-        backend: "auto" (Open3D on CPU for clouds of more than 1024 points, else torch), "open3d" or "torch";
+        backend: "auto" (torch for clouds of at most 1024 points and at most 128 picks, else Open3D on CPU),
+            "open3d" or "torch";
             both give the same indices (tested), so the choice only changes speed.
 
     Returns:
@@ -100,7 +103,7 @@ def furthest_point_sample(xyz: torch.Tensor, m: int, backend: NeighborBackend = 
         raise ValueError(f"m must be >= 1, got {m}")
     if xyz.shape[1] < 1:
         raise ValueError("xyz must hold at least one point per batch element")
-    auto_small = backend == "auto" and xyz.shape[1] <= _FPS_TORCH_MAX_POINTS
+    auto_small = backend == "auto" and xyz.shape[1] <= _FPS_TORCH_MAX_POINTS and m <= _FPS_TORCH_MAX_PICKS
     backend = "torch" if auto_small else _resolve_backend(backend, xyz)
     xyz = xyz.detach().float().contiguous()
     if backend == "open3d":

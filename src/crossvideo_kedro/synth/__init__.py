@@ -7,11 +7,12 @@ orbiting RGB-D camera with sensor-like depth noise and holes. Rendered on the CP
 
 Usage::
 
-    from crossvideo_kedro.synth import GeneratorConfig, generate_sequence, generate_sequences
+    from crossvideo_kedro.synth import GeneratorConfig, generate_sequence, generate_sequences, stream_sequences
 
     config = GeneratorConfig.from_dict(params)  # strict: unknown key or bad value -> ValueError
     sequence = generate_sequence(config, 0)  # RawSequence, deterministic for (config.seed, index)
     sequences = generate_sequences(config)  # {"seq_0000": RawSequence, ...}
+    loaders = stream_sequences(config)  # {"seq_0000": loader, ...}: rendered on demand, bounded memory
 
 Modules: ``config`` (parameters), ``shapes`` (meshes), ``hand`` (articulated hand), ``actions`` (grammar and motion
 primitives), ``scene`` (layout, camera, lights), ``render`` (ray casting), ``shading`` (albedo, textures, Lambert),
@@ -24,6 +25,8 @@ from crossvideo_kedro.synth.generator import (
     generate_sequence,
     generate_sequences,
     sequence_category,
+    stream_sequences,
 )
 
-__all__ = ["GENERATOR_VERSION", "GeneratorConfig", "generate_sequence", "generate_sequences", "sequence_category"]
+__all__ = ["GENERATOR_VERSION", "GeneratorConfig", "generate_sequence", "generate_sequences", "sequence_category",
+           "stream_sequences"]

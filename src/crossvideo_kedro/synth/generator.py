@@ -11,7 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
+import weakref
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from functools import partial
 from multiprocessing import get_context
 
 import numpy as np
@@ -119,27 +122,82 @@ def generate_sequence(config: GeneratorConfig, index: int, category: str | None 
 def generate_sequences(config: GeneratorConfig, first_index: int = 0) -> dict[str, RawSequence]:
     """All ``config.num_sequences`` sequences, ``{"seq_0000": …}``, rendered in ``config.num_workers`` processes.
 
-    The result does not depend on ``num_workers``: each sequence has its own random streams.
+    The result does not depend on ``num_workers``: each sequence has its own random streams. Everything is held in
+    memory; :func:`stream_sequences` renders the same sequences on demand instead (bounded memory).
 
     Args:
         config: Validated generator parameters.
         first_index: Generator index of the first sequence (the unlabelled pool starts at
             :data:`~crossvideo_kedro.synth.config.POOL_FIRST_INDEX`, so its streams never repeat a labelled one's).
     """
-    started = time.perf_counter()
+    return {name: loader() for name, loader in stream_sequences(config, first_index).items()}
+
+
+def stream_sequences(config: GeneratorConfig, first_index: int = 0,
+                     window: int | None = None) -> dict[str, Callable[[], RawSequence]]:
+    """``{"seq_0000": loader, …}``: each loader returns its sequence, rendered in worker processes just ahead of use.
+
+    Kedro's lazy-saving convention (a partitioned dataset calls each value when it writes it): a dataset that writes
+    the sequences one by one in name order holds at most ``window`` of them in memory (plus the one being
+    written), while ``config.num_workers`` processes render the next ones. Called in any order, or twice, a loader
+    still returns its sequence (rendered again when it is no longer queued). Same sequences as
+    :func:`generate_sequences`, whatever the window or number of workers.
+
+    Args:
+        config: Validated generator parameters.
+        first_index: Generator index of the first sequence.
+        window: Sequences rendered ahead of the one asked for (default: ``2 * num_workers``).
+    """
     indices = list(range(first_index, first_index + config.num_sequences))
-    workers = min(config.num_workers, len(indices), os.cpu_count() or 1)
-    if workers > 1:
-        # spawn, not fork: Open3D/TBB state in the parent does not survive a fork reliably
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            sequences = list(pool.map(generate_sequence, [config] * len(indices), indices))
-    else:
-        sequences = [generate_sequence(config, i) for i in indices]
-    frames = sum(s.num_frames for s in sequences)
-    elapsed = time.perf_counter() - started
-    logger.info("Generated %d sequences (%d frames, %dx%d) in %.1f s (%.0f frames/s, %d worker(s))",
-                len(sequences), frames, config.width, config.height, elapsed, frames / max(elapsed, 1e-9), workers)
-    return {s.name: s for s in sequences}
+    stream = _SequenceStream(config, indices, window)
+    return {sequence_name(index): partial(stream.get, position) for position, index in enumerate(indices)}
+
+
+class _SequenceStream:
+    """Renders ``indices`` in a process pool, at most ``window`` ahead of the position last asked for."""
+
+    def __init__(self, config: GeneratorConfig, indices: list[int], window: int | None) -> None:
+        self._config = config
+        self._indices = indices
+        self._workers = min(config.num_workers, len(indices), os.cpu_count() or 1)
+        self._window = max(1, window if window is not None else 2 * self._workers)
+        self._futures: dict[int, Future] = {}
+        self._submitted = 0  # positions [0, _submitted) were queued once
+        self._delivered = 0
+        self._executor: ProcessPoolExecutor | None = None
+        self._started = 0.0
+        self._frames = 0
+
+    def get(self, position: int) -> RawSequence:
+        self._started = self._started or time.perf_counter()
+        if self._workers <= 1:
+            sequence = generate_sequence(self._config, self._indices[position])
+        else:
+            if self._executor is None:
+                # spawn, not fork: Open3D/TBB state in the parent does not survive a fork reliably
+                self._executor = ProcessPoolExecutor(self._workers, mp_context=get_context("spawn"))
+                weakref.finalize(self, self._executor.shutdown, wait=False, cancel_futures=True)
+            while self._submitted < min(len(self._indices), position + 1 + self._window):
+                index = self._indices[self._submitted]
+                self._futures[self._submitted] = self._executor.submit(generate_sequence, self._config, index)
+                self._submitted += 1
+            future = self._futures.pop(position, None)
+            sequence = future.result() if future is not None else generate_sequence(self._config,
+                                                                                    self._indices[position])
+        self._delivered += 1
+        self._frames += sequence.num_frames
+        if self._delivered == len(self._indices):
+            self._finish()
+        return sequence
+
+    def _finish(self) -> None:
+        if self._executor is not None and not self._futures:
+            self._executor.shutdown()
+            self._executor = None
+        elapsed = time.perf_counter() - self._started
+        logger.info("Generated %d sequences (%d frames, %dx%d) in %.1f s (%.0f frames/s, %d worker(s))",
+                    len(self._indices), self._frames, self._config.width, self._config.height, elapsed,
+                    self._frames / max(elapsed, 1e-9), self._workers)
 
 
 def _assemble(layout: Layout, hand_pose: np.ndarray, flexion: np.ndarray,

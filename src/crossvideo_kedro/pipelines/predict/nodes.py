@@ -81,8 +81,8 @@ def generate_unseen_sequences(generate_params: dict[str, Any], params: dict[str,
     if config.unseen.get("seed", generate_params.get("seed")) == generate_params.get("seed"):
         raise ValueError("predict.unseen.seed must differ from generate.seed: the unseen sequences would repeat the "
                          "study's own sequences")
-    sequences = generate_raw_sequences({**generate_params, **config.unseen})
-    renamed = [dataclasses.replace(seq, name=f"unseen_{k:04d}") for k, seq in enumerate(sequences.values())]
+    loaders = generate_raw_sequences({**generate_params, **config.unseen})
+    renamed = [dataclasses.replace(load(), name=f"unseen_{k:04d}") for k, load in enumerate(loaders.values())]
     return {seq.name: seq for seq in renamed}
 
 
