@@ -214,7 +214,7 @@ def test_depth_only_labelled_source_with_a_split_file_runs_to_a_summary(default_
     ingest = yaml.safe_load((env / "parameters_ingest.yml").read_text())
     ingest["ingest"].update(min_depth=0.1, max_depth=2.0)  # the stand-in is a tabletop, not a room
     (env / "parameters_ingest.yml").write_text(yaml.safe_dump(ingest))
-    monkeypatch.setenv("KEDRO_ENV", "depth_e2e")  # the study's variants are read when pipelines are registered
+    monkeypatch.delenv("KEDRO_ENV", raising=False)  # --env alone chooses the study's variants (no KEDRO_ENV needed)
     kedro(default_run, "run", "--env", "depth_e2e", timeout=900)
 
     index = pd.read_parquet(latest(default_run / "data" / "02_intermediate" / "sequence_index.parquet"))

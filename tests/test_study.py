@@ -170,16 +170,25 @@ def test_an_environment_and_runtime_params_choose_the_variants(tmp_path):
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
-    bootstrap_project(ROOT)
-    try:
-        with KedroSession.create(ROOT, runtime_params={"evaluate": {"include": ["crossvideo"]}}) as session:
-            session.load_context()  # what `kedro run --params` does before it registers pipelines
-            assert [v.name for v in load_variants()] == ["crossvideo"]
-            from crossvideo_kedro.pipelines.finetune.pipeline import create_pipeline
+    from kedro.framework.project import pipelines
 
-            assert {n.namespace for n in create_pipeline().nodes} == {"crossvideo"}
+    cases = [({"runtime_params": {"evaluate": {"include": "crossvideo+cross_only"}}}, {"crossvideo", "cross_only"}),
+             ({"env": "ablations"}, {"scratch", "crossvideo", "intra_only", "cross_only", "video_level_only",
+                                     "frame_level_only", "fusion"})]
+    try:
+        for options, expected in cases:
+            study_module._ACTIVE.clear()
+            bootstrap_project(ROOT)  # a fresh process: nothing registered yet
+            with KedroSession.create(ROOT, **options) as session:
+                pipelines.set_requested(["finetune"])  # what `kedro run` does, then it loads the context ...
+                session.load_context()
+                # ... and only then takes the registered pipelines: they must be built from this run's parameters
+                # (context.params would have registered them earlier, from base: {scratch, crossvideo})
+                assert {n.namespace for n in pipelines["finetune"].nodes} == expected
+            assert {v.name for v in load_variants()} == expected
     finally:
         study_module._ACTIVE.clear()
+        pipelines.set_requested(None)
 
 
 def test_a_crossvideo_variant_without_image_terms_is_refused():

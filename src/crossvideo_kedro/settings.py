@@ -26,7 +26,7 @@ from crossvideo_kedro.raw_source import RawSourceHook  # noqa: E402
 
 from crossvideo_kedro.study import StudyParametersHook  # noqa: E402 - env and --params shape the study's namespaces
 
-# RawSourceHook last, so it runs first in after_context_created: StudyParametersHook reads context.params, which
+# RawSourceHook last, so it runs first in after_context_created: StudyParametersHook records the study parameters,
 # registers the pipelines, and the registry must already know which raw sources are generated.
 # pluggy calls the last registered hook first: RunGuardHook (parameters, lock, pinned inputs) is the first
 # before_pipeline_run hook, ahead of DistributedOutputsHook and MlflowMetricsHook.

@@ -253,9 +253,12 @@ class StudyParametersHook:
     """Records the run's ``evaluate`` parameters (env + ``--params``) so pipelines are built from them.
 
     Kedro creates the context (and calls ``after_context_created``) before it first registers pipelines, so
-    ``kedro run --env ablations`` and ``--params "evaluate.include=[scratch,crossvideo]"`` shape the namespaces.
+    ``kedro run --env ablations`` and ``--params "evaluate.include=scratch+cross_only"`` shape the namespaces.
+    The parameters are read from the config loader (env + ``--params``), not from ``context.params``: Kedro's
+    parameter validation behind ``context.params`` registers every pipeline, which would build the study's
+    namespaces from the parameters of a run that has not been recorded yet (the base ones).
     """
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        _ACTIVE["evaluate"] = context.params.get("evaluate")
+        _ACTIVE["evaluate"] = context.config_loader["parameters"].get("evaluate")
