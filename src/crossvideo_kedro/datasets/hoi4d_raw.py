@@ -33,7 +33,6 @@ import numpy as np
 from kedro.io import AbstractVersionedDataset, DatasetError, Version
 
 from crossvideo_kedro.atomic import atomic_path
-from crossvideo_kedro.partitions import materialise
 from crossvideo_kedro.datasets.actions import check_events, events_to_json, read_action_json, rescale_events
 from crossvideo_kedro.datasets.images import (
     as_intrinsics,
@@ -460,8 +459,9 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
         (a generator's stream) is never in memory at once.
         """
         with ThreadPoolExecutor(io_workers()) as pool:
-            for name in list(sequences):
-                sequence = self._checked_sequence(name, materialise(sequences[name]))
+            for name, value in sequences.items():
+                # in-memory values were validated by _checked_input; a loader's sequence is validated now
+                sequence = self._checked_sequence(name, value()) if callable(value) else value
                 futures = [pool.submit(job) for job in self._sequence_jobs(sequences_root / name, name, sequence)]
                 del sequence
                 try:
