@@ -39,7 +39,6 @@ from crossvideo_kedro.datasets.images import (
     check_numbering,
     check_same_frames,
     depth_to_raw,
-    first_outside,
     io_workers,
     labels_to_u8,
     numbered_files,
@@ -50,6 +49,7 @@ from crossvideo_kedro.datasets.images import (
     read_intrinsics,
     read_mask,
     read_stack,
+    refuse_outside,
     safe_name,
     write_color,
     write_depth_raw,
@@ -336,14 +336,8 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
         return path
 
     def _contained_all(self, paths: Sequence[Path], root: Path) -> None:
-        if self._allow_external_links:
-            return
-        outside = first_outside(paths, root)
-        if outside is not None:
-            raise DataError(
-                f"{outside[0]}: resolves to {outside[1]}, outside the source root {os.path.realpath(root)}; links that "
-                "leave the source are refused (set allow_external_links: true on the catalog entry to follow them)"
-            )
+        if not self._allow_external_links:
+            refuse_outside(paths, root, "source root")
 
     @staticmethod
     def _frame_files(sequence_dir: Path) -> tuple[list[Path], list[Path], list[Path]]:

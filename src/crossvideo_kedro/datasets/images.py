@@ -439,12 +439,12 @@ def _read_frame(
         raise DataError(f"{error} (frame {index})") from error
 
 
-def first_outside(paths: Iterable[Path], root: Path) -> tuple[Path, Path] | None:
-    """The first of ``paths`` that resolves outside ``root`` (links followed), with where it resolves; else None.
+def refuse_outside(paths: Iterable[Path], root: Path, place: str) -> None:
+    """Raise :class:`DataError` for the first of ``paths`` that resolves outside ``root`` (links followed).
 
     One ``realpath`` per folder, not per file: a file that is not itself a link resolves inside its folder's real
-    path, so only links (and each new folder) are resolved — the check costs one ``lstat`` per frame file.
-    Paths that do not exist are skipped (the readers report them).
+    path, so only links (and each new folder) are resolved — a frame file costs two ``lstat`` calls.
+    Paths that do not exist are skipped (the readers report them). ``place`` names ``root`` in the message.
     """
     real_root = Path(os.path.realpath(root))
     folders: dict[Path, Path] = {}
@@ -458,8 +458,10 @@ def first_outside(paths: Iterable[Path], root: Path) -> tuple[Path, Path] | None
                 folders[path.parent] = Path(os.path.realpath(path.parent))
             resolved = folders[path.parent] / path.name
         if not resolved.is_relative_to(real_root):
-            return path, resolved
-    return None
+            raise DataError(
+                f"{path}: resolves to {resolved}, outside the {place} {real_root}; links that leave the source are "
+                "refused (set allow_external_links: true on the catalog entry to follow them)"
+            )
 
 
 def safe_name(name: str) -> str:

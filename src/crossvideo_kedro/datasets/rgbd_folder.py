@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import string
 from collections.abc import Callable, Sequence
@@ -19,7 +18,6 @@ from crossvideo_kedro.datasets.images import (
     as_intrinsics,
     check_numbering,
     check_same_frames,
-    first_outside,
     io_workers,
     numbered_files,
     read_color,
@@ -28,6 +26,7 @@ from crossvideo_kedro.datasets.images import (
     read_depth_raw,
     read_intrinsics,
     read_stack,
+    refuse_outside,
     safe_name,
 )
 from crossvideo_kedro.datasets.hoi4d_raw import SequenceLoader
@@ -251,15 +250,8 @@ class RGBDFolderDataset(AbstractDataset[None, dict[str, Callable[[], RawSequence
         return sequence.validate(where=str(self._path))
 
     def _contained(self, *paths: Path) -> None:
-        if self._allow_external_links:
-            return
-        outside = first_outside(paths, self._path)
-        if outside is not None:
-            raise DataError(
-                f"{outside[0]}: resolves to {outside[1]}, outside the capture folder {os.path.realpath(self._path)}; "
-                "links that leave the source are refused (set allow_external_links: true on the catalog entry to "
-                "follow them)"
-            )
+        if not self._allow_external_links:
+            refuse_outside(paths, self._path, "capture folder")
 
     def _frame_files(self) -> tuple[list[Path], list[Path], list[int]]:
         """Depth and colour files of the kept frames, and the kept frame numbers."""
