@@ -148,6 +148,9 @@ def test_splits_are_seeded_proportional_and_order_free():
         ({"split": "fixed"}, r"ingest.split must be"),
         ({"split": {"train": 0.5, "holdout": 0.5}}, r"ingest.split must be a mapping of train/val/test"),
         ({"num_poitns": 5}, r"unknown parameter\(s\) \['ingest.num_poitns'\]"),
+        ({"plane_share": 1.5}, r"ingest.plane_share must be a fraction in \[0, 1\] or null, got 1.5"),
+        ({"plane_threshold": 0}, r"ingest.plane_threshold must be > 0"),
+        ({"plane_iterations": 0}, r"ingest.plane_iterations must be an integer >= 1"),
     ],
 )
 def test_bad_parameters_name_the_key(override, message):
@@ -198,6 +201,17 @@ def test_generated_point_lands_on_its_colour_in_the_stored_frame():
     error = np.abs(stored - points["colors"]).mean()
     shuffled = np.abs(stored - points["colors"][:, ::-1]).mean()
     assert error < 12 and shuffled > 2 * error  # a 2x downscale blurs edges, but each point finds its colour
+
+
+def test_plane_share_moves_points_from_the_table_to_the_hand_and_object():
+    """ingest.plane_share reaches the sampler: on a generated tabletop video the table (id 1) gives up its points."""
+    seq = generate_sequence(GeneratorConfig.from_dict({"num_frames": 4, "num_workers": 1}), 0)
+    plain, _ = ingest_raw_sequence(seq, config(num_points=128, max_depth=1.5))
+    capped, _ = ingest_raw_sequence(seq, config(num_points=128, max_depth=1.5, plane_share=0.3))
+    table_plain, table_capped = (plain["point_labels"] == 1).mean(), (capped["point_labels"] == 1).mean()
+    assert table_plain > 0.6  # FPS spreads points over the area: the table takes most of them
+    assert table_capped < 0.45  # at most 30 % on the plane, plus table points just off it (edges, noise)
+    assert (capped["point_labels"] >= 2).mean() > 2 * (plain["point_labels"] >= 2).mean()
 
 
 # ------------------------------------------------------------------------------------------------ sparse frames

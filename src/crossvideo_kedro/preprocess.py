@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from crossvideo_kedro.config import check_keys
 from crossvideo_kedro.geometry import backproject_pixels, sample_fixed, scale_intrinsics, valid_depth_mask
-from crossvideo_kedro.geometry.sampling import SAMPLING_METHODS
+from crossvideo_kedro.geometry.sampling import SAMPLING_METHODS, PlaneCap
 from crossvideo_kedro.sequences import (
     SPLITS,
     DataError,
@@ -33,6 +33,9 @@ class IngestConfig:
     num_points: int = 256  # N points per frame
     sampling: str = "fps"  # "fps" (farthest point sampling) or "random"
     fps_pool: int = 4  # FPS runs on fps_pool·N random valid candidates
+    plane_share: float | None = None  # the dominant plane (RANSAC) gets at most this share of the N points (None: off)
+    plane_threshold: float = 0.015  # metres from the plane that still count as on it
+    plane_iterations: int = 64  # RANSAC hypotheses per frame
     min_depth: float = 0.1  # metres; nearer depth is discarded
     max_depth: float = 2.0  # metres; farther depth is discarded
     frame_step: int = 1  # keep every frame_step-th stored frame
@@ -60,6 +63,13 @@ class IngestConfig:
         config._validate(prefix)
         return config
 
+    @property
+    def plane_cap(self) -> PlaneCap | None:
+        """The dominant-plane cap of ``sample_fixed`` (None when ``plane_share`` is null)."""
+        if self.plane_share is None:
+            return None
+        return PlaneCap(float(self.plane_share), float(self.plane_threshold), int(self.plane_iterations))
+
     def _validate(self, prefix: str) -> None:
         def bad(key: str, expected: str) -> ValueError:
             return ValueError(f"{prefix}.{key} must be {expected}, got {getattr(self, key)!r}")
@@ -70,6 +80,12 @@ class IngestConfig:
             raise bad("sampling", f"one of {SAMPLING_METHODS}")
         if self.fps_pool < 1:
             raise bad("fps_pool", ">= 1")
+        if self.plane_share is not None and (isinstance(self.plane_share, bool) or not 0 <= self.plane_share <= 1):
+            raise bad("plane_share", "a fraction in [0, 1] or null")
+        if not self.plane_threshold > 0:
+            raise bad("plane_threshold", "> 0 (metres)")
+        if not isinstance(self.plane_iterations, int) or self.plane_iterations < 1:
+            raise bad("plane_iterations", "an integer >= 1")
         if not 0 <= self.min_depth < self.max_depth:
             raise bad("max_depth", f"> min_depth ({self.min_depth}) >= 0")
         if not isinstance(self.frame_step, int) or self.frame_step < 1:
@@ -190,7 +206,7 @@ def _ingest_chunk(
     if len(frames) == 0:
         return out
     pixels = sample_fixed(lambda pool: backproject_pixels(depth, pool, seq.intrinsics), valid, config.num_points,
-                          config.sampling, rng, config.fps_pool)  # (t, N) flat pixel indices
+                          config.sampling, rng, config.fps_pool, config.plane_cap)  # (t, N) flat pixel indices
     out["points"] = backproject_pixels(depth, pixels, seq.intrinsics)
     if chunk.color is not None:
         colors = np.take_along_axis(chunk.color.reshape(len(frames), -1, 3), pixels[..., None], axis=1)
@@ -287,7 +303,8 @@ def ingest_point_sequence(seq: PointSequence, config: IngestConfig) -> Arrays:
         raise DataError(f"{seq.name}: frame {int(keep[sparse[0]])} has {int(valid[sparse[0]].sum())} finite points; "
                         f"expected at least ingest.min_points = {config.min_points}")
     points = np.where(valid[..., None], points, 0.0)
-    idx = sample_fixed(points, valid, config.num_points, config.sampling, sequence_rng(config.seed, seq.name))
+    idx = sample_fixed(points, valid, config.num_points, config.sampling, sequence_rng(config.seed, seq.name),
+                       config.fps_pool, config.plane_cap)
     t = len(keep)
     point_labels = (
         np.take_along_axis(np.asarray(seq.point_labels[keep]), idx, axis=1).astype(np.int16)

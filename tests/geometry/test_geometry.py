@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from crossvideo_kedro.geometry import backproject_pixels, sample_fixed, valid_depth_mask
-from crossvideo_kedro.geometry.sampling import random_valid_indices
+from crossvideo_kedro.geometry.sampling import PlaneCap, dominant_plane, random_valid_indices
 
 
 def backproject(depth: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -94,6 +94,62 @@ def test_sample_fixed_rejects_bad_arguments():
 
 
 # ------------------------------------------------------------------------------------------------ intrinsics
+def _tabletop(frames: int = 4, points: int = 4000, on_object: int = 200, seed: int = 0):
+    """A tilted noisy table plane (z ≈ 0.5 m in front of the camera) with a 10 cm box standing on it."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(-0.5, 0.5, (frames, points, 2))
+    height = rng.normal(0.0, 0.002, (frames, points))  # depth noise
+    is_object = np.zeros((frames, points), bool)
+    is_object[:, :on_object] = True
+    xy[:, :on_object] = rng.uniform(0.0, 0.1, (frames, on_object, 2))
+    height[:, :on_object] = rng.uniform(0.03, 0.1, (frames, on_object))
+    tilt = np.deg2rad(40.0)  # the plane is not axis-aligned in the camera frame
+    xyz = np.stack([xy[..., 0], xy[..., 1] * np.cos(tilt) - height * np.sin(tilt),
+                    0.5 + xy[..., 1] * np.sin(tilt) + height * np.cos(tilt)], axis=-1)
+    return xyz.astype(np.float32), is_object
+
+
+def test_dominant_plane_finds_the_table_and_not_the_object():
+    xyz, is_object = _tabletop()
+    on_plane = dominant_plane(xyz, 0.015, 64, np.random.default_rng(0))
+    assert on_plane.shape == is_object.shape
+    assert not on_plane[is_object].any()  # every object point is >= 3 cm above the table
+    assert on_plane[~is_object].mean() > 0.99  # noise std 2 mm vs threshold 15 mm
+
+
+@pytest.mark.parametrize("method", ["fps", "random"])
+def test_plane_cap_gives_the_object_its_share(method):
+    xyz, is_object = _tabletop()  # the object is 5 % of the points
+    valid = np.ones(is_object.shape, bool)
+    plain = sample_fixed(xyz, valid, 64, method, np.random.default_rng(0), fps_pool=8)
+    capped = sample_fixed(xyz, valid, 64, method, np.random.default_rng(0), fps_pool=8, plane=PlaneCap(0.25))
+    rows = np.arange(len(xyz))[:, None]
+    assert is_object[rows, plain].mean() < 0.1
+    # 512 candidates hold ~26 object points a frame: all of them are taken (they are all that is off the plane),
+    # the table fills the rest
+    assert is_object[rows, capped].mean() > 0.3
+    assert all(len(np.unique(r)) == 64 for r in capped)  # 64 distinct points, no repeats
+    again = sample_fixed(xyz, valid, 64, method, np.random.default_rng(0), fps_pool=8, plane=PlaneCap(0.25))
+    np.testing.assert_array_equal(capped, again)  # seeded
+
+
+def test_plane_cap_keeps_at_most_its_share_on_the_plane_when_enough_is_off_it():
+    xyz, is_object = _tabletop(points=2000, on_object=1000)  # half of the frame is off the plane
+    idx = sample_fixed(xyz, np.ones(is_object.shape, bool), 100, "fps", np.random.default_rng(1), fps_pool=4,
+                       plane=PlaneCap(0.3))
+    on_plane_share = (~is_object[np.arange(len(xyz))[:, None], idx]).mean(axis=1)
+    np.testing.assert_allclose(on_plane_share, 0.3)  # exactly round(0.3 * 100) plane points a frame
+
+
+def test_plane_cap_fills_up_with_the_plane_when_little_is_off_it():
+    xyz, is_object = _tabletop(points=1000, on_object=5)
+    idx = sample_fixed(xyz, np.ones(is_object.shape, bool), 64, "fps", np.random.default_rng(2), fps_pool=4,
+                       plane=PlaneCap(0.0))  # "no plane at all" cannot be met: 5 object points exist
+    picked = is_object[np.arange(len(xyz))[:, None], idx]
+    assert (picked.sum(axis=1) <= 5).all() and (picked.sum(axis=1) >= 1).all()
+    assert all(len(np.unique(r)) == 64 for r in idx)
+
+
 from crossvideo_kedro.geometry import check_intrinsics, project_points, scale_intrinsics  # noqa: E402
 from crossvideo_kedro.sequences import DataError  # noqa: E402
 
