@@ -274,6 +274,56 @@ def test_linear_max_over_neighbors_matches_autograd_with_ties() -> None:
         P4Conv(0, (8,), num_anchors=4, radius=0.1, k=4, chunk_rows=-1)
 
 
+def _packed_max(x: torch.Tensor, buffer_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g, K, D = x.shape
+    out, idx = torch.empty(g, D, dtype=x.dtype), torch.empty(g, D, dtype=torch.long)
+    point4d._MaxOverK(buffer_rows, K, D, x.dtype, x.device)(x, out, idx)
+    return out, idx
+
+
+def test_bf16_packed_max_finds_the_max_and_a_winning_neighbour() -> None:
+    """The bf16 path packs the neighbour's rank under each product's bits and takes one amax: the values are
+    exactly torch.max's, every index points at a neighbour whose product is that max (ties included: rows 3, 4
+    copy row 0, products of both signs; a group whose neighbours are all 0), the same neighbour as torch.max where
+    the maximum is unique, and a chunk smaller than the buffer works."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(40, 6, 16, generator=g).bfloat16()
+    x[:, 3:5] = x[:, :1]  # exact ties, positive and negative
+    x[0, :, 0] = 0.0
+    ref_out, ref_idx = torch.max(x, dim=1)
+    for rows in (40, 7):
+        out, idx = _packed_max(x[:rows], buffer_rows=64)
+        assert torch.equal(out, ref_out[:rows])
+        assert torch.equal(x[:rows].gather(1, idx[:, None])[:, 0], out)  # a winning neighbour
+    unique = (x == ref_out[:, None]).sum(1) == 1
+    assert unique.sum() > 300
+    assert torch.equal(idx[unique[:7]], ref_idx[:7][unique[:7]])
+    _, idx = _packed_max(x, buffer_rows=40)
+    assert torch.equal(idx[unique], ref_idx[unique])
+
+
+def test_bf16_linear_max_gradients_match_autograd() -> None:
+    """bf16 chunked tube layer vs ``linear(...).max(dim)`` under autograd in bf16, with padded-ball duplicates
+    (rows 5-7 copy row 0): identical values; each group's input gradient summed over its neighbours and the weight
+    gradient within bf16 rounding (a tie between distinct rows may pick the other, equally valid, neighbour)."""
+    g = torch.Generator().manual_seed(6)
+    h = torch.randn(50, 8, 12, generator=g)
+    h[:, 5:] = h[:, :1]
+    weight = torch.randn(16, 12, generator=g)
+    grad_out = torch.randn(50, 16, generator=g)
+    results = []
+    for chunk_rows in (0, 56):  # 7 groups a chunk: chunks of 7 ... 7, 1
+        hh = h.bfloat16().requires_grad_()
+        ww = weight.bfloat16().requires_grad_()
+        out = point4d.linear_max_over_neighbors(hh, ww, chunk_rows)
+        (out.float() * grad_out).sum().backward()
+        results.append((out, hh.grad.float(), ww.grad.float()))
+    (o0, gh0, gw0), (o1, gh1, gw1) = results
+    assert torch.equal(o0, o1)
+    torch.testing.assert_close(gh1.sum(dim=1), gh0.sum(dim=1), atol=0.05, rtol=0.02)
+    torch.testing.assert_close(gw1, gw0, atol=0.02 * float(gw0.abs().max()), rtol=0.02)
+
+
 def test_bf16_math_attention_matches_fp32_sdpa() -> None:
     """Under CPU bf16 autocast attention takes the explicit two-matmul path; it computes the same attention."""
     from crossvideo_kedro.models.point4d import Attention  # noqa: PLC0415
