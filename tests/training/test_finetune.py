@@ -249,6 +249,19 @@ def test_bad_finetune_parameters_name_the_key():
                        ModelConfig.from_dict(TINY_MODEL), None, False, config(), 0)
 
 
+def test_low_label_runs_take_their_own_step_budget():
+    """``low_label_steps`` replaces ``steps`` at label fractions <= ``low_label_fraction`` only; null keeps one
+    budget; bad values name the key."""
+    c = config(steps=150, low_label_steps=60, low_label_fraction=0.25)
+    assert [c.for_fraction(f).steps for f in (0.1, 0.25, 0.5, 1.0)] == [60, 60, 150, 150]
+    assert c.for_fraction(0.1).lr == c.lr and c.for_fraction(1.0) is c
+    assert config(steps=150).for_fraction(0.1).steps == 150
+    with pytest.raises(ValueError, match=r"finetune.low_label_steps must be an integer >= 1 or null, got 0"):
+        config(low_label_steps=0)
+    with pytest.raises(ValueError, match=r"finetune.low_label_fraction must be in \(0, 1\], got 0"):
+        config(low_label_fraction=0)
+
+
 def test_shared_feature_cache_gives_the_same_results_and_is_filled_once():
     videos, _ = toy_videos()
     model_config = ModelConfig.from_dict(TINY_MODEL)

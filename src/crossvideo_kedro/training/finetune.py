@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,8 @@ class FinetuneConfig:
     """Parameters of one fine-tuning run (``conf/base/parameters_finetune.yml``, key ``finetune``)."""
 
     steps: int = 60  # full fine-tuning optimiser steps (a budget in steps: data size does not scale time)
+    low_label_steps: int | None = None  # full fine-tuning steps of runs with label fraction <= low_label_fraction
+    low_label_fraction: float = 0.25
     linear_steps: int = 200  # linear-probe steps on cached frozen features (cheap)
     batch_size: int = 8  # windows per step (semantic segmentation, recognition clips)
     sequence_batch: int = 2  # whole sequences per step (action segmentation)
@@ -86,6 +88,11 @@ class FinetuneConfig:
         for key in ("steps", "linear_steps", "batch_size", "sequence_batch", "clip_frames", "eval_batch_size"):
             if not isinstance(getattr(config, key), int) or getattr(config, key) < 1:
                 raise ValueError(f"{prefix}.{key} must be an integer >= 1, got {getattr(config, key)!r}")
+        low = config.low_label_steps
+        if low is not None and (not isinstance(low, int) or isinstance(low, bool) or low < 1):
+            raise ValueError(f"{prefix}.low_label_steps must be an integer >= 1 or null, got {low!r}")
+        if not 0 < config.low_label_fraction <= 1:
+            raise ValueError(f"{prefix}.low_label_fraction must be in (0, 1], got {config.low_label_fraction!r}")
         if config.lr <= 0 or config.linear_lr <= 0 or config.encoder_lr_ratio < 0:
             raise ValueError(f"{prefix}.lr and {prefix}.linear_lr must be > 0 and {prefix}.encoder_lr_ratio >= 0")
         if any(lr <= 0 for lr in config.lr_grid):
@@ -96,6 +103,13 @@ class FinetuneConfig:
             raise ValueError(f"{prefix}.val_every must be >= 0, got {config.val_every}")
         TemporalConfig.from_dict(config.temporal, f"{prefix}.temporal")
         return config
+
+    def for_fraction(self, fraction: float) -> FinetuneConfig:
+        """This config with the full-protocol step budget of a run at label ``fraction``: ``low_label_steps`` when
+        it is set and ``fraction <= low_label_fraction``, else ``steps``."""
+        if self.low_label_steps is None or fraction > self.low_label_fraction + 1e-9:
+            return self
+        return replace(self, steps=self.low_label_steps)
 
     @property
     def temporal_config(self) -> TemporalConfig:

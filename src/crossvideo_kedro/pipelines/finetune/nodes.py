@@ -150,8 +150,9 @@ def finetune_variant(
     caches: dict[tuple, dict] = {}  # frozen features shared by linear runs with identical encoders and windows
     progress = tqdm(total=len(grid) * len(reps), desc=variant.name, unit="run", disable=not config.progress)
     for task, protocol, fraction in grid:
+        run_config = config.for_fraction(fraction)  # the full protocol's step budget at this label fraction
         lr, selection = _select_lr(task, protocol, fraction, videos, images, train_all, val, class_names,
-                                   model_config, states, variant, config, reps[0])
+                                   model_config, states, variant, run_config, reps[0])
         rows += [_row(variant, task, protocol, fraction, reps[0], 0, lr, f"val_{HEADLINE[task]}@lr={c}", v)
                  for c, v in selection.items()]
         for replicate in reps:
@@ -163,10 +164,11 @@ def finetune_variant(
             tick = time.perf_counter()
             scores, preds, history, model = run_downstream(
                 task, protocol, videos, images, train, test, _num_classes(class_names, task), model_config,
-                state, variant.fusion, config, replicate, cache=cache, lr=lr if protocol == "full" else None,
+                state, variant.fusion, run_config, replicate, cache=cache, lr=lr if protocol == "full" else None,
                 val_names=val or None,
             )
-            scores = {**scores, "seconds": time.perf_counter() - tick, "final_loss": float(history["loss"].iloc[-1])}
+            scores = {**scores, "seconds": time.perf_counter() - tick, "final_loss": float(history["loss"].iloc[-1]),
+                      "steps": float(len(history))}
             if "val_loss" in history:  # the loss curves (convergence check), every finetune.val_every steps
                 curve = history.dropna(subset=["val_loss"])
                 scores["final_val_loss"] = float(curve["val_loss"].iloc[-1])
