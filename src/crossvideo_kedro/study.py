@@ -211,8 +211,8 @@ def project_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def load_study_parameters(conf_source: str | Path | None = None, env: str | None = None) -> dict[str, Any]:
-    """The ``evaluate`` parameters (pipelines are built from them).
+def load_build_parameters(key: str, conf_source: str | Path | None = None, env: str | None = None) -> dict[str, Any]:
+    """The ``key`` block of the parameters (``evaluate``, ``predict``): the ones pipelines are built from.
 
     Inside ``kedro run`` they are the run's own parameters (``--env`` and ``--params`` included), recorded by
     :class:`StudyParametersHook` when the context is created, before pipelines are registered. Elsewhere (a notebook,
@@ -222,8 +222,8 @@ def load_study_parameters(conf_source: str | Path | None = None, env: str | None
 
     from kedro.framework.project import settings  # noqa: PLC0415
 
-    if conf_source is None and env is None and _ACTIVE.get("evaluate") is not None:
-        return _ACTIVE["evaluate"]
+    if conf_source is None and env is None and _ACTIVE.get(key) is not None:
+        return _ACTIVE[key]
 
     if conf_source is None:
         conf_source = project_root() / settings.CONF_SOURCE
@@ -232,7 +232,12 @@ def load_study_parameters(conf_source: str | Path | None = None, env: str | None
 
     loader = project_settings.CONFIG_LOADER_CLASS(conf_source=str(conf_source), env=env,
                                                   **project_settings.CONFIG_LOADER_ARGS)
-    return loader["parameters"].get("evaluate", {})
+    return loader["parameters"].get(key) or {}
+
+
+def load_study_parameters(conf_source: str | Path | None = None, env: str | None = None) -> dict[str, Any]:
+    """The ``evaluate`` parameters (the study's namespaces are built from them); see :func:`load_build_parameters`."""
+    return load_build_parameters("evaluate", conf_source, env)
 
 
 def variants_of(study_params: dict[str, Any]) -> list[Variant]:
@@ -246,14 +251,16 @@ def load_variants(conf_source: str | Path | None = None, env: str | None = None)
     return variants_of(load_study_parameters(conf_source, env))
 
 
-_ACTIVE: dict[str, Any] = {}  # the running session's evaluate parameters (set by StudyParametersHook)
+BUILD_KEYS = ("evaluate", "predict")  # parameter blocks that decide how pipelines are built
+_ACTIVE: dict[str, Any] = {}  # the running session's BUILD_KEYS parameters (set by StudyParametersHook)
 
 
 class StudyParametersHook:
-    """Records the run's ``evaluate`` parameters (env + ``--params``) so pipelines are built from them.
+    """Records the run's ``evaluate`` and ``predict`` parameters (env + ``--params``) so pipelines are built from them.
 
     Kedro creates the context (and calls ``after_context_created``) before it first registers pipelines, so
-    ``kedro run --env ablations`` and ``--params "evaluate.include=scratch+cross_only"`` shape the namespaces.
+    ``kedro run --env ablations`` and ``--params "evaluate.include=scratch+cross_only"`` shape the namespaces, and
+    ``--params predict.variant=scratch`` the models ``predict`` reads.
     The parameters are read from the config loader (env + ``--params``), not from ``context.params``: Kedro's
     parameter validation behind ``context.params`` registers every pipeline, which would build the study's
     namespaces from the parameters of a run that has not been recorded yet (the base ones).
@@ -261,4 +268,6 @@ class StudyParametersHook:
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        _ACTIVE["evaluate"] = context.config_loader["parameters"].get("evaluate")
+        parameters = context.config_loader["parameters"]
+        for key in BUILD_KEYS:
+            _ACTIVE[key] = parameters.get(key)

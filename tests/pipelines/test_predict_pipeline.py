@@ -141,3 +141,35 @@ def test_the_variant_names_the_models_the_pipeline_reads():
     assert predict_variant() == "crossvideo"  # conf/base/parameters_predict.yml
     assert "scratch.downstream_models" in create_pipeline(variant="scratch").inputs()
     assert "crossvideo.downstream_models" not in create_pipeline(variant="scratch").inputs()
+
+
+@pytest.mark.parametrize("options", [{"runtime_params": {"predict": {"variant": "scratch"}}},
+                                     {"env": "predict_scratch"}])
+def test_a_runs_env_and_params_choose_the_variant_predict_reads(options, tmp_path):
+    """`kedro run --params predict.variant=scratch` (or an env saying so) must build `predict` on scratch's models;
+    it used to read base + $KEDRO_ENV only, so --params and --env were ignored and crossvideo's models were read."""
+    import shutil  # noqa: PLC0415
+
+    from kedro.framework.project import pipelines  # noqa: PLC0415
+    from kedro.framework.session import KedroSession  # noqa: PLC0415
+    from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
+
+    from crossvideo_kedro import study as study_module  # noqa: PLC0415
+
+    root = Path(__file__).resolve().parents[2]
+    conf = tmp_path / "conf"
+    shutil.copytree(root / "conf", conf)
+    (conf / "predict_scratch").mkdir()
+    (conf / "predict_scratch" / "parameters_predict.yml").write_text("predict:\n  variant: scratch\n")
+    try:
+        study_module._ACTIVE.clear()
+        bootstrap_project(root)
+        with KedroSession.create(root, conf_source=str(conf), **options) as session:
+            pipelines.set_requested(["predict"])
+            session.load_context()
+            inputs = pipelines["predict"].inputs()
+            assert "scratch.downstream_models" in inputs
+            assert "crossvideo.downstream_models" not in inputs
+    finally:
+        study_module._ACTIVE.clear()
+        pipelines.set_requested(None)

@@ -3,12 +3,12 @@ per-frame actions (CSV + timeline), per-point labels (one PLY per frame + pictur
 embeddings and, where the recording has labels, its scores.
 
 The variant (``predict.variant``) picks the input ``<variant>.downstream_models``; like the study's variants it is
-read when pipelines are built (``$KEDRO_ENV`` applies, ``--params`` does not).
+read when pipelines are built, from the run's parameters (``--env`` and ``--params`` apply; outside a run, base +
+``$KEDRO_ENV``).
 """
 
 from __future__ import annotations
 
-import os
 import warnings
 
 from kedro.pipeline import Node, Pipeline
@@ -17,14 +17,11 @@ from crossvideo_kedro.pipelines.predict import nodes
 
 
 def predict_variant() -> str:
-    """``predict.variant`` from the project's parameters (base + ``$KEDRO_ENV``), ``crossvideo`` if unset."""
-    from kedro.framework.project import settings  # noqa: PLC0415
+    """``predict.variant`` of the running session (env + ``--params``; outside a run base + ``$KEDRO_ENV``),
+    ``crossvideo`` if unset."""
+    from crossvideo_kedro.study import load_build_parameters  # noqa: PLC0415
 
-    from crossvideo_kedro.study import project_root  # noqa: PLC0415
-
-    loader = settings.CONFIG_LOADER_CLASS(conf_source=str(project_root() / settings.CONF_SOURCE),
-                                          env=os.environ.get("KEDRO_ENV"), **settings.CONFIG_LOADER_ARGS)
-    return (loader["parameters"].get("predict") or {}).get("variant", "crossvideo")
+    return load_build_parameters("predict").get("variant") or "crossvideo"
 
 
 def create_pipeline(variant: str | None = None, **kwargs) -> Pipeline:
