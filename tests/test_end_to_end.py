@@ -114,11 +114,25 @@ def test_kedro_run_builds_the_whole_study(default_run: Path):
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", ["01_explore_data.ipynb", "02_results.ipynb"])
 def test_notebooks_run_on_the_catalog(default_run: Path, notebook: str):
-    nb = nbformat.read(default_run / "notebooks" / notebook, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(default_run / "notebooks")}}).execute()
+    # A newer sequence_index that no finished run recorded (a run killed mid-ingest, or one still writing): the
+    # notebooks pin their datasets to finished runs, so it must not show up (Kedro alone loads the newest).
+    index = default_run / "data" / "02_intermediate" / "sequence_index.parquet"
+    killed = index / "2999-01-01T00.00.00.000Z"
+    frame = pd.read_parquet(latest(index))
+    killed.mkdir()
+    frame.assign(sequence="killed_run_" + frame["sequence"]).to_parquet(killed / index.name)
+    try:
+        nb = nbformat.read(default_run / "notebooks" / notebook, as_version=4)
+        NotebookClient(nb, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(default_run / "notebooks")}}).execute()
+    finally:
+        shutil.rmtree(killed)
     outputs = [o for c in nb.cells for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
+    text = json.dumps(outputs)
+    assert "killed_run_" not in text
+    if notebook == "01_explore_data.ipynb":
+        assert "seq_0000" in text  # the finished run's sequence_index is shown (index.head())
     figures = [o for o in outputs if "image/png" in o.get("data", {})]  # inline figures, not just text
     assert len(figures) >= {"01_explore_data.ipynb": 3, "02_results.ipynb": 4}[notebook], len(figures)
 

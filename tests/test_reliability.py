@@ -407,3 +407,33 @@ def test_a_notebook_catalog_can_be_pinned_like_a_run(tmp_path):
     assert catalog.load("a")["x"]()["v"][0] == 9  # Kedro alone: the newest, the killed run's
     assert pin_to_finished_runs(catalog, ["a"], tmp_path) == {"data/a": "2026-01-01T00.00.00.000Z"}
     assert catalog.load("a")["x"]()["v"][0] == 5
+
+
+def test_a_notebook_pins_what_finished_runs_recorded_and_skips_the_rest(tmp_path):
+    """The notebooks pin all their datasets at once; one that no finished run made (a fresh clone, or `predict`
+    never run) must neither stop the others being pinned nor be invented."""
+    from kedro.io import DataCatalog  # noqa: PLC0415
+    from kedro.io.core import Version  # noqa: PLC0415
+    from kedro.pipeline import Node, Pipeline  # noqa: PLC0415
+
+    from crossvideo_kedro.datasets.npz import NpzPartitionsDataset  # noqa: PLC0415
+    from crossvideo_kedro.hooks import pin_to_finished_runs  # noqa: PLC0415
+
+    writer = Pipeline([Node(lambda: {"x": {"v": np.full(2, 5)}}, None, "a", name="make_a")])
+    _run_in_process(tmp_path, writer, "2026-01-01T00.00.00.000Z", {"a": 0})
+    for name, value in (("a", 9), ("b", 7)):  # a killed run's newer a, and a b no finished run recorded
+        NpzPartitionsDataset(path=str(tmp_path / "data" / name),
+                             version=Version(None, "2026-01-02T00.00.00.000Z")).save({"x": {"v": np.full(2, value)}})
+
+    def catalog():
+        return DataCatalog({name: NpzPartitionsDataset(path=str(tmp_path / "data" / name), version=Version(None, None))
+                            for name in ("a", "b")})
+
+    with pytest.raises(runs.RunRefused, match="b"):
+        pin_to_finished_runs(catalog(), ["a", "b"], tmp_path)
+    pinned = catalog()
+    assert pin_to_finished_runs(pinned, ["a", "b"], tmp_path, missing="skip") == {"data/a": "2026-01-01T00.00.00.000Z"}
+    assert pinned.load("a")["x"]()["v"][0] == 5 and pinned.load("b")["x"]()["v"][0] == 7
+    assert pin_to_finished_runs(catalog(), ["b"], tmp_path, missing="skip") == {}
+    with pytest.raises(ValueError, match="missing must be"):
+        pin_to_finished_runs(catalog(), ["a"], tmp_path, missing="ignore")

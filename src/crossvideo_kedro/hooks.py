@@ -199,7 +199,8 @@ class RunGuardHook:
         self._lock = None
 
 
-def pin_to_finished_runs(catalog: DataCatalog, names: list[str], project_path: str | Path = ".") -> dict[str, str]:
+def pin_to_finished_runs(catalog: DataCatalog, names: list[str], project_path: str | Path = ".",
+                         missing: str = "raise") -> dict[str, str]:
     """Pin ``names`` in a catalog outside a run (a notebook) as a run would: one finished run's consistent set.
 
     Example (notebook)::
@@ -207,16 +208,28 @@ def pin_to_finished_runs(catalog: DataCatalog, names: list[str], project_path: s
         pin_to_finished_runs(catalog, ["point_cloud_videos", "sequence_index"], "..")
         videos = catalog.load("point_cloud_videos")
 
+    Args:
+        missing: ``"raise"``: a dataset no finished run recorded raises :class:`~crossvideo_kedro.runs.RunRefused`;
+            ``"skip"``: such datasets are left unpinned (Kedro's newest version, or "no saved version" on a fresh
+            clone) and the others are pinned together.
+
     Returns:
-        ``{dataset key: version}`` pinned. Raises :class:`~crossvideo_kedro.runs.RunRefused` for a dataset no
-        finished run recorded.
+        ``{dataset key: version}`` pinned.
     """
     from kedro.pipeline import Node  # noqa: PLC0415
 
+    if missing not in ("raise", "skip"):
+        raise ValueError(f"pin_to_finished_runs: missing must be 'raise' or 'skip', got {missing!r}")
     guard = RunGuardHook()
     guard._project = Path(project_path)
-    reader = Pipeline([Node(lambda *_: None, list(names), None, name="read_finished_runs")])
     epoch = runs.tracking_epoch(guard._project / "data", None, write=False)
+    if missing == "skip":
+        manifests = runs.read_manifests(guard._project / "data")
+        names = [name for name in names
+                 if (key := guard._key(catalog, name)) and runs.newest_recorded(key, manifests) is not None]
+        if not names:
+            return {}
+    reader = Pipeline([Node(lambda *_: None, list(names), None, name="read_finished_runs")])
     return guard._pin({"load_versions": {}, "only_missing_outputs": True}, reader, catalog, epoch)
 
 
