@@ -117,26 +117,29 @@ def test_dominant_plane_finds_the_table_and_not_the_object():
     assert on_plane[~is_object].mean() > 0.99  # noise std 2 mm vs threshold 15 mm
 
 
+CAP = {"threshold": 0.015, "iterations": 64}  # ingest's defaults (IngestConfig)
+
+
 @pytest.mark.parametrize("method", ["fps", "random"])
 def test_plane_cap_gives_the_object_its_share(method):
     xyz, is_object = _tabletop()  # the object is 5 % of the points
     valid = np.ones(is_object.shape, bool)
     plain = sample_fixed(xyz, valid, 64, method, np.random.default_rng(0), fps_pool=8)
-    capped = sample_fixed(xyz, valid, 64, method, np.random.default_rng(0), fps_pool=8, plane=PlaneCap(0.25))
+    capped = sample_fixed(xyz, valid, 64, method, np.random.default_rng(0), fps_pool=8, plane=PlaneCap(0.25, **CAP))
     rows = np.arange(len(xyz))[:, None]
     assert is_object[rows, plain].mean() < 0.1
     # 512 candidates hold ~26 object points a frame: all of them are taken (they are all that is off the plane),
     # the table fills the rest
     assert is_object[rows, capped].mean() > 0.3
     assert all(len(np.unique(r)) == 64 for r in capped)  # 64 distinct points, no repeats
-    again = sample_fixed(xyz, valid, 64, method, np.random.default_rng(0), fps_pool=8, plane=PlaneCap(0.25))
+    again = sample_fixed(xyz, valid, 64, method, np.random.default_rng(0), fps_pool=8, plane=PlaneCap(0.25, **CAP))
     np.testing.assert_array_equal(capped, again)  # seeded
 
 
 def test_plane_cap_keeps_at_most_its_share_on_the_plane_when_enough_is_off_it():
     xyz, is_object = _tabletop(points=2000, on_object=1000)  # half of the frame is off the plane
     idx = sample_fixed(xyz, np.ones(is_object.shape, bool), 100, "fps", np.random.default_rng(1), fps_pool=4,
-                       plane=PlaneCap(0.3))
+                       plane=PlaneCap(0.3, **CAP))
     on_plane_share = (~is_object[np.arange(len(xyz))[:, None], idx]).mean(axis=1)
     np.testing.assert_allclose(on_plane_share, 0.3)  # exactly round(0.3 * 100) plane points a frame
 
@@ -144,7 +147,7 @@ def test_plane_cap_keeps_at_most_its_share_on_the_plane_when_enough_is_off_it():
 def test_plane_cap_fills_up_with_the_plane_when_little_is_off_it():
     xyz, is_object = _tabletop(points=1000, on_object=5)
     idx = sample_fixed(xyz, np.ones(is_object.shape, bool), 64, "fps", np.random.default_rng(2), fps_pool=4,
-                       plane=PlaneCap(0.0))  # "no plane at all" cannot be met: 5 object points exist
+                       plane=PlaneCap(0.0, **CAP))  # "no plane at all" cannot be met: 5 object points exist
     picked = is_object[np.arange(len(xyz))[:, None], idx]
     assert (picked.sum(axis=1) <= 5).all() and (picked.sum(axis=1) >= 1).all()
     assert all(len(np.unique(r)) == 64 for r in idx)

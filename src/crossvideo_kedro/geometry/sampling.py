@@ -86,7 +86,7 @@ def sample_fixed(
 @dataclass(frozen=True)
 class PlaneCap:
     """How much of a frame the dominant plane may take (``ingest.plane_share`` / ``plane_threshold`` /
-    ``plane_iterations``).
+    ``plane_iterations``; their defaults live in ``IngestConfig`` only, ``IngestConfig.plane_cap()`` builds this).
 
     Attributes:
         share: at most this fraction of the N points lies on the plane, in [0, 1].
@@ -95,8 +95,8 @@ class PlaneCap:
     """
 
     share: float
-    threshold: float = 0.015
-    iterations: int = 64
+    threshold: float
+    iterations: int
 
 
 def _fps(candidates: np.ndarray, m: int) -> np.ndarray:
