@@ -272,3 +272,27 @@ def test_paired_difference_ci_against_a_hand_worked_example():
     assert one["mean"] == 2.0 and np.isnan(one["low"]) and np.isnan(one["high"])
     with pytest.raises(ValueError, match="two 1-D arrays of equal length"):
         paired_difference_ci([1.0, 2.0], [1.0])
+
+
+def test_paired_difference_ci_over_clusters_against_a_hand_worked_example():
+    """Pairs that share a pretraining seed are one unit: 3 seeds x 2 fine-tuning seeds are n = 3, not 6."""
+    from crossvideo_kedro.metrics import paired_difference_ci
+
+    # differences per pretraining seed: {0.5, 1.5} -> 1, {2, 4} -> 3, {6, 4} -> 5: mean 3, s = 2, se = 2 / sqrt(3)
+    # = 1.154701, t_{0.975, 2} = 4.302653 (tables) -> half width 4.968275 -> [-1.968275, 7.968275]
+    control = [10.0] * 6
+    treatment = [10.5, 11.5, 12.0, 14.0, 16.0, 14.0]
+    seeds = [0, 0, 1, 1, 2, 2]
+    ci = paired_difference_ci(treatment, control, clusters=seeds)
+    assert (ci["n"], ci["pairs"]) == (3, 6) and ci["mean"] == 3.0 and ci["std"] == pytest.approx(2.0)
+    assert ci["low"] == pytest.approx(-1.968275, abs=1e-5) and ci["high"] == pytest.approx(7.968275, abs=1e-5)
+    # the 6 pairs taken as independent: s = sqrt(20.5 / 5) = 2.024846, t_{0.975, 5} = 2.570582 -> half width 2.124945
+    # -> [0.875055, 5.124945]: an interval that excludes 0 although 3 independent units do not support it
+    naive = paired_difference_ci(treatment, control)
+    assert (naive["n"], naive["pairs"]) == (6, 6)
+    assert naive["low"] == pytest.approx(0.875055, abs=1e-5) and naive["high"] == pytest.approx(5.124945, abs=1e-5)
+    # one pair per cluster is the plain interval; cluster labels need not be sorted or numbers
+    plain = paired_difference_ci([11.0, 22.0, 33.0, 44.0], [10.0, 20.0, 30.0, 40.0], clusters=["d", "b", "c", "a"])
+    assert plain["low"] == pytest.approx(0.445740, abs=1e-5) and plain["n"] == 4
+    with pytest.raises(ValueError, match="clusters must label every pair"):
+        paired_difference_ci([1.0, 2.0], [1.0, 1.0], clusters=[0])

@@ -127,6 +127,23 @@ def test_summary_pairs_each_variant_with_scratch_per_replicate_and_shows_the_upp
     assert "| crossvideo | +2.5 [" in markdown and "* |" not in markdown
 
 
+def test_the_interval_counts_pretraining_seeds_not_pairs_when_fine_tuning_seeds_share_them():
+    # 3 pretraining seeds x 2 fine-tuning seeds (the hand-worked example of test_metrics): differences
+    # {0.5, 1.5}, {2, 4}, {6, 4} -> +3.0 [-2.0, +8.0] over the 3 seeds; 6 "independent" pairs would give [+0.9, +5.1]
+    def rows(variant, values):
+        return pd.DataFrame([{"variant": variant, "task": "action_segmentation", "protocol": "full",
+                              "label_fraction": 0.1, "pretrain_seed": i // 2, "seed": i % 2, "num_train_sequences": 2,
+                              "lr": 1e-3, "metric": "accuracy", "value": v} for i, v in enumerate(values)])
+
+    table, _ = collect_metrics(rows("scratch", [10.0] * 6), rows("crossvideo", [10.5, 11.5, 12.0, 14.0, 16.0, 14.0]))
+    row = paired_differences(table).set_index("variant").loc["crossvideo"]
+    assert (row["n"], row["pairs"], row["mean_diff"]) == (3, 6, 3.0)
+    assert row["ci_low"] == pytest.approx(-1.968275, abs=1e-5) and row["ci_high"] == pytest.approx(7.968275, abs=1e-5)
+    _, markdown = summarise_study(table, {"variants": {"scratch": {}, "crossvideo": {}}, "seeds": [0, 1]})
+    assert "| crossvideo | +3.0 [-2.0, +8.0] |" in markdown
+    assert "over 3 pretraining seeds (6 pairs; each seed's differences averaged over its fine-tuning seeds)" in markdown
+
+
 def test_summary_always_runs_even_without_metrics():
     table, markdown = summarise_study(collect_metrics()[0], {"seeds": [0]})
     assert table.empty and "No runs" in markdown

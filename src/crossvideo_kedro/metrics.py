@@ -280,14 +280,20 @@ def semantic_segmentation_metrics(
     return scores_from_confusion(confusion_matrix(pred, gt, num_classes, ignore), ignore)
 
 
-def paired_difference_ci(treatment: Sequence[float], control: Sequence[float], level: float = 0.95) -> dict:
+def paired_difference_ci(treatment: Sequence[float], control: Sequence[float], level: float = 0.95,
+                         clusters: Sequence[object] | None = None) -> dict:
     """Mean paired difference ``d_r = treatment_r − control_r`` over replicates r and its t confidence interval.
 
     ``mean ± t_{(1+level)/2, n−1} · s_d / √n`` with ``s_d`` the sample standard deviation (ddof 1) of the
     differences (Student's paired t interval). With one replicate the interval is undefined (NaN bounds).
 
+    ``clusters`` (one label per pair, e.g. the pretraining seed): pairs that share a label are not independent (they
+    share a pretrained encoder), so the differences are first averaged within each cluster and the interval is the t
+    interval of the ``n`` cluster means — the independent units. One pair per cluster is the plain interval.
+
     Returns:
-        ``{"mean", "low", "high", "std", "n"}`` — ``n`` paired replicates.
+        ``{"mean", "low", "high", "std", "n", "pairs"}`` — ``n`` independent units (clusters, else pairs),
+        ``pairs`` paired replicates.
     """
     from scipy.stats import t as student_t  # noqa: PLC0415 - scipy comes with scikit-learn
 
@@ -297,12 +303,21 @@ def paired_difference_ci(treatment: Sequence[float], control: Sequence[float], l
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
     d = a - b
+    pairs = len(d)
+    if clusters is not None:
+        labels = np.asarray(clusters)
+        if labels.shape != d.shape:
+            raise ValueError(f"clusters must label every pair: {labels.shape} labels for {d.shape} pairs")
+        _, which = np.unique(labels, return_inverse=True)
+        d = np.bincount(which, weights=d) / np.bincount(which) if pairs else d
     n = len(d)
     if n == 0:
-        return {"mean": float("nan"), "low": float("nan"), "high": float("nan"), "std": float("nan"), "n": 0}
+        return {"mean": float("nan"), "low": float("nan"), "high": float("nan"), "std": float("nan"), "n": 0,
+                "pairs": 0}
     mean = float(d.mean())
     if n == 1:
-        return {"mean": mean, "low": float("nan"), "high": float("nan"), "std": float("nan"), "n": 1}
+        return {"mean": mean, "low": float("nan"), "high": float("nan"), "std": float("nan"), "n": 1,
+                "pairs": pairs}
     std = float(d.std(ddof=1))
     half = float(student_t.ppf((1 + level) / 2, n - 1)) * std / np.sqrt(n)
-    return {"mean": mean, "low": mean - half, "high": mean + half, "std": std, "n": n}
+    return {"mean": mean, "low": mean - half, "high": mean + half, "std": std, "n": n, "pairs": pairs}

@@ -39,8 +39,14 @@ def collect_metrics(*variant_metrics: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
 def paired_differences(metrics_table: pd.DataFrame, control: str = CONTROL, level: float = 0.95) -> pd.DataFrame:
     """Each variant against ``control`` on the headline metric, paired by replicate (pretraining, fine-tuning seed).
 
+    The independent units are the pretraining seeds: pairs that share one (several fine-tuning seeds) share an
+    encoder, so their differences are averaged per pretraining seed before the t interval
+    (:func:`~crossvideo_kedro.metrics.paired_difference_ci` with ``clusters``). With one fine-tuning seed that is the
+    plain paired interval.
+
     Returns one row per variant × task × protocol × label fraction: ``mean_diff``, ``ci_low``, ``ci_high`` (the
-    ``level`` t interval of the mean paired difference), ``n`` pairs, and the two means.
+    ``level`` t interval of the mean paired difference), ``n`` independent units (pretraining seeds), ``pairs``
+    paired replicates, and the two means.
     """
     rows = []
     headline = metrics_table[metrics_table["metric"] == metrics_table["task"].map(HEADLINE)]
@@ -52,13 +58,14 @@ def paired_differences(metrics_table: pd.DataFrame, control: str = CONTROL, leve
             base[["value"]].rename(columns={"value": "value_control"}), how="inner")
         if joined.empty:
             continue
-        ci = paired_difference_ci(joined["value"].to_numpy(), joined["value_control"].to_numpy(), level)
+        ci = paired_difference_ci(joined["value"].to_numpy(), joined["value_control"].to_numpy(), level,
+                                  clusters=joined.index.get_level_values("pretrain_seed").to_numpy())
         rows.append({"variant": variant, "task": task, "protocol": protocol, "label_fraction": fraction,
                      "metric": HEADLINE[task], "mean": float(joined["value"].mean()),
                      "control_mean": float(joined["value_control"].mean()), "mean_diff": ci["mean"],
-                     "ci_low": ci["low"], "ci_high": ci["high"], "n": ci["n"]})
+                     "ci_low": ci["low"], "ci_high": ci["high"], "n": ci["n"], "pairs": ci["pairs"]})
     return pd.DataFrame(rows, columns=["variant", "task", "protocol", "label_fraction", "metric", "mean",
-                                       "control_mean", "mean_diff", "ci_low", "ci_high", "n"])
+                                       "control_mean", "mean_diff", "ci_low", "ci_high", "n", "pairs"])
 
 
 def summarise_study(metrics: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, str]:
@@ -106,8 +113,11 @@ def summarise_study(metrics: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.D
             wide = view.pivot_table(index="variant", columns=["protocol", "label_fraction"], values="cell",
                                     aggfunc="first").reindex([v for v in order if v in set(view["variant"])])
             wide.columns = [f"{p} {f:.0%}" for p, f in wide.columns]
-            lines += [f"Paired difference to scratch (mean, 95 % t interval over {int(task_diffs['n'].max())} "
-                      "replicates; * = interval excludes 0):", "", markdown_table(wide), ""]
+            units, pairs = int(task_diffs["n"].max()), int(task_diffs["pairs"].max())
+            over = (f"{units} replicates" if units == pairs else
+                    f"{units} pretraining seeds ({pairs} pairs; each seed's differences averaged over its fine-tuning seeds)")
+            lines += [f"Paired difference to scratch (mean, 95 % t interval over {over}; * = interval excludes 0):",
+                      "", markdown_table(wide), ""]
     seconds = metrics[metrics["metric"] == "seconds"]
     if len(seconds):
         lines += [f"Fine-tuning wall time: {seconds['value'].sum():.0f} s over {len(seconds)} runs "
