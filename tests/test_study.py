@@ -86,6 +86,19 @@ def test_study_grid_and_validation():
     })
     assert study.grid() == [("action_segmentation", "full", 0.1), ("action_segmentation", "full", 1.0)]
     assert replicates([0, 1, 2], study.seeds) == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
+    assert study.seeds_of("action_segmentation", "full", 0.1) == (0, 1)  # no seeds of its own: evaluate.seeds
+    own = StudyConfig.from_dict({"runs": [
+        {"task": "action_segmentation", "protocol": "full", "label_fractions": [0.1], "seeds": [0, 1, 2]},
+        {"task": "action_segmentation", "protocol": "full", "label_fractions": [1.0]}], "seeds": [0]})
+    assert own.seeds_of("action_segmentation", "full", 0.1) == (0, 1, 2)
+    assert own.seeds_of("action_segmentation", "full", 1.0) == (0,)
+    for bad in ([], [0, 0], [0.5], "0 1", [True]):
+        with pytest.raises(ValueError, match=r"evaluate.runs\[0\].seeds must be a non-empty list of distinct"):
+            StudyConfig.from_dict({"runs": [{"task": "action_segmentation", "protocol": "full",
+                                             "label_fractions": [1], "seeds": bad}]})
+    with pytest.raises(ValueError, match=r"evaluate.runs\[0\] needs task, protocol, label_fractions"):
+        StudyConfig.from_dict({"runs": [{"task": "action_segmentation", "protocol": "full",
+                                         "label_fractions": [1], "seed": [1]}]})
     with pytest.raises(ValueError, match=r"evaluate.runs\[0\].protocol must be one of"):
         StudyConfig.from_dict({"runs": [{"task": "action_segmentation", "protocol": "zero", "label_fractions": [1]}]})
     with pytest.raises(ValueError, match=r"evaluate.runs\[0\].label_fractions must be fractions in \(0, 1\]"):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from kedro.framework.hooks import hook_impl
 
 from crossvideo_kedro.config import check_keys
@@ -64,7 +65,7 @@ class StudyConfig:
 
     variants: dict = field(default_factory=dict)
     include: tuple[str, ...] | None = None
-    runs: list = field(default_factory=list)  # [{task, protocol, label_fractions}] — the grid
+    runs: list = field(default_factory=list)  # [{task, protocol, label_fractions[, seeds]}] — the grid
     tasks: tuple[str, ...] | None = None
     label_fractions: tuple[float, ...] | None = None
     seeds: tuple[int, ...] = (0,)  # fine-tuning seeds; replicates = pretraining seeds x these
@@ -84,8 +85,16 @@ class StudyConfig:
         check_keys(cls, params, prefix)
         config = cls(**params)
         for i, run in enumerate(config.runs):
-            if set(run) != {"task", "protocol", "label_fractions"}:
-                raise ValueError(f"{prefix}.runs[{i}] needs exactly task, protocol, label_fractions; got {sorted(run)}")
+            if not {"task", "protocol", "label_fractions"} <= set(run) <= {"task", "protocol", "label_fractions",
+                                                                           "seeds"}:
+                raise ValueError(f"{prefix}.runs[{i}] needs task, protocol, label_fractions (and optionally seeds); "
+                                 f"got {sorted(run)}")
+            if "seeds" in run:
+                seeds = run["seeds"]
+                if not isinstance(seeds, list | tuple) or not seeds or len(set(seeds)) != len(seeds) or not all(
+                        isinstance(x, int) and not isinstance(x, bool) for x in seeds):
+                    raise ValueError(f"{prefix}.runs[{i}].seeds must be a non-empty list of distinct integers "
+                                     f"(fine-tuning seeds of these runs), got {seeds!r}")
             if run["task"] not in TASKS:
                 raise ValueError(f"{prefix}.runs[{i}].task must be one of {TASKS}, got {run['task']!r}")
             if run["protocol"] not in PROTOCOLS:
@@ -123,6 +132,15 @@ class StudyConfig:
             fractions = self.label_fractions if self.label_fractions is not None else run["label_fractions"]
             cells += [(run["task"], run["protocol"], float(f)) for f in fractions]
         return list(dict.fromkeys(cells))
+
+    def seeds_of(self, task: str, protocol: str, fraction: float) -> tuple[int, ...]:
+        """The fine-tuning seeds of a grid cell: its run entry's ``seeds`` (the first entry listing the cell), else
+        ``evaluate.seeds`` — so replicates can be added where runs are cheap and noise is largest (low labels)."""
+        for run in self.runs:
+            fractions = self.label_fractions if self.label_fractions is not None else run["label_fractions"]
+            if (run["task"], run["protocol"]) == (task, protocol) and any(np.isclose(fraction, f) for f in fractions):
+                return tuple(int(x) for x in run.get("seeds", self.seeds))
+        return tuple(self.seeds)
 
 
 def _as_tuple(value: Any, kind: type) -> tuple:

@@ -140,6 +140,27 @@ def test_each_label_fraction_trains_for_its_step_budget():
                                                          ("linear", 0.5): [4.0]}
 
 
+def test_a_run_entry_with_its_own_seeds_gets_those_replicates_and_the_summary_pairs_them():
+    """Replicates where runs are cheap and noise is largest: `seeds` of one `evaluate.runs` entry (here the 50 %
+    runs) give it pretraining seeds x those seeds; the other entry keeps `evaluate.seeds`."""
+    from crossvideo_kedro.pipelines.evaluate.nodes import collect_metrics, paired_differences  # noqa: PLC0415
+
+    videos, index, classes = depth_only_source()
+    study = {**STUDY, "runs": [{"task": "action_segmentation", "protocol": "full", "label_fractions": [0.5],
+                                "seeds": [0, 1, 2]},
+                               {"task": "action_segmentation", "protocol": "full", "label_fractions": [1.0]}]}
+    metrics, *_ = finetune_variant_from_scratch(videos, {}, index, classes, PRETRAIN, FINETUNE, study,
+                                                STUDY["variants"]["scratch"], variant_name="scratch")
+    accuracy = metrics[metrics.metric == "accuracy"]
+    reps = accuracy.groupby("label_fraction")[["pretrain_seed", "seed"]].apply(
+        lambda part: sorted(part.itertuples(index=False, name=None)))
+    assert reps[0.5] == [(p, f) for p in (0, 1) for f in (0, 1, 2)] and reps[1.0] == [(0, 0), (1, 0)]
+    other = metrics.assign(variant="crossvideo", value=metrics["value"] + 1.0)
+    diffs = paired_differences(collect_metrics(metrics, other)[0]).set_index("label_fraction")
+    assert diffs.loc[0.5, ["n", "pairs"]].tolist() == [2, 6] and diffs.loc[1.0, ["n", "pairs"]].tolist() == [2, 2]
+    assert diffs["mean_diff"].tolist() == pytest.approx([1.0, 1.0])
+
+
 def test_a_cross_modal_variant_on_a_depth_only_source_is_skipped_with_one_line(caplog):
     videos, index, classes = depth_only_source()
     with caplog.at_level(logging.INFO):

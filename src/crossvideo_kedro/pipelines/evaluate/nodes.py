@@ -87,8 +87,12 @@ def summarise_study(metrics: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.D
     table["std"] = table["std"].fillna(0.0)
     order = study.selected_variants() or sorted(table["variant"].unique())
     reps = metrics[REPLICATE].drop_duplicates()
-    lines = [f"# CrossVideo study (mean ± std over {len(reps)} replicates: pretraining seeds "
-             f"{sorted(reps['pretrain_seed'].unique().tolist())} × fine-tuning seeds {list(study.seeds)})", ""]
+    per_cell = table.loc[table["metric"] == table["task"].map(HEADLINE), "replicates"]  # cells may have own seeds
+    low, high = (int(per_cell.min()), int(per_cell.max())) if len(per_cell) else (len(reps), len(reps))
+    count = f"{low}" if low == high else f"{low}–{high}"
+    lines = [f"# CrossVideo study (mean ± std over {count} replicates: pretraining seeds "
+             f"{sorted(reps['pretrain_seed'].unique().tolist())} × fine-tuning seeds "
+             f"{sorted(reps['seed'].unique().tolist())})", ""]
     diffs = paired_differences(metrics)
     for task, metric in HEADLINE.items():
         part = table[(table["task"] == task) & (table["metric"] == metric)]

@@ -145,11 +145,13 @@ def finetune_variant(
     images = {name: materialise(image_videos[name]) for name in names} if variant.fusion else None
     showcase = {"protocol": "full", "label_fraction": None, "seed": study.seeds[0], "pretrain_seed": pretrain_seeds[0],
                 **study.showcase}
-    reps = replicates(pretrain_seeds, study.seeds)
+    cell_reps = {cell: replicates(pretrain_seeds, study.seeds_of(*cell)) for cell in grid}
     rows, predictions, models, specs = [], {}, {}, {}
     caches: dict[tuple, dict] = {}  # frozen features shared by linear runs with identical encoders and windows
-    progress = tqdm(total=len(grid) * len(reps), desc=variant.name, unit="run", disable=not config.progress)
+    progress = tqdm(total=sum(map(len, cell_reps.values())), desc=variant.name, unit="run",
+                    disable=not config.progress)
     for task, protocol, fraction in grid:
+        reps = cell_reps[(task, protocol, fraction)]
         run_config = config.for_fraction(fraction)  # the full protocol's step budget at this label fraction
         lr, selection = _select_lr(task, protocol, fraction, videos, images, train_all, val, class_names,
                                    model_config, states, variant, run_config, reps[0])
