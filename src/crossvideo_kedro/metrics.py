@@ -309,7 +309,7 @@ def paired_difference_ci(treatment: Sequence[float], control: Sequence[float], l
         if labels.shape != d.shape:
             raise ValueError(f"clusters must label every pair: {labels.shape} labels for {d.shape} pairs")
         _, which = np.unique(labels, return_inverse=True)
-        d = np.bincount(which, weights=d) / np.bincount(which) if pairs else d
+        d = np.bincount(which, weights=d) / np.bincount(which)
     n = len(d)
     if n == 0:
         return {"mean": float("nan"), "low": float("nan"), "high": float("nan"), "std": float("nan"), "n": 0,

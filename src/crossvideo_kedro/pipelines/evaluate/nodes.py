@@ -118,8 +118,8 @@ def summarise_study(metrics: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.D
                                     aggfunc="first").reindex([v for v in order if v in set(view["variant"])])
             wide.columns = [f"{p} {f:.0%}" for p, f in wide.columns]
             units, pairs = int(task_diffs["n"].max()), int(task_diffs["pairs"].max())
-            over = (f"{units} replicates" if units == pairs else
-                    f"{units} pretraining seeds ({pairs} pairs; each seed's differences averaged over its fine-tuning seeds)")
+            over = (f"{units} replicates" if units == pairs else f"{units} pretraining seeds ({pairs} pairs; "
+                    "each seed's differences averaged over its fine-tuning seeds)")
             lines += [f"Paired difference to scratch (mean, 95 % t interval over {over}; * = interval excludes 0):",
                       "", markdown_table(wide), ""]
     seconds = metrics[metrics["metric"] == "seconds"]
