@@ -129,18 +129,21 @@ class StudyConfig:
         for run in self.runs:
             if run["task"] not in keep:
                 continue
-            fractions = self.label_fractions if self.label_fractions is not None else run["label_fractions"]
-            cells += [(run["task"], run["protocol"], float(f)) for f in fractions]
+            cells += [(run["task"], run["protocol"], float(f)) for f in self._fractions(run)]
         return list(dict.fromkeys(cells))
 
     def seeds_of(self, task: str, protocol: str, fraction: float) -> tuple[int, ...]:
         """The fine-tuning seeds of a grid cell: its run entry's ``seeds`` (the first entry listing the cell), else
         ``evaluate.seeds`` — so replicates can be added where runs are cheap and noise is largest (low labels)."""
         for run in self.runs:
-            fractions = self.label_fractions if self.label_fractions is not None else run["label_fractions"]
-            if (run["task"], run["protocol"]) == (task, protocol) and any(np.isclose(fraction, f) for f in fractions):
+            if (run["task"], run["protocol"]) == (task, protocol) and any(
+                    np.isclose(fraction, f) for f in self._fractions(run)):
                 return tuple(int(x) for x in run.get("seeds", self.seeds))
         return tuple(self.seeds)
+
+    def _fractions(self, run: dict[str, Any]) -> Iterable[float]:
+        """A run entry's label fractions, or ``evaluate.label_fractions`` where that replaces them."""
+        return self.label_fractions if self.label_fractions is not None else run["label_fractions"]
 
 
 def _as_tuple(value: Any, kind: type) -> tuple:
