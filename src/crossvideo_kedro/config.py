@@ -38,6 +38,7 @@ RANGES: dict[str, dict[str, dict[str, float]]] = {
         "batch_size": {"min": 1}, "lr": {"gt": 0}, "encoder_lr_ratio": {"min": 0}, "weight_decay": {"min": 0},
         "warmup_steps": {"min": 0}, "min_lr_ratio": {"min": 0, "max": 1}, "grad_clip": {"min": 0},
         "clip_frames": {"min": 1}, "temporal_kernel": {"min": 1}, "eval_batch_size": {"min": 1},
+        "workers": {"min": 1}, "num_threads": {"min": 1},
     },
     "IngestConfig": {
         "num_points": {"min": 1}, "fps_pool": {"min": 1}, "min_depth": {"min": 0}, "max_depth": {"gt": 0},

@@ -75,6 +75,8 @@ class FinetuneConfig:
     amp: bool | str = "auto"  # bf16 autocast: auto (CUDA, or a CPU with bf16 matmul) | bf16 | off (training.precision)
     device: str = "auto"
     progress: bool = True
+    workers: int = 1  # processes a study node spreads its runs over (training.runpool; 1: in the node's process)
+    num_threads: int | None = None  # torch threads per run (None: cores // workers; torch's default with 1 worker)
 
     @classmethod
     def from_dict(cls, params: dict[str, Any], prefix: str = "finetune") -> FinetuneConfig:
@@ -85,7 +87,8 @@ class FinetuneConfig:
                 params[key] = tuple(params[key] or ())
         params["temporal"] = dict(params.get("temporal") or {})
         config = cls(**params)
-        for key in ("steps", "linear_steps", "batch_size", "sequence_batch", "clip_frames", "eval_batch_size"):
+        for key in ("steps", "linear_steps", "batch_size", "sequence_batch", "clip_frames", "eval_batch_size",
+                    "workers"):
             if not isinstance(getattr(config, key), int) or getattr(config, key) < 1:
                 raise ValueError(f"{prefix}.{key} must be an integer >= 1, got {getattr(config, key)!r}")
         low = config.low_label_steps

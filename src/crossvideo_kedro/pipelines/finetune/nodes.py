@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,10 +25,10 @@ from crossvideo_kedro.study import (
     replicates,
     supported_tasks,
 )
-from crossvideo_kedro.training.finetune import HEADLINE, FinetuneConfig, pick_label_fraction, run_downstream
+from crossvideo_kedro.training.finetune import HEADLINE, FinetuneConfig, pick_label_fraction
 from crossvideo_kedro.training.model import encoder_runs
-from crossvideo_kedro.training.predict import spec_dict
-from crossvideo_kedro.training.pretrain import PretrainConfig
+from crossvideo_kedro.training.runpool import DownstreamRun, RunResult, Shared, quiet, run_groups
+from crossvideo_kedro.training.pretrain import PretrainConfig, select_device
 
 logger = logging.getLogger(__name__)
 
@@ -146,49 +145,81 @@ def finetune_variant(
     showcase = {"protocol": "full", "label_fraction": None, "seed": study.seeds[0], "pretrain_seed": pretrain_seeds[0],
                 **study.showcase}
     cell_reps = {cell: replicates(pretrain_seeds, study.seeds_of(*cell)) for cell in grid}
-    rows, predictions, models, specs = [], {}, {}, {}
-    caches: dict[tuple, dict] = {}  # frozen features shared by linear runs with identical encoders and windows
-    progress = tqdm(total=sum(map(len, cell_reps.values())), desc=variant.name, unit="run",
-                    disable=not config.progress)
-    for task, protocol, fraction in grid:
-        reps = cell_reps[(task, protocol, fraction)]
+    shared = Shared(videos, images, model_config, variant.fusion)
+    if config.workers > 1 and select_device(config.device).type != "cpu":
+        config = dataclasses.replace(config, workers=1)  # one process owns the GPU
+    pooled = config.workers > 1
+
+    def make_run(task: str, protocol: str, fraction: float, replicate: tuple[int, int], on: list[str] = test,
+                 val_every: int | None = None, **kw: Any) -> DownstreamRun:
         run_config = config.for_fraction(fraction)  # the full protocol's step budget at this label fraction
-        lr, selection = _select_lr(task, protocol, fraction, videos, images, train_all, val, class_names,
-                                   model_config, states, variant, run_config, reps[0])
-        rows += [_row(variant, task, protocol, fraction, reps[0], 0, lr, f"val_{HEADLINE[task]}@lr={c}", v)
-                 for c, v in selection.items()]
-        for replicate in reps:
-            train = pick_label_fraction(train_all, fraction, replicate)
-            state = states.get(replicate[0]) if variant.init != "scratch" else None
-            kind = ("clips" if task == "action_recognition" else
-                    "pixels" if variant.fusion and task == "semantic_segmentation" else "windows")
-            cache = caches.setdefault((kind, replicate[0] if state is not None else replicate), {})
-            tick = time.perf_counter()
-            scores, preds, history, model = run_downstream(
-                task, protocol, videos, images, train, test, _num_classes(class_names, task), model_config,
-                state, variant.fusion, run_config, replicate, cache=cache, lr=lr if protocol == "full" else None,
-                val_names=val or None,
-            )
-            scores = {**scores, "seconds": time.perf_counter() - tick, "final_loss": float(history["loss"].iloc[-1]),
-                      "steps": float(len(history))}
-            if "val_loss" in history:  # the loss curves (convergence check), every finetune.val_every steps
-                curve = history.dropna(subset=["val_loss"])
-                scores["final_val_loss"] = float(curve["val_loss"].iloc[-1])
-                scores |= {f"val_loss@{int(r.step) + 1}": float(r.val_loss) for r in curve.itertuples()}
-                scores |= {f"loss@{int(r.step) + 1}": float(r.loss) for r in curve.itertuples()}
-            rows += [_row(variant, task, protocol, fraction, replicate, len(train), lr, m, v)
-                     for m, v in scores.items()]
-            if (protocol, replicate[1], replicate[0]) == (showcase["protocol"], showcase["seed"],
-                                                          showcase["pretrain_seed"]) and (
-                showcase["label_fraction"] is None or np.isclose(fraction, showcase["label_fraction"])
-            ):  # the last matching run of a task wins: with label_fraction None, its largest fraction
-                predictions.update(_prediction_partitions(task, preds))
-                models[task] = {k: v.cpu() for k, v in model.state_dict().items()}
-                specs[task] = spec_dict(model.spec)
+        if val_every is not None:
+            run_config = dataclasses.replace(run_config, val_every=val_every)
+        state = states.get(replicate[0]) if variant.init != "scratch" else None
+        train = tuple(pick_label_fraction(train_all, fraction, replicate))
+        return DownstreamRun(task, protocol, train, tuple(on), _num_classes(class_names, task), state,
+                             quiet(run_config) if pooled else run_config, replicate, **kw)
+
+    # 1. learning rates chosen on val (full protocol, finetune.lr_grid, first replicate of each cell)
+    choose = [cell for cell in grid if cell[1] == "full" and len(config.lr_grid) >= 2 and val]
+    selected = run_groups([[make_run(*cell, cell_reps[cell][0], on=val, val_every=0, lr=float(lr))]
+                           for cell in choose for lr in config.lr_grid], shared, config.workers, config.num_threads)
+    lrs: dict[tuple, float] = {}
+    rows, predictions, models, specs = [], {}, {}, {}
+    for n, cell in enumerate(choose):
+        chosen = {float(lr): selected[n * len(config.lr_grid) + k][0].scores[HEADLINE[cell[0]]]
+                  for k, lr in enumerate(config.lr_grid)}
+        lrs[cell] = max(chosen, key=lambda lr: (chosen[lr], -lr))
+        logger.info("%s %s frac=%.2f: lr %g chosen on val %s", variant.name, cell[0], cell[2], lrs[cell],
+                    {k: round(v, 1) for k, v in chosen.items()})
+        rows += [_row(variant, cell[0], cell[1], cell[2], cell_reps[cell][0], 0, lrs[cell],
+                      f"val_{HEADLINE[cell[0]]}@lr={c}", v) for c, v in chosen.items()]
+
+    # 2. the study's runs, scored once on test; linear probes of one encoder share its frozen features (one group)
+    planned: list[tuple[tuple, tuple[int, int], float, DownstreamRun]] = []
+    for task, protocol, fraction in grid:
+        lr = (lrs.get((task, protocol, fraction), config.lr_grid[0] if config.lr_grid else config.lr)
+              if protocol == "full" else config.linear_lr)
+        for replicate in cell_reps[(task, protocol, fraction)]:
+            keep = (protocol, replicate[1], replicate[0]) == (showcase["protocol"], showcase["seed"],
+                                                              showcase["pretrain_seed"]) and (
+                showcase["label_fraction"] is None or bool(np.isclose(fraction, showcase["label_fraction"])))
+            run = make_run(task, protocol, fraction, replicate, lr=lr if protocol == "full" else None,
+                           val=tuple(val) or None, keep=keep)
+            planned.append(((task, protocol, fraction), replicate, lr, run))
+    groups: dict[tuple, list[int]] = {}
+    for n, (cell, replicate, _, run) in enumerate(planned):
+        if cell[1] == "linear":  # one cache per encoder and window kind (as one process would share it)
+            kind = ("clips" if cell[0] == "action_recognition" else
+                    "pixels" if variant.fusion and cell[0] == "semantic_segmentation" else "windows")
+            key = ("linear", kind, replicate[0] if run.state is not None else replicate)
+        else:
+            key = ("full", n)
+        groups.setdefault(key, []).append(n)
+    # long runs first, so the workers finish together; the results come back in this order, whatever the workers
+    order = sorted(groups.values(), key=lambda ns: -sum(_cost(planned[n][3]) for n in ns)) if pooled else \
+        list(groups.values())
+    progress = tqdm(total=len(planned), desc=variant.name, unit="run", disable=not config.progress)
+
+    def done(g: int, results: list[RunResult]) -> None:
+        for n, result in zip(order[g], results, strict=True):
+            (task, protocol, fraction), replicate, lr, _ = planned[n]
             logger.info("%s %s/%s frac=%.2f replicate=%s lr=%g: %s", variant.name, task, protocol, fraction,
-                        replicate, lr, {k: round(v, 1) for k, v in scores.items() if not k.startswith("iou_")})
+                        replicate, lr, {k: round(v, 1) for k, v in _scores(result).items() if not k.startswith("iou_")})
             progress.update()
+
+    grouped = run_groups([[planned[n][3] for n in ns] for ns in order], shared, config.workers, config.num_threads,
+                         on_done=done)
     progress.close()
+    results = {n: result for ns, rs in zip(order, grouped, strict=True) for n, result in zip(ns, rs, strict=True)}
+    for n, ((task, protocol, fraction), replicate, lr, run) in enumerate(planned):  # rows in grid order
+        result = results[n]
+        rows += [_row(variant, task, protocol, fraction, replicate, len(run.train), lr, m, v)
+                 for m, v in _scores(result).items()]
+        if run.keep:  # the last matching run of a task wins: with label_fraction None, its largest fraction
+            predictions.update(_prediction_partitions(task, result.predictions))
+            models[task] = result.state_dict
+            specs[task] = result.spec
     return pd.DataFrame(rows).astype(METRIC_COLUMNS), predictions, {
         "variant": variant.name, "model_config": _plain(model_config), "state_dicts": models, "specs": specs}
 
@@ -200,30 +231,25 @@ def _row(variant: Variant, task: str, protocol: str, fraction: float, replicate:
             "metric": metric, "value": float(value)}
 
 
-def _select_lr(task: str, protocol: str, fraction: float, videos: dict[str, Arrays], images: dict | None,
-               train_all: list[str], val: list[str], class_names: dict, model_config: ModelConfig,
-               states: dict[int, dict], variant: Variant, config: FinetuneConfig,
-               replicate: tuple[int, int]) -> tuple[float, dict[float, float]]:
-    """The full protocol's learning rate: the best of ``finetune.lr_grid`` on the val split (first replicate).
+def _scores(result: RunResult) -> dict[str, float]:
+    """A run's metric rows: its scores, wall seconds, final loss, steps and the loss curves (convergence check)."""
+    history = result.history
+    scores = {**result.scores, "seconds": result.seconds, "final_loss": float(history["loss"].iloc[-1]),
+              "steps": float(len(history))}
+    if "val_loss" in history:  # every finetune.val_every steps
+        curve = history.dropna(subset=["val_loss"])
+        scores["final_val_loss"] = float(curve["val_loss"].iloc[-1])
+        scores |= {f"val_loss@{int(r.step) + 1}": float(r.val_loss) for r in curve.itertuples()}
+        scores |= {f"loss@{int(r.step) + 1}": float(r.loss) for r in curve.itertuples()}
+    return scores
 
-    Returns the chosen rate and the val headline metric of every candidate (empty when there is nothing to choose).
-    """
-    if protocol != "full":
-        return config.linear_lr, {}
-    if len(config.lr_grid) < 2 or not val:
-        return (config.lr_grid[0] if config.lr_grid else config.lr), {}
-    train = pick_label_fraction(train_all, fraction, replicate)
-    state = states.get(replicate[0]) if variant.init != "scratch" else None
-    quiet = dataclasses.replace(config, val_every=0)
-    selection = {}
-    for lr in config.lr_grid:
-        scores, *_ = run_downstream(task, protocol, videos, images, train, val, _num_classes(class_names, task),
-                                    model_config, state, variant.fusion, quiet, replicate, lr=lr)
-        selection[float(lr)] = scores[HEADLINE[task]]
-    best = max(selection, key=lambda lr: (selection[lr], -lr))
-    logger.info("%s %s frac=%.2f: lr %g chosen on val %s", variant.name, task, fraction, best,
-                {k: round(v, 1) for k, v in selection.items()})
-    return best, selection
+
+def _cost(run: DownstreamRun) -> float:
+    """Rough relative cost of a run, to hand the long ones out first (whole sequences per step for action
+    segmentation are ~2x the windows of a semantic segmentation step; a linear step is ~free)."""
+    if run.protocol == "linear":
+        return 0.05 * run.config.linear_steps
+    return run.config.steps * (2.0 if run.task == "action_segmentation" else 1.0)
 
 
 def _prediction_partitions(task: str, preds: dict[str, Any]) -> dict[str, Arrays]:
