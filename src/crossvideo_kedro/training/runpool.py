@@ -1,9 +1,11 @@
 """Independent downstream runs, in this process or spread over worker processes (``finetune.workers``).
 
 A study node runs tens of short fine-tuning runs. On a 2-core CPU one run with 2 threads keeps the cores busy only
-part of the time (small ops, Python between kernels): two 1-thread runs side by side finish 1.56× faster than one
-after the other with 2 threads (semantic segmentation, 150 steps: 28.8 s with 2 threads, 36–37 s each for two
-concurrent 1-thread runs). So the runs go to ``workers`` spawned processes with ``threads`` torch threads each.
+part of the time (small ops, Python between kernels), so the runs go to ``workers`` spawned processes with
+``threads`` torch threads each. Measured on 2 cores (bf16): one semantic-segmentation run (150 steps) takes 28.8 s
+with 2 threads, two concurrent 1-thread runs 36–37 s each (1.56× the throughput); one pretraining seed's whole
+scratch grid (14 runs) 226 s in one process, 190 s with 2 workers (1.19×: action-segmentation runs use the second
+thread better, and each worker spends ~7 s starting).
 
 A run's numbers depend on its parameters and its thread count only — not on the process it runs in, the worker
 count or the order runs finish in (tested): every run seeds itself (:func:`~crossvideo_kedro.training.finetune.
