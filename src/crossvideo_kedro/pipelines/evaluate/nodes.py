@@ -124,8 +124,9 @@ def summarise_study(metrics: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.D
                       "", markdown_table(wide), ""]
     seconds = metrics[metrics["metric"] == "seconds"]
     if len(seconds):
-        lines += [f"Fine-tuning wall time: {seconds['value'].sum():.0f} s over {len(seconds)} runs "
-                  f"(median {seconds['value'].median():.1f} s per run).", ""]
+        lines += [f"Fine-tuning time: {seconds['value'].sum():.0f} s summed over {len(seconds)} runs (median "
+                  f"{seconds['value'].median():.1f} s per run; runs in parallel workers overlap, finetune.workers).",
+                  ""]
     return table, "\n".join(lines)
 
 
