@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from crossvideo_kedro._open3d import ml_ops
-from crossvideo_kedro.models.neighbors import ball_query, furthest_point_sample
+from crossvideo_kedro.models.neighbors import _covered_picks_to_first, ball_query, furthest_point_sample
 
 needs_open3d = pytest.mark.skipif(ml_ops() is None, reason="open3d.ml.torch.ops unavailable")
 
@@ -49,6 +49,31 @@ def test_fps_backends_identical(seed: int, B: int, N: int, m: int) -> None:
     assert a.dtype == b.dtype == torch.int64
     assert a.shape == (B, m)
     assert torch.equal(a, b)
+
+
+def test_fps_picks_after_full_cover_are_index_0_whatever_the_kernel_tied_on() -> None:
+    # the CI failure: Open3D's parallel argmax returned point 2 where every distance was already 0, torch returns 0
+    xyz = torch.rand(2, 5, 3, generator=torch.Generator().manual_seed(5)) * 4 - 2
+    open3d_on_ci = torch.tensor([[0, 2, 4, 1, 3, 0, 0, 0, 0], [0, 2, 3, 1, 4, 2, 0, 0, 0]])
+    fixed = _covered_picks_to_first(xyz, open3d_on_ci)
+    assert torch.equal(fixed, torch.tensor([[0, 2, 4, 1, 3, 0, 0, 0, 0], [0, 2, 3, 1, 4, 0, 0, 0, 0]]))
+    assert torch.equal(fixed, furthest_point_sample(xyz, 9, backend="torch"))
+    # copies of a point: a pick becomes its lowest copy, and a repeat (distance 0) and all after it become 0
+    dup = torch.tensor([[[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 0, 0], [0, 1, 0]]])
+    assert torch.equal(_covered_picks_to_first(dup, torch.tensor([[0, 3, 4, 1, 2]])), torch.tensor([[0, 1, 2, 0, 0]]))
+    assert torch.equal(furthest_point_sample(dup, 5, backend="torch"), torch.tensor([[0, 1, 2, 0, 0]]))
+
+
+@needs_open3d
+@pytest.mark.parametrize("seed", range(4))
+def test_fps_backends_identical_on_clouds_with_duplicate_points(seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    distinct = torch.rand(3, 40, 3, generator=g)
+    xyz = distinct[:, torch.randint(0, 40, (1500,), generator=g)]  # 1,500 points, at most 40 distinct
+    xyz[:, 0] = distinct[:, 0]
+    a = furthest_point_sample(xyz, 200, backend="open3d")
+    assert torch.equal(a, furthest_point_sample(xyz, 200, backend="torch"))
+    assert (a[:, 45:] == 0).all()
 
 
 @needs_open3d

@@ -107,8 +107,46 @@ def furthest_point_sample(xyz: torch.Tensor, m: int, backend: NeighborBackend = 
     backend = "torch" if auto_small else _resolve_backend(backend, xyz)
     xyz = xyz.detach().float().contiguous()
     if backend == "open3d":
-        return ml_ops().furthest_point_sampling(xyz, m).long()
+        return _covered_picks_to_first(xyz, ml_ops().furthest_point_sampling(xyz, m).long())
     return _fps_torch(xyz, m)
+
+
+def _lowest_copy(xyz: torch.Tensor) -> torch.Tensor:
+    """For each point, the lowest index holding the same coordinates. (B, N, 3) -> (B, N) int64.
+
+    A stable lexicographic sort (z, then y, then x) puts copies side by side in index order, so the first of each
+    run of equal rows is the lowest copy; batched along dim 1, no Python loop over points.
+    """
+    B, N, _ = xyz.shape
+    order = torch.arange(N, device=xyz.device).expand(B, N)  # (B, N)
+    for c in (2, 1, 0):
+        order = order.gather(1, xyz[..., c].gather(1, order).argsort(dim=1, stable=True))
+    rows = xyz.gather(1, order[..., None].expand(B, N, 3))  # (B, N, 3) sorted rows
+    starts = torch.ones(B, N, dtype=torch.bool, device=xyz.device)
+    starts[:, 1:] = (rows[:, 1:] != rows[:, :-1]).any(-1)  # a run of equal rows begins
+    run_start = torch.where(starts, torch.arange(N, device=xyz.device), 0).cummax(dim=1).values  # (B, N)
+    return torch.empty_like(order).scatter_(1, order, order.gather(1, run_start))
+
+
+def _covered_picks_to_first(xyz: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Make Open3D's pick order the torch backend's where the two may break ties differently.
+
+    Among equally far points torch's argmax takes the lowest index; Open3D's TBB-parallel reduction takes whichever
+    thread wins (seen on a CI machine: ``[0, 2, 3, 1, 4, 2, 0, ...]`` against ``[0, 2, 3, 1, 4, 0, 0, ...]``). Two
+    such ties are common: copies of one point (a pick becomes the lowest index holding its coordinates) and the
+    picks made once every point coincides with a pick (m > N, or duplicates): all distances are 0 from the first
+    repeated point on (FPS distances never increase), and torch then picks index 0 every time.
+
+    Shape:
+        xyz: (B, N, 3) float32; idx: (B, m) int64 pick order. Returns (B, m) int64.
+    """
+    B, N, _ = xyz.shape
+    m = idx.shape[1]
+    canon = _lowest_copy(xyz).gather(1, idx)  # (B, m)
+    pos = torch.arange(m, device=xyz.device).expand(B, m)  # (B, m) pick position
+    first = torch.full((B, N), m, dtype=torch.long, device=xyz.device).scatter_reduce(1, canon, pos, reduce="amin")
+    repeat = first.gather(1, canon) < pos  # (B, m) the point was picked before: distance 0
+    return canon.masked_fill(repeat.cumsum(1) > 0, 0)
 
 
 # ---------------------------------------------------------------------------------------------------------------
