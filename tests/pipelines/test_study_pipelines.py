@@ -127,16 +127,17 @@ def test_pretrained_runs_and_scratch_are_paired_per_replicate():
 
 def test_each_label_fraction_trains_for_its_step_budget():
     """The node gives full runs at low label fractions ``low_label_steps`` (recorded as the run's ``steps``) and
-    the others ``steps``; the linear probe keeps ``linear_steps``."""
+    the others ``steps`` x their task's ``task_step_factor``; the linear probe keeps ``linear_steps``."""
     videos, index, classes = depth_only_source()
     study = {**STUDY, "runs": [{"task": "action_segmentation", "protocol": "full", "label_fractions": [0.5, 1.0]},
                                {"task": "action_segmentation", "protocol": "linear", "label_fractions": [0.5]}]}
     metrics, *_ = finetune_variant_from_scratch(
         videos, {}, index, classes, PRETRAIN, {**FINETUNE, "steps": 3, "low_label_steps": 2,
-                                               "low_label_fraction": 0.5, "linear_steps": 4},
+                                               "low_label_fraction": 0.5, "linear_steps": 4,
+                                               "task_step_factor": {"action_segmentation": 2}},
         study, STUDY["variants"]["scratch"], variant_name="scratch")
     steps = metrics[metrics.metric == "steps"].groupby(["protocol", "label_fraction"])["value"].unique()
-    assert {k: v.tolist() for k, v in steps.items()} == {("full", 0.5): [2.0], ("full", 1.0): [3.0],
+    assert {k: v.tolist() for k, v in steps.items()} == {("full", 0.5): [2.0], ("full", 1.0): [6.0],
                                                          ("linear", 0.5): [4.0]}
 
 

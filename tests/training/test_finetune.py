@@ -249,13 +249,20 @@ def test_bad_finetune_parameters_name_the_key():
                        ModelConfig.from_dict(TINY_MODEL), None, False, config(), 0)
 
 
-def test_low_label_runs_take_their_own_step_budget():
-    """``low_label_steps`` replaces ``steps`` at label fractions <= ``low_label_fraction`` only; null keeps one
-    budget; bad values name the key."""
-    c = config(steps=150, low_label_steps=60, low_label_fraction=0.25)
-    assert [c.for_fraction(f).steps for f in (0.1, 0.25, 0.5, 1.0)] == [60, 60, 150, 150]
-    assert c.for_fraction(0.1).lr == c.lr and c.for_fraction(1.0) is c
-    assert config(steps=150).for_fraction(0.1).steps == 150
+def test_low_label_runs_and_tasks_take_their_own_step_budget():
+    """``low_label_steps`` replaces ``steps`` at label fractions <= ``low_label_fraction`` only; above it the tasks
+    ``task_step_factor`` names take ``steps`` x their factor; null/{} keep one budget; bad values name the key."""
+    c = config(steps=150, low_label_steps=60, low_label_fraction=0.25, task_step_factor={"semantic_segmentation": 2})
+    assert [c.for_run("action_segmentation", f).steps for f in (0.1, 0.25, 0.5, 1.0)] == [60, 60, 150, 150]
+    assert [c.for_run("semantic_segmentation", f).steps for f in (0.1, 0.25, 0.5, 1.0)] == [60, 60, 300, 300]
+    assert c.for_run("action_segmentation", 0.1).lr == c.lr and c.for_run("action_segmentation", 1.0) is c
+    assert config(steps=150).for_run("semantic_segmentation", 0.1).steps == 150
+    short = config(steps=3, task_step_factor={"semantic_segmentation": 0.1})
+    assert short.for_run("semantic_segmentation", 1.0).steps == 1
+    with pytest.raises(ValueError, match=r"finetune.task_step_factor: unknown task 'segmentation'"):
+        config(task_step_factor={"segmentation": 2})
+    with pytest.raises(ValueError, match=r"task_step_factor.semantic_segmentation must be a number > 0, got 0"):
+        config(task_step_factor={"semantic_segmentation": 0})
     with pytest.raises(ValueError, match=r"finetune.low_label_steps must be an integer >= 1 or null, got 0"):
         config(low_label_steps=0)
     with pytest.raises(ValueError, match=r"finetune.low_label_fraction must be in \(0, 1\], got 0"):

@@ -52,6 +52,7 @@ class FinetuneConfig:
     """Parameters of one fine-tuning run (``conf/base/parameters_finetune.yml``, key ``finetune``)."""
 
     steps: int = 60  # full fine-tuning optimiser steps (a budget in steps: data size does not scale time)
+    task_step_factor: dict = field(default_factory=dict)  # task -> its full runs take round(steps * factor) steps
     low_label_steps: int | None = None  # full fine-tuning steps of runs with label fraction <= low_label_fraction
     low_label_fraction: float = 0.25
     linear_steps: int = 200  # linear-probe steps on cached frozen features (cheap)
@@ -86,11 +87,17 @@ class FinetuneConfig:
             if key in params:
                 params[key] = tuple(params[key] or ())
         params["temporal"] = dict(params.get("temporal") or {})
+        params["task_step_factor"] = dict(params.get("task_step_factor") or {})
         config = cls(**params)
         for key in ("steps", "linear_steps", "batch_size", "sequence_batch", "clip_frames", "eval_batch_size",
                     "workers"):
             if not isinstance(getattr(config, key), int) or getattr(config, key) < 1:
                 raise ValueError(f"{prefix}.{key} must be an integer >= 1, got {getattr(config, key)!r}")
+        for task, factor in config.task_step_factor.items():
+            if task not in TASKS:
+                raise ValueError(f"{prefix}.task_step_factor: unknown task {task!r}; expected one of {TASKS}")
+            if not isinstance(factor, (int, float)) or isinstance(factor, bool) or not factor > 0:
+                raise ValueError(f"{prefix}.task_step_factor.{task} must be a number > 0, got {factor!r}")
         low = config.low_label_steps
         if low is not None and (not isinstance(low, int) or isinstance(low, bool) or low < 1):
             raise ValueError(f"{prefix}.low_label_steps must be an integer >= 1 or null, got {low!r}")
@@ -107,12 +114,16 @@ class FinetuneConfig:
         TemporalConfig.from_dict(config.temporal, f"{prefix}.temporal")
         return config
 
-    def for_fraction(self, fraction: float) -> FinetuneConfig:
-        """This config with the full-protocol step budget of a run at label ``fraction``: ``low_label_steps`` when
-        it is set and ``fraction <= low_label_fraction``, else ``steps``."""
-        if self.low_label_steps is None or fraction > self.low_label_fraction + 1e-9:
-            return self
-        return replace(self, steps=self.low_label_steps)
+    def for_run(self, task: str, fraction: float) -> FinetuneConfig:
+        """This config with the full-protocol step budget of a ``task`` run at label ``fraction``:
+        ``low_label_steps`` when it is set and ``fraction <= low_label_fraction``, else ``steps`` times the task's
+        ``task_step_factor`` (a factor, not a count, so an environment that shortens ``steps`` shortens every task:
+        parameters merge softly)."""
+        if self.low_label_steps is not None and fraction <= self.low_label_fraction + 1e-9:
+            return replace(self, steps=self.low_label_steps)
+        if task in self.task_step_factor:
+            return replace(self, steps=max(1, round(self.steps * self.task_step_factor[task])))
+        return self
 
     @property
     def temporal_config(self) -> TemporalConfig:

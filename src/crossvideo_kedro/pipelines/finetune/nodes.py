@@ -152,7 +152,7 @@ def finetune_variant(
 
     def make_run(task: str, protocol: str, fraction: float, replicate: tuple[int, int], on: list[str] = test,
                  val_every: int | None = None, **kw: Any) -> DownstreamRun:
-        run_config = config.for_fraction(fraction)  # the full protocol's step budget at this label fraction
+        run_config = config.for_run(task, fraction)  # the full protocol's step budget of this task and fraction
         if val_every is not None:
             run_config = dataclasses.replace(run_config, val_every=val_every)
         state = states.get(replicate[0]) if variant.init != "scratch" else None
