@@ -297,3 +297,30 @@ def test_class_balance_weighs_rare_classes_up():
     weight = class_weights(windows, 4, config(class_balance=1.0), torch.device("cpu"))
     # frequencies 1/2, 1/4, 1/4 (class 3 absent): 1/f = 2, 4, 4 -> mean 1 over the present classes
     torch.testing.assert_close(weight, torch.tensor([0.6, 1.2, 1.2, 0.0]))
+
+
+def test_a_batch_never_holds_one_sequence_twice_across_an_epoch_end():
+    """3 sequences, 2 a step: step 2 tops the last sequence of epoch 1 up with epoch 2's permutation. Before, it
+    could draw that sequence again; its second copy got no frame features (scatter_frames puts a sequence's windows
+    in its first slot) and the step trained on zeros against real labels."""
+    from crossvideo_kedro.training import finetune
+
+    batches = []
+    real = finetune.encode_sequences
+
+    def spy(model, windows, seqs, *args, **kwargs):
+        batches.append(np.asarray(seqs).tolist())
+        return real(model, windows, seqs, *args, **kwargs)
+
+    finetune.encode_sequences = spy
+    try:
+        videos, _ = toy_videos()
+        run_downstream("action_segmentation", "full", videos, None, ["s0", "s1", "s2"], ["s4"], 3,
+                       ModelConfig.from_dict(TINY_MODEL), None, False, config(steps=12), seed=0)
+    finally:
+        finetune.encode_sequences = real
+    training = batches[:12]  # then prediction
+    assert all(len(b) == 2 and b[0] != b[1] for b in training), training
+    # every epoch of 3 still shows each sequence once: 12 steps x 2 = 24 draws = 8 of each
+    assert np.bincount(np.concatenate(training), minlength=3).tolist() == [8, 8, 8]
+

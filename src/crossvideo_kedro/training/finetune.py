@@ -381,7 +381,8 @@ def train_task_model(model: TaskModel, task: str, protocol: str, train: Windows,
             module.eval()  # frozen: normalisation statistics stay those of pretraining
         if len(order) < per_step:  # epochs of a seeded permutation, topped up across epoch ends
             order = np.concatenate([order, rng.permutation(units)])
-        batch, order = np.sort(order[:per_step]), order[per_step:]
+        pick = np.sort(np.unique(order, return_index=True)[1])[:per_step]  # never one unit twice in a batch
+        batch, order = np.sort(order[pick]), np.delete(order, pick)
         if sequences and linear:  # every frame of the batch's sequences, one linear layer
             target, mask = _sequence_targets(train, batch)
             x = cached[torch.from_numpy(batch)][:, : target.shape[1]]
