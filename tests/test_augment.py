@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
+import torch
 
 from crossvideo_kedro.augment import (
     AugmentConfig,
+    WindowAugment,
     augment_images,
     augment_points,
     cover_starts,
@@ -131,3 +133,55 @@ def test_image_augmentation_flip_crop_and_jitter():
 def test_bad_parameters_name_the_key(override, message):
     with pytest.raises(ValueError, match=message):
         cfg(**override)
+
+
+# ------------------------------------------------------------------------------- fine-tuning augmentation
+
+
+def _windows(count: int = 4, seed: int = 0) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(seed).normal(0, 0.2, (count, 3, 16, 3)).astype(np.float32))
+
+
+def test_window_augment_is_seeded_and_moves_a_group_as_one_rigid_scaled_body():
+    points = _windows()
+    rigid = WindowAugment(rotation_deg=30.0, scale=(1.0, 1.0), translation=0.1, jitter_std=0.0)
+    groups = np.array([7, 7, 3, 3])
+    out = rigid(points, groups, torch.Generator().manual_seed(0))
+    again = rigid(points, groups, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out, again, rtol=0, atol=0)  # same generator state -> same transforms
+    assert not torch.allclose(out, rigid(points, groups, torch.Generator().manual_seed(1)))
+    # rotation about the up axis (camera y) + translation: y only shifts, distances within a window are kept
+    flat_in, flat_out = points.reshape(4, -1, 3), out.reshape(4, -1, 3)
+    exact = {"compute_mode": "donot_use_mm_for_euclid_dist"}
+    torch.testing.assert_close(torch.cdist(flat_out, flat_out, **exact), torch.cdist(flat_in, flat_in, **exact),
+                               atol=1e-5, rtol=0)
+    dy = flat_out[..., 1] - flat_in[..., 1]
+    torch.testing.assert_close(dy, dy[:, :1].expand_as(dy), atol=1e-6, rtol=0)
+    # windows of one group share the transform: solving out = p @ M + b from window 0 predicts window 1 exactly
+    for a, b in ((0, 1), (2, 3)):
+        design = torch.cat([flat_in[a], torch.ones(len(flat_in[a]), 1)], dim=1).double()
+        solution = torch.linalg.lstsq(design, flat_out[a].double()).solution
+        predicted = torch.cat([flat_in[b], torch.ones(len(flat_in[b]), 1)], dim=1).double() @ solution
+        torch.testing.assert_close(predicted.float(), flat_out[b], atol=1e-5, rtol=0)
+    # ... and different groups do not
+    design = torch.cat([flat_in[0], torch.ones(len(flat_in[0]), 1)], dim=1).double()
+    solution = torch.linalg.lstsq(design, flat_out[0].double()).solution
+    other = torch.cat([flat_in[2], torch.ones(len(flat_in[2]), 1)], dim=1).double() @ solution
+    assert (other.float() - flat_out[2]).abs().max() > 1e-3
+
+
+def test_window_augment_scale_jitter_and_bad_parameters():
+    points = _windows(64, seed=1)
+    scaled = WindowAugment(rotation_deg=0.0, scale=(2.0, 2.0), translation=0.0, jitter_std=0.0)
+    torch.testing.assert_close(scaled(points, np.arange(64), torch.Generator()), 2 * points)
+    noisy = WindowAugment(rotation_deg=0.0, scale=(1.0, 1.0), translation=0.0, jitter_std=0.01)
+    noise = noisy(points, np.arange(64), torch.Generator().manual_seed(0)) - points
+    assert abs(float(noise.std()) - 0.01) < 5e-4 and float(noise.abs().max()) <= 0.05 + 1e-6  # clipped at 5 std
+    with pytest.raises(ValueError, match=r"finetune.augment.scale must be \[lo, hi\] with 0 < lo <= hi, got \[1.1, 0.9"):
+        WindowAugment.from_dict({"scale": [1.1, 0.9]})
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['finetune.augment.dropout'\]"):
+        WindowAugment.from_dict({"dropout": 0.1})
+    with pytest.raises(ValueError, match=r"finetune.augment.up_axis must be 0, 1 or 2, got 3"):
+        WindowAugment.from_dict({"up_axis": 3})
+    with pytest.raises(ValueError, match=r"finetune.augment: rotation_deg, translation and jitter_std must be >= 0"):
+        WindowAugment.from_dict({"jitter_std": -1.0})

@@ -30,6 +30,60 @@ class GeometricConfig:
 
 
 @dataclass(frozen=True)
+class WindowAugment:
+    """Geometric augmentation of fine-tuning inputs (``finetune.augment``; the full protocol's training steps only).
+
+    One random transform per *group* of windows — a whole sequence for action segmentation (its windows feed one
+    MS-TCN input, so they move together), each window otherwise: rotation about the up axis, anisotropic scale and
+    translation as in pretraining's views, then Gaussian jitter per point. Labels and per-point pixels (``uv``, from
+    the raw points) are unchanged: every point keeps its index. Drawn from a ``torch.Generator``, so a seeded run
+    sees the same transforms.
+    """
+
+    rotation_deg: float = 15.0  # uniform in ±rotation_deg about ``up_axis`` (camera y points down: 1)
+    up_axis: int = 1
+    scale: tuple[float, float] = (0.9, 1.1)  # per axis, uniform in [lo, hi]
+    translation: float = 0.05  # metres, per axis uniform in ±
+    jitter_std: float = 0.002  # metres, Gaussian per point, clipped at 5 std
+
+    @classmethod
+    def from_dict(cls, params: dict[str, Any], prefix: str = "finetune.augment") -> WindowAugment:
+        check_keys(cls, params, prefix)
+        params = dict(params)
+        if "scale" in params:
+            params["scale"] = tuple(params["scale"])
+        config = cls(**params)
+        if config.up_axis not in (0, 1, 2):
+            raise ValueError(f"{prefix}.up_axis must be 0, 1 or 2, got {config.up_axis!r}")
+        if len(config.scale) != 2 or not 0 < config.scale[0] <= config.scale[1]:
+            raise ValueError(f"{prefix}.scale must be [lo, hi] with 0 < lo <= hi, got {list(config.scale)!r}")
+        if min(config.rotation_deg, config.translation, config.jitter_std) < 0:
+            raise ValueError(f"{prefix}: rotation_deg, translation and jitter_std must be >= 0, got {config}")
+        return config
+
+    def __call__(self, points: torch.Tensor, groups: np.ndarray, generator: torch.Generator) -> torch.Tensor:
+        """Augmented copy of ``points``.
+
+        Shape:
+            points: (R, T, N, 3); groups: (R,) ids, windows with one id share a transform. Returns (R, T, N, 3).
+        """
+        _, inverse = np.unique(groups, return_inverse=True)
+        count = int(inverse.max()) + 1
+        uniform = torch.rand(count, 7, generator=generator, dtype=torch.float64)  # angle, 3 scales, 3 shifts
+        angle = np.deg2rad(self.rotation_deg) * (2 * uniform[:, 0] - 1)
+        rot = torch.from_numpy(rotation_about_axis(angle.numpy(), self.up_axis))  # (G, 3, 3)
+        scale = self.scale[0] + (self.scale[1] - self.scale[0]) * uniform[:, 1:4]  # (G, 3)
+        shift = self.translation * (2 * uniform[:, 4:7] - 1)  # (G, 3)
+        linear = (scale[:, :, None] * rot.transpose(1, 2)).to(points.dtype)  # (G, 3, 3): p -> (p * s) @ rot^T
+        index = torch.from_numpy(inverse)
+        out = torch.einsum("rtnj,rji->rtni", points, linear[index]) + shift.to(points.dtype)[index][:, None, None]
+        if self.jitter_std > 0:
+            noise = torch.randn(points.shape, generator=generator, dtype=points.dtype) * self.jitter_std
+            out = out + noise.clamp(-5 * self.jitter_std, 5 * self.jitter_std)
+        return out
+
+
+@dataclass(frozen=True)
 class ImageAugConfig:
     crop_scale: tuple[float, float] = (0.7, 1.0)  # side of the random crop, as a fraction of the frame side
     brightness: float = 0.3  # factor uniform in [1 − b, 1 + b]

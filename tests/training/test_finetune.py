@@ -324,3 +324,35 @@ def test_a_batch_never_holds_one_sequence_twice_across_an_epoch_end():
     # every epoch of 3 still shows each sequence once: 12 steps x 2 = 24 draws = 8 of each
     assert np.bincount(np.concatenate(training), minlength=3).tolist() == [8, 8, 8]
 
+
+def test_augmentation_moves_whole_sequences_in_training_only_and_is_seeded(monkeypatch):
+    """``finetune.augment``: one transform per sequence for action segmentation (its windows feed one MS-TCN input),
+    one per window otherwise; never at prediction time, never in the linear protocol; same seed, same numbers."""
+    from crossvideo_kedro.augment import WindowAugment
+
+    calls = []
+    real = WindowAugment.__call__
+
+    def spy(self, points, groups, generator):
+        calls.append((points.shape[0], np.asarray(groups).copy()))
+        return real(self, points, groups, generator)
+
+    monkeypatch.setattr(WindowAugment, "__call__", spy)
+    videos, _ = toy_videos()
+    model_config = ModelConfig.from_dict(TINY_MODEL)
+    augment = {"rotation_deg": 15.0, "scale": [0.9, 1.1], "translation": 0.05, "jitter_std": 0.002}
+    args = (videos, None, ["s0", "s1", "s2"], ["s4"], 3, model_config, None, False)
+    *_, first, _ = run_downstream("action_segmentation", "full", *args, config(steps=2, augment=augment), seed=0)
+    assert len(calls) == 2  # one call per training step, none while predicting s4
+    for rows, groups in calls:
+        assert rows == 2 * 3 and len(np.unique(groups)) == 2  # 2 sequences of 3 windows each, one id per sequence
+    *_, again, _ = run_downstream("action_segmentation", "full", *args, config(steps=2, augment=augment), seed=0)
+    *_, plain, _ = run_downstream("action_segmentation", "full", *args, config(steps=2), seed=0)
+    assert again["loss"].tolist() == first["loss"].tolist()  # the histories: same seed, same transforms
+    assert plain["loss"].tolist() != first["loss"].tolist()
+    calls.clear()
+    run_downstream("semantic_segmentation", "full", *args, config(steps=1, augment=augment), seed=0)
+    assert len(calls) == 1 and len(np.unique(calls[0][1])) == calls[0][0] == 4  # batch_size windows, one id each
+    calls.clear()
+    run_downstream("action_segmentation", "linear", *args, config(augment=augment), seed=0)
+    assert calls == []  # frozen features are computed once: the linear probe is not augmented

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from crossvideo_kedro import metrics
-from crossvideo_kedro.augment import cover_starts, window_frames, window_inputs
+from crossvideo_kedro.augment import WindowAugment, cover_starts, window_frames, window_inputs
 from crossvideo_kedro.config import check_keys
 from crossvideo_kedro.models.presets import ModelConfig
 from crossvideo_kedro.models.temporal import TemporalConfig, temporal_loss
@@ -78,6 +79,7 @@ class FinetuneConfig:
     progress: bool = True
     workers: int = 1  # processes a study node spreads its runs over (training.runpool; 1: in the node's process)
     num_threads: int | None = None  # torch threads per run (None: cores // workers; torch's default with 1 worker)
+    augment: dict | None = None  # full protocol: geometric augmentation of training inputs (WindowAugment); None: off
 
     @classmethod
     def from_dict(cls, params: dict[str, Any], prefix: str = "finetune") -> FinetuneConfig:
@@ -88,6 +90,7 @@ class FinetuneConfig:
                 params[key] = tuple(params[key] or ())
         params["temporal"] = dict(params.get("temporal") or {})
         params["task_step_factor"] = dict(params.get("task_step_factor") or {})
+        params["augment"] = dict(params["augment"]) if params.get("augment") else None
         config = cls(**params)
         for key in ("steps", "linear_steps", "batch_size", "sequence_batch", "clip_frames", "eval_batch_size",
                     "workers"):
@@ -112,6 +115,8 @@ class FinetuneConfig:
         if config.val_every < 0:
             raise ValueError(f"{prefix}.val_every must be >= 0, got {config.val_every}")
         TemporalConfig.from_dict(config.temporal, f"{prefix}.temporal")
+        if config.augment is not None:
+            WindowAugment.from_dict(config.augment, f"{prefix}.augment")
         return config
 
     def for_run(self, task: str, fraction: float) -> FinetuneConfig:
@@ -260,10 +265,19 @@ def _sequence_targets(windows: Windows, seqs: np.ndarray) -> tuple[torch.Tensor,
 # ------------------------------------------------------------------------------------------------ model inputs
 
 
-def _inputs(windows: Windows, idx: torch.Tensor, device: torch.device) -> tuple:
+Augment = Callable[[torch.Tensor, np.ndarray], torch.Tensor]  # (points (R, T, N, 3), groups (R,)) -> points
+
+
+def _inputs(windows: Windows, idx: torch.Tensor, device: torch.device, augment: Augment | None = None,
+            groups: np.ndarray | None = None) -> tuple:
+    """Encoder inputs of windows ``idx``; ``augment`` transforms their points, one transform per id of ``groups``
+    (default: one per window)."""
     images = images_to_tensor(windows.images[idx].to(device)) if windows.images is not None else None
     uv = windows.uv[idx].to(device) if windows.uv is not None else None
-    return windows.points[idx].to(device), windows.times[idx].to(device), images, uv
+    points = windows.points[idx]
+    if augment is not None:
+        points = augment(points, idx.numpy() if groups is None else groups)
+    return points.to(device), windows.times[idx].to(device), images, uv
 
 
 def scatter_frames(frame_feats: torch.Tensor, windows: Windows, rows: np.ndarray, seqs: np.ndarray) -> torch.Tensor:
@@ -284,15 +298,17 @@ def scatter_frames(frame_feats: torch.Tensor, windows: Windows, rows: np.ndarray
 
 
 def encode_sequences(model: TaskModel, windows: Windows, seqs: np.ndarray, device: torch.device,
-                     batch_size: int | None = None) -> torch.Tensor:
+                     batch_size: int | None = None, augment: Augment | None = None) -> torch.Tensor:
     """Frame features of whole sequences from their windows (B, L_max, D) — with gradients unless in no_grad.
 
     ``batch_size`` chunks the windows through the encoder (evaluation); ``None`` encodes them at once (training).
+    ``augment`` (training) moves all windows of a sequence with one transform.
     """
     rows = np.flatnonzero(np.isin(windows.seq, seqs))
     idx = torch.from_numpy(rows)
     chunks = [idx] if batch_size is None else list(idx.split(batch_size))
-    feats = torch.cat([model.frame_inputs(model.features(*_inputs(windows, c, device))) for c in chunks])
+    feats = torch.cat([model.frame_inputs(model.features(*_inputs(windows, c, device, augment, windows.seq[c.numpy()])))
+                       for c in chunks])
     return scatter_frames(feats, windows, rows, np.asarray(seqs))
 
 
@@ -370,6 +386,11 @@ def train_task_model(model: TaskModel, task: str, protocol: str, train: Windows,
                       else frozen_features(model, train, device, config.eval_batch_size, cache))
         cached = {k: v.float() for k, v in cached.items()} if isinstance(cached, dict) else cached.float()
     rng = np.random.default_rng([seed, 11])
+    augment = None
+    if config.augment is not None and not linear:  # fresh transforms every step, seeded by the run
+        generator = torch.Generator().manual_seed(int(np.random.default_rng([seed, 13]).integers(2**63)))
+        transform = WindowAugment.from_dict(config.augment)
+        augment = lambda points, groups: transform(points, groups, generator)  # noqa: E731
     units = len(train.names) if sequences else len(train)
     per_step = config.sequence_batch if sequences else config.batch_size
     order = np.empty(0, dtype=np.int64)
@@ -393,7 +414,8 @@ def train_task_model(model: TaskModel, task: str, protocol: str, train: Windows,
         elif sequences:
             target, mask = _sequence_targets(train, batch)
             with autocast(device, amp):
-                logits = model.sequence_logits(encode_sequences(model, train, batch, device), mask.to(device)).float()
+                logits = model.sequence_logits(encode_sequences(model, train, batch, device, augment=augment),
+                                                mask.to(device)).float()
             loss = temporal_loss(logits, target.to(device), mask.to(device), model.temporal_config, IGNORE)
         else:
             idx = torch.from_numpy(batch)
@@ -403,7 +425,7 @@ def train_task_model(model: TaskModel, task: str, protocol: str, train: Windows,
                                                 {k: v[idx].to(device) for k, v in cached.items()},
                                                 train.uv[idx].to(device) if train.uv is not None else None)
                 else:
-                    logits = model(*_inputs(train, idx, device))
+                    logits = model(*_inputs(train, idx, device, augment))
             logits = logits.float()
             target = _window_targets(task, train, idx, config.ignore_ids)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.to(device).reshape(-1),
