@@ -141,3 +141,26 @@ def test_backend_errors() -> None:
     if ml_ops() is not None:
         with pytest.raises(ValueError, match="CPU tensors only"):
             furthest_point_sample(torch.empty(1, 8, 3, device="meta"), 2, backend="open3d")
+
+
+def _naive_knn_sets(xyz: torch.Tensor, k: int) -> list[list[set[int]]]:
+    """The k nearest points of every point by sorting its float64 distances (a set: ties never occur here)."""
+    d = ((xyz[:, :, None].double() - xyz[:, None].double()) ** 2).sum(-1)
+    return [[set(d[b, n].argsort()[:k].tolist()) for n in range(xyz.shape[1])] for b in range(xyz.shape[0])]
+
+
+@pytest.mark.parametrize("backend", ["torch", pytest.param("open3d", marks=needs_open3d)])
+@pytest.mark.parametrize(("B", "N", "k"), [(1, 9, 4), (3, 100, 8), (2, 256, 16), (2, 5, 8)])
+def test_knn_finds_the_nearest_points_of_each_cloud_nearest_first(backend: str, B: int, N: int, k: int) -> None:
+    from crossvideo_kedro.models.neighbors import knn
+
+    xyz = torch.rand(B, N, 3, generator=torch.Generator().manual_seed(N)) * 2 - 1
+    idx = knn(xyz, k, backend)
+    assert idx.shape == (B, N, min(k, N)) and idx.dtype == torch.int64
+    assert (idx[..., 0] == torch.arange(N)).all()  # itself first (distance 0)
+    assert [[set(row.tolist()) for row in cloud] for cloud in idx] == _naive_knn_sets(xyz, min(k, N))
+    d = (xyz[:, :, None] - torch.gather(xyz[:, None].expand(-1, N, -1, -1), 2, idx[..., None].expand(-1, -1, -1, 3)))
+    dist = d.square().sum(-1)
+    assert (dist[..., 1:] >= dist[..., :-1]).all()  # nearest first
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        knn(xyz, 0, backend)

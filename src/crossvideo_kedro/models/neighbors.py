@@ -219,3 +219,34 @@ def ball_query(
     if backend == "open3d":
         return ml_ops().ball_query(xyz, centers, float(radius), k).long()
     return _ball_query_torch(xyz, centers, float(radius), k)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# k nearest neighbours within each cloud
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@torch.compiler.disable  # see furthest_point_sample
+def knn(xyz: torch.Tensor, k: int, backend: NeighborBackend = "auto") -> torch.Tensor:
+    """Indices of the ``k`` nearest points of every point within its own cloud, nearest first (the point itself,
+    at distance 0, is among them). Squared Euclidean distance in float32; the order among exactly equal distances
+    is the backend's (Open3D's kd-tree search, or ``topk``), so compare neighbour *sets* at ties.
+
+    Shape:
+        xyz: (B, N, 3). Returns int64 (B, N, min(k, N)).
+    """
+    _check_xyz("xyz", xyz)
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    B, N, _ = xyz.shape
+    k = min(k, N)
+    backend = _resolve_backend(backend, xyz)
+    xyz = xyz.detach().float().contiguous()
+    if backend == "open3d":
+        flat = xyz.reshape(B * N, 3)
+        splits = torch.arange(0, B * N + 1, N, dtype=torch.int64)
+        found = ml_ops().knn_search(flat, flat, k, splits, splits, metric="L2", ignore_query_point=False,
+                                    return_distances=False).neighbors_index  # (B*N*k,) global indices
+        return (found.long().reshape(B, N, k) - (torch.arange(B) * N)[:, None, None])
+    d = torch.cdist(xyz, xyz, compute_mode="donot_use_mm_for_euclid_dist")  # (B, N, N)
+    return d.topk(k, dim=-1, largest=False).indices  # (B, N, k)

@@ -192,9 +192,13 @@ class DecoderConfig:
     hidden_dim: int = 128  # hidden width of the fusion MLP
     dim: int = 128  # output width per point
     norm: Norm = "layer"  # normalisation in the fusion MLP
+    local_k: int = 0  # per-point local geometry: offsets to the k nearest points of its frame -> MLP -> max (0: off)
+    local_dim: int = 64  # width of that local descriptor
 
     def __post_init__(self) -> None:
         _check_types(self, "decoder")
+        _require(self.local_k >= 0, "decoder.local_k", "must be >= 0 (0: no local branch)", self.local_k)
+        _require(self.local_dim >= 1, "decoder.local_dim", "must be >= 1", self.local_dim)
         _require(self.num_neighbors >= 1, "decoder.num_neighbors", "must be >= 1", self.num_neighbors)
         _require(self.xyz_dim >= 1, "decoder.xyz_dim", "must be >= 1", self.xyz_dim)
         _require(self.hidden_dim >= 1, "decoder.hidden_dim", "must be >= 1", self.hidden_dim)
