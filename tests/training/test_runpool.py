@@ -104,6 +104,22 @@ def test_on_done_sees_every_group_and_results_keep_their_order(keep_threads):
     assert results[0][0].predictions is None and results[0][0].state_dict is None  # only `keep` runs send models
 
 
+def test_runs_in_this_process_leave_its_thread_count_as_they_found_it(keep_threads):
+    """A study node with no lr choice calls ``run_groups([], ..., workers=2)``: that went down the in-process path
+    and set this process to the workers' 1 thread, so the pretraining that ran next in a full ``kedro run`` took
+    1 thread (slower, and other numbers than ``kedro run --pipelines pretrain``)."""
+    videos, _, _ = source()
+    shared = Shared(videos, None, ModelConfig.from_dict(TINY_MODEL), fusion=False)
+    torch.set_num_threads(2)
+    assert run_groups([], shared, workers=2, threads=1) == []
+    assert torch.get_num_threads() == 2
+    seen = []
+    real = torch.get_num_threads
+    run_groups([[_run("action_segmentation")]], shared, workers=2, threads=1,
+               on_done=lambda i, rs: seen.append(real()))
+    assert seen == [1] and torch.get_num_threads() == 2  # the run took the workers' count; the process got its own back
+
+
 def test_resolve_workers():
     assert resolve_workers(1, None, cpus=2) == (1, None)  # one worker: torch's default threads, in process
     assert resolve_workers(2, None, cpus=2) == (2, 1)

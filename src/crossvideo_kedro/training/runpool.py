@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from crossvideo_kedro.models.presets import ModelConfig
 from crossvideo_kedro.training.finetune import FinetuneConfig, run_downstream
@@ -168,12 +169,18 @@ def run_groups(groups: Sequence[Sequence[DownstreamRun]], shared: Shared, worker
     workers, threads = resolve_workers(workers, threads)
     results: list[list[RunResult] | None] = [None] * len(groups)
     if workers == 1 or len(groups) <= 1:
-        if threads is not None:
-            set_threads(threads)
-        for i, group in enumerate(groups):
-            results[i] = execute_group(group, shared)
-            if on_done:
-                on_done(i, results[i])
+        # in this process, at the runs' thread count (their numbers depend on it), then back to the caller's: the
+        # nodes that follow in this process (pretraining after a scratch node) must not inherit a worker's count
+        previous = torch.get_num_threads()
+        try:
+            if threads is not None and groups:
+                set_threads(threads)
+            for i, group in enumerate(groups):
+                results[i] = execute_group(group, shared)
+                if on_done:
+                    on_done(i, results[i])
+        finally:
+            torch.set_num_threads(previous)
         return results  # type: ignore[return-value]
     with tempfile.TemporaryDirectory(prefix="crossvideo-runpool-") as folder, \
             ProcessPoolExecutor(min(workers, len(groups)), mp_context=get_context("spawn"), initializer=_init_worker,
