@@ -11,6 +11,7 @@ Prints, for the default configuration (conf/base: parameters_ingest/finetune.yml
 - peak resident memory.
 
     python benchmarks/bench_finetune.py [--task semantic_segmentation] [--amp auto] [--compare] [--threads 1]
+    python benchmarks/bench_finetune.py --device cuda --amp auto [--batch 64]      # on a GPU
 
 On a shared machine read the ratios; ``--clock cpu`` (default) counts this process's CPU seconds only.
 """
@@ -26,7 +27,7 @@ import torch.nn.functional as F
 import yaml
 from torch.profiler import record_function
 
-from _profiling import CLOCKS, add_common_arguments, report_variants
+from _profiling import CLOCKS, add_common_arguments, bench_device, report_variants
 from crossvideo_kedro.models.presets import ModelConfig
 from crossvideo_kedro.training.precision import autocast, maybe_compile, resolve_amp, set_threads
 from crossvideo_kedro.training.schedule import build_optimizer, build_scheduler
@@ -96,8 +97,12 @@ def make_step(task: str, params: dict, model_params: dict, amp: str, compile_mod
         best = float("inf")
         with torch.no_grad(), autocast(device, dtype):
             for _ in range(3):
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
                 tick = clock()
                 model.point_encoder.forward_features(windows["points"].to(device), windows["times"].to(device))
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
                 best = min(best, clock() - tick)
         model.train()
         return best / params["eval_batch_size"]
@@ -112,8 +117,9 @@ def main() -> None:
     parser.add_argument("--task", choices=TASKS, default="semantic_segmentation")
     args = parser.parse_args()
     threads = set_threads(args.threads)
-    device = torch.device("cpu")
+    device = bench_device(args)
     params = yaml.safe_load((CONF / "parameters_finetune.yml").read_text())["finetune"]
+    params["batch_size"] = args.batch or params["batch_size"]
     model_params = {"preset": "small", "point": {"num_points": synthetic_windows(1, 1)["points"].shape[2]}}
     overrides: dict[str, dict] = {}
     for item in args.set:
@@ -139,7 +145,8 @@ def main() -> None:
             return step, dtype
         return build
 
-    report_variants({name: builder(name, v) for name, v in variants.items()}, args, clips=params["batch_size"])
+    report_variants({name: builder(name, v) for name, v in variants.items()}, args, clips=params["batch_size"],
+                    device=device)
     print(f"\nfrozen-feature pass (no grad, eval, {params['eval_batch_size']} windows per batch, clock {args.clock}):")
     for name, step in built.items():
         print(f"  {name:<28}{step.frozen_pass(CLOCKS[args.clock]) * 1e3:>8.1f} ms per window")

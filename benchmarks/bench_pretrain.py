@@ -14,6 +14,7 @@ not part of it), with ``--amp`` (auto | bf16 | off) and ``--compile`` as the loo
 ``--compare`` also runs the pre-optimisation step (fp32, unchunked tube MLP), interleaved.
 
     python benchmarks/bench_pretrain.py [--compare] [--amp auto] [--threads 1] [--rounds 5] [--compile] [--top 25]
+    python benchmarks/bench_pretrain.py --device cuda --amp auto [--batch 128]     # on a GPU
 
 On a shared machine absolute times are noisy: read the ratios (step FLOP rate / matmul rate, shares of the step).
 """
@@ -28,7 +29,7 @@ import torch
 import yaml
 from torch.profiler import record_function
 
-from _profiling import add_common_arguments, report_variants
+from _profiling import add_common_arguments, bench_device, report_variants
 from crossvideo_kedro.losses import CrossVideoLoss
 from crossvideo_kedro.models.presets import ModelConfig
 from crossvideo_kedro.training.model import CrossVideoModel, images_to_tensor
@@ -113,9 +114,9 @@ def main() -> None:
     add_common_arguments(parser)
     args = parser.parse_args()
     threads = set_threads(args.threads)
-    device = torch.device("cpu")
+    device = bench_device(args)
     params = yaml.safe_load((CONF / "parameters_pretrain.yml").read_text())["pretrain"]
-    batch = params["batch_size"]
+    params["batch_size"] = batch = args.batch or params["batch_size"]
     T = synthetic_batch(2)["points"].shape[1]
 
     def variant(amp: str, overrides: dict, compile_model: bool):
@@ -128,7 +129,8 @@ def main() -> None:
         variants = {"before (fp32, unchunked)": ("off", {"point": {"tube_chunk_rows": 0}}, False), **variants}
     print(f"pretraining step, default config: {batch} clips x 2 views, T={T}, {threads} threads; "
           f"this config: amp={args.amp}, compile={args.compile}, overrides {args.set or 'none'}")
-    report_variants({name: (lambda v=v: variant(*v)) for name, v in variants.items()}, args, clips=batch)
+    report_variants({name: (lambda v=v: variant(*v)) for name, v in variants.items()}, args, clips=batch,
+                    device=device)
 
 
 if __name__ == "__main__":

@@ -302,6 +302,17 @@ def test_bf16_packed_max_finds_the_max_and_a_winning_neighbour() -> None:
     assert torch.equal(idx[unique], ref_idx[unique])
 
 
+def test_chunking_and_the_packed_max_are_for_cpus_only() -> None:
+    """On a CPU chunks hold ``chunk_rows // K`` groups and bf16 takes the packed max; on a GPU (here: the meta
+    device, which has no CPU cache either) all groups form one chunk and torch.max runs."""
+    assert point4d.chunk_groups(torch.device("cpu"), 4096, 16, 24576) == 256
+    assert point4d.chunk_groups(torch.device("cpu"), 8, 16, 24576) == 1
+    assert point4d.chunk_groups(torch.device("meta"), 4096, 16, 24576) == 24576
+    assert point4d._MaxOverK(8, 4, 2, torch.bfloat16, torch.device("cpu")).packed
+    assert not point4d._MaxOverK(8, 4, 2, torch.bfloat16, torch.device("meta")).packed
+    assert not point4d._MaxOverK(8, 4, 2, torch.float32, torch.device("cpu")).packed
+
+
 def test_bf16_linear_max_gradients_match_autograd() -> None:
     """bf16 chunked tube layer vs ``linear(...).max(dim)`` under autograd in bf16, with padded-ball duplicates
     (rows 5-7 copy row 0): identical values; each group's input gradient summed over its neighbours and the weight
