@@ -35,19 +35,19 @@ def profile_breakdown(step: Callable[[int], None], steps: int, start: int = 0,
                       top: int = 0, device: torch.device = torch.device("cpu")) -> tuple[dict[str, float], float]:
     """Run ``steps`` profiled steps; returns (ms per step of every ``record_function`` range, total ms per step).
 
-    On CPU a range's time is its CPU time; on CUDA it is the GPU time of the kernels launched inside it (the host
-    only queues them), and the total is the wall time per step, synchronised. ``top > 0`` also prints the ``top``
+    On CPU a range's time is its CPU time; on CUDA it is the range's span on the GPU's timeline (the host only
+    queues kernels), and the total is the wall time per step, synchronised. ``top > 0`` also prints the ``top``
     ops by self CPU (CUDA: self device) time, i.e. where the remaining time goes.
     """
     names = {n for parent, children in PARTS.items() for n in (parent, *children)}
     cuda = device.type == "cuda"
     activities = [ProfilerActivity.CPU, ProfilerActivity.CUDA] if cuda else [ProfilerActivity.CPU]
     with profile(activities=activities) as prof:
-        _sync(device)
+        sync_device(device)
         tick = time.perf_counter()
         for i in range(start, start + steps):
             step(i)
-        _sync(device)
+        sync_device(device)
         total = (time.perf_counter() - tick) / steps * 1e3
     if top:
         sort = "self_device_time_total" if cuda else "self_cpu_time_total"
@@ -67,7 +67,8 @@ def profile_breakdown(step: Callable[[int], None], steps: int, start: int = 0,
     return per_step, total
 
 
-def _sync(device: torch.device) -> None:
+def sync_device(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA); nothing on CPU."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -161,11 +162,10 @@ CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 
 
 def _matmul_seconds(dtype: torch.dtype, clock: Callable[[], float], device: torch.device, size: int) -> float:
+    """Seconds of one size^3 matmul; ``clock`` synchronises the device (see :func:`report_variants`)."""
     a, b = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
-    _sync(device)
     tick = clock()
     a @ b
-    _sync(device)
     return clock() - tick
 
 
@@ -179,7 +179,7 @@ def report_variants(builders: dict[str, Callable[[], tuple[Callable[[int], None]
     base_clock = CLOCKS[args.clock]
 
     def clock() -> float:
-        _sync(device)
+        sync_device(device)
         return base_clock()
 
     size = 8192 if device.type == "cuda" else 1024
@@ -188,7 +188,7 @@ def report_variants(builders: dict[str, Callable[[], tuple[Callable[[int], None]
         tick = time.perf_counter()
         step, dtype = build()
         step(0)
-        _sync(device)
+        sync_device(device)
         first[name] = time.perf_counter() - tick
         steps[name] = step
     for dtype in (torch.float32, torch.bfloat16):

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 import yaml
 from torch.profiler import record_function
 
-from _profiling import CLOCKS, add_common_arguments, bench_device, report_variants
+from _profiling import CLOCKS, add_common_arguments, bench_device, report_variants, sync_device
 from crossvideo_kedro.models.presets import ModelConfig
 from crossvideo_kedro.training.precision import autocast, maybe_compile, resolve_amp, set_threads
 from crossvideo_kedro.training.schedule import build_optimizer, build_scheduler
@@ -97,12 +97,10 @@ def make_step(task: str, params: dict, model_params: dict, amp: str, compile_mod
         best = float("inf")
         with torch.no_grad(), autocast(device, dtype):
             for _ in range(3):
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
+                sync_device(device)
                 tick = clock()
                 model.point_encoder.forward_features(windows["points"].to(device), windows["times"].to(device))
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
+                sync_device(device)
                 best = min(best, clock() - tick)
         model.train()
         return best / params["eval_batch_size"]
