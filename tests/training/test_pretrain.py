@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from crossvideo_kedro.training.pretrain import pretrain
+from crossvideo_kedro.training.pretrain import PretrainConfig, pretrain, use_prefetch
 from tests.training.pretrain_worker import tiny_augment, tiny_config, tiny_pool
 
 WORKER = Path(__file__).with_name("pretrain_worker.py")
@@ -55,6 +55,20 @@ def test_same_seed_same_weights_other_seed_other_weights():
     for (name, x), y, z in zip(a.state_dict().items(), b.state_dict().values(), c.state_dict().values(), strict=True):
         assert torch.equal(x, y), name
     assert any(not torch.equal(x, z) for x, z in zip(a.state_dict().values(), c.state_dict().values(), strict=True))
+
+
+def test_prefetching_views_changes_no_number_and_is_off_on_cpu_by_default():
+    # the thread only moves when a batch is drawn: every step's views come from rng([augment seed, seed, step])
+    a, history_a = pretrain(tiny_pool(), tiny_augment(), tiny_config(steps=3, prefetch=True), seed=0)
+    b, history_b = pretrain(tiny_pool(), tiny_augment(), tiny_config(steps=3, prefetch=False), seed=0)
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(x, y), name
+    assert history_a["loss"].tolist() == history_b["loss"].tolist()
+    assert not use_prefetch("auto", torch.device("cpu"))  # the thread would take the step's cores
+    assert use_prefetch("auto", torch.device("cuda")) and use_prefetch(True, torch.device("cpu"))
+    assert not use_prefetch(False, torch.device("cuda"))
+    with pytest.raises(ValueError, match="pretrain.prefetch must be true, false or auto, got 'yes'"):
+        PretrainConfig.from_dict({"prefetch": "yes"})
 
 
 def _run_worker(out: Path, config: dict, sleep: float = 0.0, shipped: bool = False) -> subprocess.Popen:

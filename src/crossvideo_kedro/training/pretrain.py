@@ -65,7 +65,8 @@ class PretrainConfig:
     grad_clip: float = 1.0  # max global grad norm; 0 disables
     device: str = "auto"  # auto | cpu | cuda
     amp: bool | str = "auto"  # bf16 autocast: auto (CUDA, or a CPU with bf16 matmul) | bf16 | off
-    prefetch: bool = True  # draw the next batch's views in a background thread while the step runs
+    prefetch: bool | str = "auto"  # draw the next batch's views in a background thread while the step runs: auto =
+    # on a GPU only (on CPU the thread takes cores from the step's own threads: 0.54 vs 0.41 s a step on 2 cores)
     num_threads: int | None = None  # torch CPU threads (None: torch's default)
     loss: dict = field(default_factory=dict)  # {"weights": {...}, "temperatures": {...}} (CrossVideoLoss)
     model: dict = field(default_factory=dict)  # ModelConfig
@@ -97,12 +98,23 @@ class PretrainConfig:
             raise ValueError(f"{prefix}.optimizer must be adamw or sgd, got {config.optimizer!r}")
         if config.amp not in (True, False, *AMP_CHOICES):
             raise ValueError(f"{prefix}.amp must be one of {AMP_CHOICES} or true/false, got {config.amp!r}")
+        if config.prefetch not in (True, False, "auto"):
+            raise ValueError(f"{prefix}.prefetch must be true, false or auto, got {config.prefetch!r}")
         check_keys(CheckpointConfig, config.checkpoint, f"{prefix}.checkpoint")
         return config
 
     @property
     def checkpointing(self) -> CheckpointConfig:
         return CheckpointConfig(**self.checkpoint)
+
+
+def use_prefetch(prefetch: bool | str, device: torch.device) -> bool:
+    """Whether views are drawn in a background thread: ``auto`` = only when the step runs off the CPU.
+
+    On CPU the thread's numpy and torch work competes with the step's intra-op threads for the same cores; measured
+    on 2 cores (default step, bf16): 0.54 s a step with the thread, 0.41 s drawing in the loop (37 ms a draw).
+    """
+    return device.type != "cpu" if prefetch == "auto" else bool(prefetch)
 
 
 def select_device(name: str) -> torch.device:
@@ -204,7 +216,7 @@ def pretrain(
         step, history = state["step"], list(state["history"])
     train_model = DistributedDataParallel(model) if dist_info.enabled else model
     dtype = resolve_amp(config.amp, device)
-    executor = ThreadPoolExecutor(max_workers=1) if config.prefetch else None
+    executor = ThreadPoolExecutor(max_workers=1) if use_prefetch(config.prefetch, device) else None
     pending = executor.submit(draw, step) if executor and step < config.steps else None
 
     progress = tqdm(total=config.steps, initial=step, desc=f"pretrain seed {seed}", unit="step",
