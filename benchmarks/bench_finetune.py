@@ -3,7 +3,8 @@
 Prints, for the default configuration (conf/base: parameters_ingest/finetune.yml, preset small):
 
 - the dense fp32 and bf16 matmul rates (1024^3), measured interleaved with the steps;
-- the full fine-tuning step of ``--task`` (batch ``finetune.batch_size`` windows of ``clip_frames`` frames:
+- the full fine-tuning step of ``--task`` (``finetune.batch_size`` windows of ``clip_frames`` frames; for action
+  segmentation the windows of ``finetune.sequence_batch`` default sequences, 4 x 6 = 24, as the trainer's step:
   data, forward of the point encoder and the task head, cross-entropy, backward, AdamW): best step time, windows/s,
   FLOP rate as a fraction of both matmul rates, FPS + ball query share;
 - a torch.profiler breakdown (neighbour search, grouping, tube MLP, transformer, task head, loss, backward, optimiser);
@@ -28,6 +29,7 @@ import yaml
 from torch.profiler import record_function
 
 from _profiling import CLOCKS, add_common_arguments, bench_device, report_variants, sync_device
+from crossvideo_kedro.augment import cover_starts
 from crossvideo_kedro.models.presets import ModelConfig
 from crossvideo_kedro.training.precision import autocast, maybe_compile, resolve_amp, set_threads
 from crossvideo_kedro.training.schedule import build_optimizer, build_scheduler
@@ -45,6 +47,26 @@ def synthetic_windows(count: int, T: int, seed: int = 0) -> dict[str, torch.Tens
     return {"points": points, "times": torch.arange(T, dtype=torch.float32).expand(count, T) / 7.5,
             "frame_labels": torch.randint(0, NUM_CLASSES, (count, T), generator=g),
             "point_labels": torch.randint(0, NUM_CLASSES, (count, T, n), generator=g)}
+
+
+def sequence_windows(clip_frames: int) -> int:
+    """Windows that cover one default generated sequence at ingest's frame rate (90 frames at 15 fps kept at 7.5 fps:
+    45 frames, 6 windows of 8)."""
+    generate = yaml.safe_load((CONF / "parameters_generate.yml").read_text())["generate"]
+    ingest = yaml.safe_load((CONF / "parameters_ingest.yml").read_text())["ingest"]
+    if ingest.get("target_fps"):
+        frames = round(generate["num_frames"] * min(1.0, ingest["target_fps"] / generate["fps"]))
+    else:
+        frames = -(-generate["num_frames"] // ingest.get("frame_step", 1))
+    return len(cover_starts(frames, clip_frames))
+
+
+def default_windows(task: str, params: dict) -> int:
+    """Windows of the default step: ``sequence_batch`` whole sequences for action segmentation (all their windows go
+    through the encoder in one step, as in the trainer), ``batch_size`` windows otherwise."""
+    if task == "action_segmentation":
+        return params["sequence_batch"] * sequence_windows(params["clip_frames"])
+    return params["batch_size"]
 
 
 def make_step(task: str, params: dict, model_params: dict, amp: str, compile_model: bool, device: torch.device):
@@ -117,7 +139,7 @@ def main() -> None:
     threads = set_threads(args.threads)
     device = bench_device(args)
     params = yaml.safe_load((CONF / "parameters_finetune.yml").read_text())["finetune"]
-    params["batch_size"] = args.batch or params["batch_size"]
+    params["batch_size"] = args.batch or default_windows(args.task, params)
     model_params = {"preset": "small", "point": {"num_points": synthetic_windows(1, 1)["points"].shape[2]}}
     overrides: dict[str, dict] = {}
     for item in args.set:
@@ -132,7 +154,9 @@ def main() -> None:
     variants = {"this config": (args.amp, overrides, args.compile)}
     if args.compare:
         variants = {"before (fp32, unchunked)": ("off", {"point": {"tube_chunk_rows": 0}}, False), **variants}
-    print(f"full fine-tuning step, {args.task}: {params['batch_size']} windows x T={params['clip_frames']}, "
+    whole = "" if args.batch or args.task != "action_segmentation" else \
+        f" ({params['sequence_batch']} sequences x {sequence_windows(params['clip_frames'])} windows)"
+    print(f"full fine-tuning step, {args.task}: {params['batch_size']} windows{whole} x T={params['clip_frames']}, "
           f"{threads} threads; this config: amp={args.amp}, compile={args.compile}, overrides {args.set or 'none'}")
     built: dict[str, object] = {}
 
