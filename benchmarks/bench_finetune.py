@@ -31,6 +31,7 @@ from torch.profiler import record_function
 from _profiling import CLOCKS, add_common_arguments, bench_device, report_variants, sync_device
 from crossvideo_kedro.augment import cover_starts
 from crossvideo_kedro.models.presets import ModelConfig
+from crossvideo_kedro.preprocess import IngestConfig, frame_selection
 from crossvideo_kedro.training.precision import autocast, maybe_compile, resolve_amp, set_threads
 from crossvideo_kedro.training.schedule import build_optimizer, build_scheduler
 from crossvideo_kedro.training.tasks import TASKS, TaskModel
@@ -50,23 +51,12 @@ def synthetic_windows(count: int, T: int, seed: int = 0) -> dict[str, torch.Tens
 
 
 def sequence_windows(clip_frames: int) -> int:
-    """Windows that cover one default generated sequence at ingest's frame rate (90 frames at 15 fps kept at 7.5 fps:
-    45 frames, 6 windows of 8)."""
+    """Windows that cover one default generated sequence after ingest's frame selection (90 frames at 15 fps kept at
+    7.5 fps: 45 frames, 6 windows of 8)."""
     generate = yaml.safe_load((CONF / "parameters_generate.yml").read_text())["generate"]
-    ingest = yaml.safe_load((CONF / "parameters_ingest.yml").read_text())["ingest"]
-    if ingest.get("target_fps"):
-        frames = round(generate["num_frames"] * min(1.0, ingest["target_fps"] / generate["fps"]))
-    else:
-        frames = -(-generate["num_frames"] // ingest.get("frame_step", 1))
-    return len(cover_starts(frames, clip_frames))
-
-
-def default_windows(task: str, params: dict) -> int:
-    """Windows of the default step: ``sequence_batch`` whole sequences for action segmentation (all their windows go
-    through the encoder in one step, as in the trainer), ``batch_size`` windows otherwise."""
-    if task == "action_segmentation":
-        return params["sequence_batch"] * sequence_windows(params["clip_frames"])
-    return params["batch_size"]
+    ingest = IngestConfig.from_dict(yaml.safe_load((CONF / "parameters_ingest.yml").read_text())["ingest"])
+    kept, _ = frame_selection(generate["num_frames"], generate["fps"], ingest)
+    return len(cover_starts(len(kept), clip_frames))
 
 
 def make_step(task: str, params: dict, model_params: dict, amp: str, compile_model: bool, device: torch.device):
@@ -139,7 +129,10 @@ def main() -> None:
     threads = set_threads(args.threads)
     device = bench_device(args)
     params = yaml.safe_load((CONF / "parameters_finetune.yml").read_text())["finetune"]
-    params["batch_size"] = args.batch or default_windows(args.task, params)
+    # action segmentation's step encodes every window of ``sequence_batch`` whole sequences, as the trainer does
+    per_sequence = sequence_windows(params["clip_frames"])
+    whole = args.task == "action_segmentation" and not args.batch
+    params["batch_size"] = args.batch or (params["sequence_batch"] * per_sequence if whole else params["batch_size"])
     model_params = {"preset": "small", "point": {"num_points": synthetic_windows(1, 1)["points"].shape[2]}}
     overrides: dict[str, dict] = {}
     for item in args.set:
@@ -154,9 +147,8 @@ def main() -> None:
     variants = {"this config": (args.amp, overrides, args.compile)}
     if args.compare:
         variants = {"before (fp32, unchunked)": ("off", {"point": {"tube_chunk_rows": 0}}, False), **variants}
-    whole = "" if args.batch or args.task != "action_segmentation" else \
-        f" ({params['sequence_batch']} sequences x {sequence_windows(params['clip_frames'])} windows)"
-    print(f"full fine-tuning step, {args.task}: {params['batch_size']} windows{whole} x T={params['clip_frames']}, "
+    shape = f" ({params['sequence_batch']} sequences x {per_sequence} windows)" if whole else ""
+    print(f"full fine-tuning step, {args.task}: {params['batch_size']} windows{shape} x T={params['clip_frames']}, "
           f"{threads} threads; this config: amp={args.amp}, compile={args.compile}, overrides {args.set or 'none'}")
     built: dict[str, object] = {}
 
