@@ -136,6 +136,10 @@ def resolve_pins(needed: Iterable[str], manifests: list[Manifest]) -> tuple[dict
     dataset still open then comes from the run that disagrees least with the versions already chosen (then the
     newest). So inputs made by one run come from one run, with the versions that run itself loaded.
 
+    A failed run's partial outputs are never mixed with another run's: a failed run is a candidate for a dataset
+    only if it also holds every needed dataset that a finished run saved together with it (an ingest that saved
+    its videos and failed before its ``sequence_index`` leaves the older finished ingest's whole set in use).
+
     Returns:
         ``({dataset: version}, {dataset: version of the run it came from})``; datasets that no manifest records
         are left out.
@@ -153,12 +157,22 @@ def resolve_pins(needed: Iterable[str], manifests: list[Manifest]) -> tuple[dict
             depths[key] = 1 + max((depth(p, (*path, key)) for p in ups), default=-1)
         return depths[key]
 
+    siblings: dict[str, set[str]] = {}  # key -> the needed keys a finished run saved together with it
+    for manifest in manifests:
+        if manifest.status == "complete":
+            for key in remaining & manifest.saved.keys():
+                siblings.setdefault(key, set()).update(remaining & manifest.saved.keys())
+
+    def whole(manifest: Manifest, key: str) -> bool:
+        """A failed run stands for ``key`` only if it holds everything a finished run makes together with it."""
+        return manifest.status == "complete" or siblings.get(key, set()) <= manifest.view.keys()
+
     pins: dict[str, str] = {}
     source: dict[str, str] = {}
     for key in sorted(remaining, key=lambda k: (-depth(k), k)):
         if key in pins:
             continue
-        candidates = [m for m in manifests if key in m.view]
+        candidates = [m for m in manifests if key in m.view and whole(m, key)]
         if not candidates:
             continue
 
