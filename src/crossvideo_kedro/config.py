@@ -137,10 +137,16 @@ def _describe(hint: Any) -> str:
     if origin in (tuple, list) or hint in (tuple, list):
         if origin is tuple and args and args[-1] is not Ellipsis:
             return f"a list of {len(args)} values ({', '.join(_describe(a) for a in args)})"
-        return f"a list of {_describe(args[0])} values" if args else "a list"
+        return f"a list of {_plural(args[0])}" if args else "a list"
     if origin is dict or hint is dict or (isinstance(hint, type) and is_dataclass(hint)):
         return "a mapping"
     return str(hint)
+
+
+def _plural(hint: Any) -> str:
+    """What a list of ``hint`` holds: "integers", "finite numbers", "values that are each one of [...]"."""
+    named = {int: "integers", float: "finite numbers", bool: "true/false values", str: "strings"}
+    return named.get(hint) or f"values that are each {_describe(hint)}"
 
 
 def _type_problem(key: str, value: Any, hint: Any) -> str | None:  # noqa: PLR0911, PLR0912 - one case per kind
@@ -167,6 +173,9 @@ def _type_problem(key: str, value: Any, hint: Any) -> str | None:  # noqa: PLR09
         return None if isinstance(value, str) else bad
     if origin in (tuple, list) or hint in (tuple, list):
         if isinstance(value, str | bytes | Mapping) or not isinstance(value, tuple | list):
+            element = args[0] if args and (origin is not tuple or args[-1] is Ellipsis) else None
+            if element is not None and _type_problem(key, value, element) is None:
+                return f"{bad}: a single value is written as a list, e.g. {key}=[{value!r}]"
             return bad
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(value) != len(args):

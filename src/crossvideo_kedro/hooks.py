@@ -14,7 +14,7 @@ from kedro.io.core import Version
 from kedro.pipeline import Pipeline
 
 from crossvideo_kedro import runs
-from crossvideo_kedro.parameters import parameter_keys, validate_parameters
+from crossvideo_kedro.parameters import parameter_keys, unknown_blocks, validate_parameters
 from crossvideo_kedro.training.distributed import env_dist_info
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,9 @@ class RunGuardHook:
     def before_pipeline_run(self, run_params: dict, pipeline: Pipeline, catalog: DataCatalog) -> None:
         blocks = {key: catalog[f"params:{key}"].load() for key in parameter_keys(pipeline.inputs())
                   if f"params:{key}" in catalog}
-        problems = validate_parameters(blocks)
+        runtime = run_params.get("runtime_params") or {}
+        problems = unknown_blocks(runtime, _configured_blocks(run_params)) if runtime else []
+        problems += validate_parameters(blocks)
         if problems:
             raise runs.RunRefused("parameters refused before any node ran: " + "; ".join(problems))
         self._project = Path(run_params.get("project_path") or ".")
@@ -231,6 +233,16 @@ def pin_to_finished_runs(catalog: DataCatalog, names: list[str], project_path: s
             return {}
     reader = Pipeline([Node(lambda *_: None, list(names), None, name="read_finished_runs")])
     return guard._pin({"load_versions": {}, "only_missing_outputs": True}, reader, catalog, epoch)
+
+
+def _configured_blocks(run_params: dict) -> set[str]:
+    """The top-level parameter blocks of the run's configuration (base + ``--env``), without ``--params``."""
+    from kedro.framework.project import settings  # noqa: PLC0415 - the configured project's settings
+
+    project = Path(run_params.get("project_path") or ".")
+    loader = settings.CONFIG_LOADER_CLASS(conf_source=str(project / settings.CONF_SOURCE), env=run_params.get("env"),
+                                          **settings.CONFIG_LOADER_ARGS)
+    return set(loader["parameters"])
 
 
 def _save_version(run_params: dict, catalog: DataCatalog) -> str | None:

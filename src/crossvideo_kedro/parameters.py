@@ -7,6 +7,7 @@ own ``from_dict`` (cross-field rules). Problems of all blocks are reported toget
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -134,4 +135,31 @@ def validate_parameters(blocks: Mapping[str, Any]) -> list[str]:
             validate(blocks[key], key)
         except (TypeError, ValueError) as error:
             problems.append(str(error))
+    return problems
+
+
+def _dotted(params: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """``{"a": {"b": 1}}`` -> ``["a.b"]``: the keys as ``--params`` spells them."""
+    keys = []
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        keys += _dotted(value, f"{name}.") if isinstance(value, Mapping) and value else [name]
+    return keys
+
+
+def unknown_blocks(given: Mapping[str, Any], known: Iterable[str]) -> list[str]:
+    """One message per ``--params`` key whose block (the part before the first dot) no configuration defines.
+
+    ``given``: the ``--params`` (``{"ingets.num_points": 8}`` or nested ``{"ingets": {...}}``); ``known``: the top-level
+    parameter blocks of the configuration (base + env). A near miss is named: ``did you mean 'ingest'?``.
+    """
+    known = sorted(set(known))
+    problems = []
+    for key in sorted(set(_dotted(given))):
+        block = str(key).split(".", 1)[0]
+        if block in known:
+            continue
+        close = difflib.get_close_matches(block, known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"parameter blocks are {known}"
+        problems.append(f"--params {key}: no parameter block {block!r} ({hint})")
     return problems
