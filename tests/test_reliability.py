@@ -192,8 +192,8 @@ def test_bad_parameters_are_refused_before_any_node_runs(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- fast, in-process
-from crossvideo_kedro import runs  # noqa: E402
-from crossvideo_kedro.parameters import validate_parameters  # noqa: E402
+from crossvideo_kedro.framework import runs  # noqa: E402
+from crossvideo_kedro.framework.parameters import validate_parameters  # noqa: E402
 
 
 def test_pins_come_whole_from_the_run_that_made_the_most_inputs():
@@ -243,7 +243,7 @@ def test_the_lock_refuses_a_second_holder_and_frees_itself(tmp_path):
 
 
 def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom crossvideo_kedro.runs import RunLock\n"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom crossvideo_kedro.framework.runs import RunLock\n"
                                f"lock = RunLock({str(tmp_path)!r})\nlock.acquire({{}})\nprint('held', flush=True)\n"
                                "time.sleep(60)"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     while holder.stdout.readline().strip() != "held":
@@ -330,7 +330,7 @@ def _run_in_process(project: Path, pipeline, version: str, datasets: dict) -> No
     from kedro.runner import SequentialRunner  # noqa: PLC0415
 
     from crossvideo_kedro.datasets.npz import NpzPartitionsDataset  # noqa: PLC0415
-    from crossvideo_kedro.hooks import RunGuardHook  # noqa: PLC0415
+    from crossvideo_kedro.framework.hooks import RunGuardHook  # noqa: PLC0415
 
     catalog = DataCatalog({name: NpzPartitionsDataset(path=str(project / "data" / name), version=Version(None, version))
                            for name in datasets})
@@ -397,7 +397,7 @@ def test_a_notebook_catalog_can_be_pinned_like_a_run(tmp_path):
     from kedro.pipeline import Node, Pipeline  # noqa: PLC0415
 
     from crossvideo_kedro.datasets.npz import NpzPartitionsDataset  # noqa: PLC0415
-    from crossvideo_kedro.hooks import pin_to_finished_runs  # noqa: PLC0415
+    from crossvideo_kedro.framework.hooks import pin_to_finished_runs  # noqa: PLC0415
 
     writer = Pipeline([Node(lambda: {"x": {"v": np.full(2, 5)}}, None, "a", name="make_a")])
     _run_in_process(tmp_path, writer, "2026-01-01T00.00.00.000Z", {"a": 0})
@@ -417,7 +417,7 @@ def test_a_notebook_pins_what_finished_runs_recorded_and_skips_the_rest(tmp_path
     from kedro.pipeline import Node, Pipeline  # noqa: PLC0415
 
     from crossvideo_kedro.datasets.npz import NpzPartitionsDataset  # noqa: PLC0415
-    from crossvideo_kedro.hooks import pin_to_finished_runs  # noqa: PLC0415
+    from crossvideo_kedro.framework.hooks import pin_to_finished_runs  # noqa: PLC0415
 
     writer = Pipeline([Node(lambda: {"x": {"v": np.full(2, 5)}}, None, "a", name="make_a")])
     _run_in_process(tmp_path, writer, "2026-01-01T00.00.00.000Z", {"a": 0})

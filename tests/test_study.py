@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from crossvideo_kedro import study as study_module
+from crossvideo_kedro.framework import build_parameters as build_parameters
 from crossvideo_kedro.pipelines.evaluate.nodes import collect_metrics, paired_differences, summarise_study
 from crossvideo_kedro.pipelines.finetune.nodes import variant_pretrain_params
 from crossvideo_kedro.pipelines.finetune.pipeline import variant_pipeline
@@ -163,7 +163,7 @@ def test_summary_always_runs_even_without_metrics():
 
 
 def test_mlflow_metric_names_from_the_ablation_table():
-    from crossvideo_kedro.hooks import study_metrics
+    from crossvideo_kedro.framework.hooks import study_metrics
 
     table, _ = summarise_study(collect_metrics(_rows("crossvideo", [40.0, 44.0]))[0], {"seeds": [0]})
     assert study_metrics(table) == {"crossvideo/action_segmentation/full/0.1/accuracy": 42.0}
@@ -207,7 +207,7 @@ def test_an_environment_and_runtime_params_choose_the_variants(tmp_path):
                                      "frame_level_only", "fusion"})]
     try:
         for options, expected in cases:
-            study_module._ACTIVE.clear()
+            build_parameters._ACTIVE.clear()
             bootstrap_project(ROOT)  # a fresh process: nothing registered yet
             with KedroSession.create(ROOT, **options) as session:
                 pipelines.set_requested(["finetune"])  # what `kedro run` does, then it loads the context ...
@@ -217,7 +217,7 @@ def test_an_environment_and_runtime_params_choose_the_variants(tmp_path):
                 assert {n.namespace for n in pipelines["finetune"].nodes} == expected
             assert {v.name for v in load_variants()} == expected
     finally:
-        study_module._ACTIVE.clear()
+        build_parameters._ACTIVE.clear()
         pipelines.set_requested(None)
 
 

@@ -8,23 +8,20 @@ import warnings
 # so `kedro run`, `kedro catalog`, `kedro viz` and notebooks are all quiet (pytest has the same filter).
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
 
-from kedro.config import OmegaConfigLoader  # noqa: E402
-
 # No telemetry: these machines have no network, and kedro-telemetry would try it on every command.
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
-CONFIG_LOADER_ARGS = {
-    "base_env": "base",
-    "default_run_env": "local",
-    # Environments such as conf/seven_scenes override single keys of a pipeline's parameters, not whole blocks.
-    "merge_strategy": {"parameters": "soft"},
-}
-
-from crossvideo_kedro.hooks import DistributedOutputsHook, MlflowMetricsHook, RunGuardHook  # noqa: E402
+# Environments such as conf/seven_scenes override single keys of a pipeline's parameters, not whole blocks (the
+# soft merge): defined beside the code that reads parameters outside a session.
+from crossvideo_kedro.framework.build_parameters import (  # noqa: E402
+    CONFIG_LOADER_ARGS,
+    CONFIG_LOADER_CLASS,
+    StudyParametersHook,
+)
+from crossvideo_kedro.framework.hooks import DistributedOutputsHook, MlflowMetricsHook, RunGuardHook  # noqa: E402
 from crossvideo_kedro.raw_source import RawSourceHook  # noqa: E402
 
-from crossvideo_kedro.study import StudyParametersHook  # noqa: E402 - env and --params shape the study's namespaces
+__all__ = ["CONFIG_LOADER_ARGS", "CONFIG_LOADER_CLASS", "HOOKS"]
 
 # RawSourceHook last, so it runs first in after_context_created: StudyParametersHook records the study parameters,
 # registers the pipelines, and the registry must already know which raw sources are generated.

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from kedro.framework.hooks import hook_impl
 
 from crossvideo_kedro.config import check_keys
+from crossvideo_kedro.framework.build_parameters import load_build_parameters
 from crossvideo_kedro.training.finetune import PROTOCOLS
 from crossvideo_kedro.training.tasks import TASKS
 
@@ -222,40 +222,6 @@ def images_missing(sequence_index: Any, image_videos: Iterable[str], splits: Ite
     return sorted(no_flag | (set(rows["sequence"]) - have))
 
 
-def project_root() -> Path:
-    """The Kedro project being run: the nearest folder at or above the working directory whose ``pyproject.toml``
-    has a ``[tool.kedro]`` table (as ``kedro`` itself finds it), else the source checkout of this package."""
-    for folder in (Path.cwd(), *Path.cwd().parents):
-        pyproject = folder / "pyproject.toml"
-        if pyproject.is_file() and "[tool.kedro]" in pyproject.read_text(encoding="utf-8"):
-            return folder
-    return Path(__file__).resolve().parents[2]
-
-
-def load_build_parameters(key: str, conf_source: str | Path | None = None, env: str | None = None) -> dict[str, Any]:
-    """The ``key`` block of the parameters (``evaluate``, ``predict``): the ones pipelines are built from.
-
-    Inside ``kedro run`` they are the run's own parameters (``--env`` and ``--params`` included), recorded by
-    :class:`StudyParametersHook` when the context is created, before pipelines are registered. Elsewhere (a notebook,
-    ``kedro registry``) they are read with the project's config loader, ``env`` defaulting to ``$KEDRO_ENV``.
-    """
-    import os  # noqa: PLC0415
-
-    from kedro.framework.project import settings  # noqa: PLC0415
-
-    if conf_source is None and env is None and _ACTIVE.get(key) is not None:
-        return _ACTIVE[key]
-
-    if conf_source is None:
-        conf_source = project_root() / settings.CONF_SOURCE
-    env = env or os.environ.get("KEDRO_ENV")
-    from crossvideo_kedro import settings as project_settings  # noqa: PLC0415 - the soft merge even when unbootstrapped
-
-    loader = project_settings.CONFIG_LOADER_CLASS(conf_source=str(conf_source), env=env,
-                                                  **project_settings.CONFIG_LOADER_ARGS)
-    return loader["parameters"].get(key) or {}
-
-
 def load_study_parameters(conf_source: str | Path | None = None, env: str | None = None) -> dict[str, Any]:
     """The ``evaluate`` parameters (the study's namespaces are built from them); see :func:`load_build_parameters`."""
     return load_build_parameters("evaluate", conf_source, env)
@@ -270,25 +236,3 @@ def variants_of(study_params: dict[str, Any]) -> list[Variant]:
 def load_variants(conf_source: str | Path | None = None, env: str | None = None) -> list[Variant]:
     """The study's selected variants as configured (``evaluate.variants`` filtered by ``evaluate.include``)."""
     return variants_of(load_study_parameters(conf_source, env))
-
-
-BUILD_KEYS = ("evaluate", "predict")  # parameter blocks that decide how pipelines are built
-_ACTIVE: dict[str, Any] = {}  # the running session's BUILD_KEYS parameters (set by StudyParametersHook)
-
-
-class StudyParametersHook:
-    """Records the run's ``evaluate`` and ``predict`` parameters (env + ``--params``) so pipelines are built from them.
-
-    Kedro creates the context (and calls ``after_context_created``) before it first registers pipelines, so
-    ``kedro run --env ablations`` and ``--params "evaluate.include=scratch+cross_only"`` shape the namespaces, and
-    ``--params predict.variant=scratch`` the models ``predict`` reads.
-    The parameters are read from the config loader (env + ``--params``), not from ``context.params``: Kedro's
-    parameter validation behind ``context.params`` registers every pipeline, which would build the study's
-    namespaces from the parameters of a run that has not been recorded yet (the base ones).
-    """
-
-    @hook_impl
-    def after_context_created(self, context: Any) -> None:
-        parameters = context.config_loader["parameters"]
-        for key in BUILD_KEYS:
-            _ACTIVE[key] = parameters.get(key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crossvideo_kedro.parameters import unknown_blocks, validate_parameters
+from crossvideo_kedro.framework.parameters import unknown_blocks, validate_parameters
 from tests.test_reliability import kedro, make_project, one_line_error
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from crossvideo_kedro import runs
+from crossvideo_kedro.framework import runs
 from tests.test_reliability import kedro, make_project
 
 

@@ -154,7 +154,7 @@ def test_a_runs_env_and_params_choose_the_variant_predict_reads(options, tmp_pat
     from kedro.framework.session import KedroSession  # noqa: PLC0415
     from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
 
-    from crossvideo_kedro import study as study_module  # noqa: PLC0415
+    from crossvideo_kedro.framework import build_parameters as build_parameters  # noqa: PLC0415
 
     root = Path(__file__).resolve().parents[2]
     conf = tmp_path / "conf"
@@ -162,7 +162,7 @@ def test_a_runs_env_and_params_choose_the_variant_predict_reads(options, tmp_pat
     (conf / "predict_scratch").mkdir()
     (conf / "predict_scratch" / "parameters_predict.yml").write_text("predict:\n  variant: scratch\n")
     try:
-        study_module._ACTIVE.clear()
+        build_parameters._ACTIVE.clear()
         bootstrap_project(root)
         with KedroSession.create(root, conf_source=str(conf), **options) as session:
             pipelines.set_requested(["predict"])
@@ -171,5 +171,5 @@ def test_a_runs_env_and_params_choose_the_variant_predict_reads(options, tmp_pat
             assert "scratch.downstream_models" in inputs
             assert "crossvideo.downstream_models" not in inputs
     finally:
-        study_module._ACTIVE.clear()
+        build_parameters._ACTIVE.clear()
         pipelines.set_requested(None)

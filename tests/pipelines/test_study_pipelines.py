@@ -11,7 +11,7 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
-from crossvideo_kedro import study as study_module
+from crossvideo_kedro.framework import build_parameters as build_parameters
 from crossvideo_kedro.datasets.plots import FigureDataset
 from crossvideo_kedro.pipelines.evaluate.nodes import plot_per_class_iou, plot_semantic_frame
 from crossvideo_kedro.pipelines.evaluate.pipeline import create_pipeline as evaluate_pipeline
@@ -72,12 +72,12 @@ def test_evaluate_without_a_semantic_task_writes_the_summary(tmp_path):
     metrics, predictions, _ = finetune_variant_from_scratch(
         videos, {}, index, classes, PRETRAIN, FINETUNE, STUDY, STUDY["variants"]["scratch"], variant_name="scratch")
     study = {**STUDY, "include": ["scratch"]}
-    study_module._ACTIVE["evaluate"] = study
+    build_parameters._ACTIVE["evaluate"] = study
     try:
         pipeline = evaluate_pipeline().only_nodes("collect_metrics", "summarise_study", "plot_semantic_frame",
                                                   "plot_per_class_iou", "plot_action_confusion")
     finally:
-        study_module._ACTIVE.clear()
+        build_parameters._ACTIVE.clear()
     catalog = DataCatalog({
         "scratch.downstream_metrics": MemoryDataset(metrics),
         "scratch.downstream_predictions": MemoryDataset(predictions),

@@ -19,7 +19,7 @@ from crossvideo_kedro.pipelines.predict import nodes
 def predict_variant() -> str:
     """``predict.variant`` of the running session (env + ``--params``; outside a run base + ``$KEDRO_ENV``),
     ``crossvideo`` if unset."""
-    from crossvideo_kedro.study import load_build_parameters  # noqa: PLC0415
+    from crossvideo_kedro.framework.build_parameters import load_build_parameters  # noqa: PLC0415
 
     return load_build_parameters("predict").get("variant") or "crossvideo"
 

@@ -13,8 +13,8 @@ from kedro.io import AbstractVersionedDataset, DataCatalog, MemoryDataset
 from kedro.io.core import Version
 from kedro.pipeline import Pipeline
 
-from crossvideo_kedro import runs
-from crossvideo_kedro.parameters import parameter_keys, unknown_blocks, validate_parameters
+from crossvideo_kedro.framework import kedro_internals, runs
+from crossvideo_kedro.framework.parameters import parameter_keys, unknown_blocks, validate_parameters
 from crossvideo_kedro.training.distributed import env_dist_info
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class DistributedOutputsHook:
 
 
 class RunGuardHook:
-    """Checks a run before its first node and commits it after its last (see :mod:`crossvideo_kedro.runs`).
+    """Checks a run before its first node and commits it after its last (see :mod:`crossvideo_kedro.framework.runs`).
 
     ``before_pipeline_run``, in order: every parameter block the pipeline consumes is validated (all problems in
     one message); the data folder's run lock is taken (a second concurrent run is refused); staging litter of killed
@@ -211,7 +211,7 @@ def pin_to_finished_runs(catalog: DataCatalog, names: list[str], project_path: s
         videos = catalog.load("point_cloud_videos")
 
     Args:
-        missing: ``"raise"``: a dataset no finished run recorded raises :class:`~crossvideo_kedro.runs.RunRefused`;
+        missing: ``"raise"``: a dataset no finished run recorded raises :class:`~crossvideo_kedro.framework.runs.RunRefused`;
             ``"skip"``: such datasets are left unpinned (Kedro's newest version, or "no saved version" on a fresh
             clone) and the others are pinned together.
 
@@ -246,7 +246,7 @@ def _configured_blocks(run_params: dict) -> set[str]:
 
 
 def _save_version(run_params: dict, catalog: DataCatalog) -> str | None:
-    return getattr(catalog, "_save_version", None) or run_params.get("run_id") or run_params.get("session_id")
+    return kedro_internals.catalog_save_version(catalog) or run_params.get("run_id") or run_params.get("session_id")
 
 
 def _versioned(catalog: DataCatalog, name: str) -> AbstractVersionedDataset | None:
@@ -257,17 +257,15 @@ def _versioned(catalog: DataCatalog, name: str) -> AbstractVersionedDataset | No
         dataset = catalog.get(name)
     except Exception:  # noqa: BLE001 - a dataset the catalog cannot build fails later, with Kedro's own message
         return None
-    dataset = getattr(dataset, "_dataset", dataset)  # CachedDataset
-    if isinstance(dataset, AbstractVersionedDataset) and dataset._version is not None:
-        return dataset
-    return None
+    dataset = kedro_internals.unwrap(dataset)
+    return dataset if kedro_internals.is_versioned(dataset) else None
 
 
 def _key(dataset: AbstractVersionedDataset | None, project: Path) -> str | None:
     """Where a versioned dataset lives, relative to the project: its identity in run manifests."""
     if dataset is None:
         return None
-    path = os.path.abspath(str(dataset._filepath))
+    path = os.path.abspath(str(kedro_internals.storage_path(dataset)))
     try:
         return Path(os.path.relpath(path, os.path.abspath(project))).as_posix()
     except ValueError:  # another drive (Windows)
@@ -275,20 +273,20 @@ def _key(dataset: AbstractVersionedDataset | None, project: Path) -> str | None:
 
 
 def _set_version(dataset: AbstractVersionedDataset, version: Version) -> None:
-    dataset._version = version
-    dataset._clear_version_cache()
+    kedro_internals.pin_version(dataset, version)
 
 
 def _saved(dataset: AbstractVersionedDataset, version: str) -> bool:
     """Whether ``version`` of a versioned dataset is on disk."""
-    return Path(str(dataset._get_versioned_path(version))).exists()
+    return kedro_internals.version_path(dataset, version).exists()
 
 
 def _newest_on_disk(dataset: AbstractVersionedDataset | None, before: str | None = None) -> str | None:
     """The newest saved version of a dataset (older than ``before`` if given), whether recorded or not."""
     if dataset is None:
         return None
-    versions = sorted(p.parent.name for p in Path(str(dataset._filepath)).glob(f"*/{dataset._filepath.name}")
+    root = kedro_internals.storage_path(dataset)
+    versions = sorted(p.parent.name for p in Path(str(root)).glob(f"*/{root.name}")
                       if before is None or p.parent.name < before)
     return versions[-1] if versions else None
 
@@ -300,7 +298,7 @@ def _staging_folders(catalog: DataCatalog, pipeline: Pipeline) -> list[Path]:
         dataset = _versioned(catalog, name)
         if dataset is None:
             continue
-        root = Path(str(dataset._filepath))
+        root = Path(str(kedro_internals.storage_path(dataset)))
         if root.is_dir():
             folders += [root, *(p for p in root.iterdir() if p.is_dir())]
     return folders
