@@ -28,7 +28,8 @@ def test_a_failed_runs_partial_outputs_are_not_mixed_with_an_older_runs():
 @pytest.mark.slow
 def test_augment_after_a_failed_ingest_loads_the_finished_ingest_whole(tmp_path):
     """ingest (32 points) finishes; ingest with 16 points and a split file naming an unknown sequence saves its
-    videos and fails; augment then loads videos and index of the first ingest, never the failed one's videos."""
+    videos and fails (with a short error); augment then loads videos and index of the first ingest, never the failed
+    one's videos."""
     project = make_project(tmp_path)
     kedro(project, "--env", "tiny", "--pipelines", "generate,ingest")
     (project / "split.json").write_text('{"no_such_sequence": "train"}')
@@ -37,6 +38,11 @@ def test_augment_after_a_failed_ingest_loads_the_finished_ingest_whole(tmp_path)
     failed = kedro(project, "--env", "tiny", "--pipelines", "ingest",
                    "--params", "ingest.split=file,ingest.num_points=16", check=False)
     assert failed.returncode != 0
+    output = (failed.stdout + failed.stderr).splitlines()  # the error is short: a few lines, no traceback
+    errors = [i for i, line in enumerate(output) if line.startswith("Error: DataError: split_file: ")]
+    assert len(errors) == 1 and "no_such_sequence" in output[errors[0]], output[-40:]
+    assert "Traceback" not in failed.stderr and "╭" not in failed.stderr and len(output) < 80, len(output)
+    assert "no_such_sequence" in (project / "data" / ".runs" / "last_error.log").read_text()
     points = project / "data" / "02_intermediate" / "point_cloud_videos"
     assert len([p for p in points.iterdir() if p.is_dir()]) == 2  # the failed run did save its videos
 
