@@ -32,6 +32,12 @@ SEQUENCE_NAME_RULE = "letters, digits, '_', '-' and '.', starting with a letter 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
+def _intrinsics_where(meta: dict, where: str) -> str:
+    """How an intrinsics error names its source: the file (``meta["intrinsics_file"]``) a reader took K from."""
+    source = meta.get("intrinsics_file")
+    return f"{source} (intrinsics of {where})" if source else f"{where}: intrinsics"
+
+
 def is_valid_sequence_name(name: object) -> bool:
     """Whether ``name`` meets :data:`SEQUENCE_NAME_RULE` (a file name that cannot escape its folder)."""
     return isinstance(name, str) and _NAME.fullmatch(name) is not None and ".." not in name
@@ -97,7 +103,7 @@ class RawSequence:
             raise DataError(f"{where}: intrinsics must be a finite 3x3 matrix, got shape {self.intrinsics.shape}")
         from crossvideo_kedro.geometry.camera import check_intrinsics  # noqa: PLC0415 - geometry imports DataError
 
-        check_intrinsics(self.intrinsics, (height, width), f"{where}: intrinsics")
+        check_intrinsics(self.intrinsics, (height, width), _intrinsics_where(self.meta, where))
         if not self.fps > 0:
             raise DataError(f"{where}: fps must be > 0, got {self.fps}")
         if self.color is not None and self.color.shape != (num_frames, height, width, 3):
@@ -199,7 +205,7 @@ class LazyRawSequence:
             raise DataError(f"{where}: fps must be > 0, got {self.fps}")
         from crossvideo_kedro.geometry.camera import check_intrinsics  # noqa: PLC0415
 
-        check_intrinsics(self.intrinsics, (self.height, self.width), f"{where}: intrinsics")
+        check_intrinsics(self.intrinsics, (self.height, self.width), _intrinsics_where(self.meta, where))
         check_event_list(self.events, self.num_frames / self.fps, self.action_classes, where)
         return self
 

@@ -203,3 +203,10 @@ def test_open_streams_and_checks_the_camera_against_the_frames(tmp_path: Path) -
     np.savetxt(folder / "k.txt", [[1e-30, 0, 2], [0, 1e-30, 1.5], [0, 0, 1]])
     with pytest.raises(DataError, match=r"fx = 1e-30 px is implausible for 5x4 images"):
         RGBDFolderDataset(str(folder), **OPTIONS).load()[folder.name].open()
+
+
+def test_implausible_intrinsics_name_the_intrinsics_file(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    np.savetxt(folder / "k.txt", [[10, 0, 50], [0, 10, 1.5], [0, 0, 1]])  # principal point far outside 5x4
+    with pytest.raises(DataError, match=r"k\.txt \(intrinsics of .*\): "):
+        RGBDFolderDataset(str(folder), **OPTIONS).load()[folder.name]()

@@ -283,7 +283,7 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
         depth_files, color_files, mask_files = self._frame_files(sequence_dir)
         self._contained_all((*depth_files, *color_files, *mask_files), root)
         # The cheap checks first: a bad annotation or camera file fails before any frame is decoded.
-        intrinsics = self._sequence_intrinsics(root, sequence_dir, meta, root_meta)
+        intrinsics, intrinsics_file = self._sequence_intrinsics(root, sequence_dir, meta, root_meta)
         events = self._read_events(self._contained(sequence_dir / ACTION_FILE, root), len(depth_files) / fps,
                                    action_classes)
         height, width = read_depth_raw(depth_files[0]).shape
@@ -322,6 +322,7 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
                 **meta.get("extra", {}),
                 "generator": meta.get("generator"),
                 "path": str(sequence_dir),
+                "intrinsics_file": intrinsics_file,
                 "relative_path": sequence_dir.relative_to(root).as_posix(),
                 "depth_files": [str(p) for p in depth_files],
                 "color_files": [str(p) for p in color_files],
@@ -360,9 +361,11 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
             check_same_frames(depth, mask, "depth", "label mask", mask_dir)
         return [depth[i] for i in indices], [color[i] for i in indices if color], [mask[i] for i in indices if mask]
 
-    def _sequence_intrinsics(self, root: Path, sequence_dir: Path, meta: dict, root_meta: dict) -> np.ndarray:
+    def _sequence_intrinsics(self, root: Path, sequence_dir: Path, meta: dict,
+                             root_meta: dict) -> tuple[np.ndarray, str]:
+        """K (3, 3) and where it was read (a file, a file's key, or the catalog entry), for error messages."""
         if self._intrinsics is not None:
-            return self._intrinsics.copy()
+            return self._intrinsics.copy(), f"{self._filepath}: catalog 'intrinsics'"
         if self._intrinsics_pattern is not None:
             relative = sequence_dir.relative_to(root)
             fields = {
@@ -373,14 +376,16 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
             path = Path(self._intrinsics_pattern.format(**fields))
             if Path(os.path.abspath(path)).is_relative_to(Path(os.path.abspath(root))):
                 self._contained(path, root)  # a file inside the source must not link out of it
-            return read_intrinsics(path)[0]
+            return read_intrinsics(path)[0], str(path)
         if "intrinsics" in meta:
-            return as_intrinsics(meta["intrinsics"], f"{sequence_dir / META_FILE}: 'intrinsics'")
+            where = f"{sequence_dir / META_FILE}: 'intrinsics'"
+            return as_intrinsics(meta["intrinsics"], where), where
         own = next((sequence_dir / f for f in INTRINSICS_FILES if (sequence_dir / f).is_file()), None)
         if own is not None:
-            return read_intrinsics(self._contained(own, root))[0]
+            return read_intrinsics(self._contained(own, root))[0], str(own)
         if "intrinsics" in root_meta:
-            return as_intrinsics(root_meta["intrinsics"], f"{root / META_FILE}: 'intrinsics'")
+            where = f"{root / META_FILE}: 'intrinsics'"
+            return as_intrinsics(root_meta["intrinsics"], where), where
         raise DataError(
             f"{sequence_dir}: no intrinsics (no meta.json with 'intrinsics', no {'/'.join(INTRINSICS_FILES)} in the "
             "sequence folder, and the dataset has neither 'intrinsics' nor 'intrinsics_pattern')"

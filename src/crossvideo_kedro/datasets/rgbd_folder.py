@@ -240,6 +240,7 @@ class RGBDFolderDataset(AbstractDataset[None, dict[str, Callable[[], RawSequence
             source=self._source,
             meta={
                 "path": str(self._path),
+                "intrinsics_file": str(self._intrinsics_file() or f"{type(self).__name__}(intrinsics=...)"),
                 "depth_files": [str(p) for p in depth_files],
                 "color_files": [str(p) for p in color_files],
                 "frame_indices": indices,
