@@ -40,8 +40,8 @@ class DistributedOutputsHook:
 class RunGuardHook:
     """Checks a run before its first node and commits it after its last (see :mod:`crossvideo_kedro.framework.runs`).
 
-    ``before_pipeline_run``, in order: every parameter block the pipeline consumes is validated (all problems in
-    one message); the data folder's run lock is taken (a second concurrent run is refused); staging litter of killed
+    ``before_pipeline_run``, in order: every ``--params`` key must name a configured block, and every parameter
+    block the pipeline consumes is validated (all problems in one message); the data folder's run lock is taken (a second concurrent run is refused); staging litter of killed
     runs is removed; every versioned input the run does not produce itself is pinned to the version a finished run
     recorded (inputs made by one run come from one run), the run's own outputs are pinned to its save version; a
     missing input is refused with one line naming it and the command that makes it.
