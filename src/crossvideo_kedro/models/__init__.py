@@ -15,9 +15,6 @@ from crossvideo_kedro.models.presets import (
     ImageEncoderConfig,
     ModelConfig,
     PointEncoderConfig,
-    build_decoder,
-    build_encoders,
-    build_heads,
     resolve_config,
 )
 
@@ -35,9 +32,6 @@ __all__ = [
     "ProjectionHead",
     "TransformerEncoder",
     "ball_query",
-    "build_decoder",
-    "build_encoders",
-    "build_heads",
     "furthest_point_sample",
     "interpolate_features",
     "resolve_config",
