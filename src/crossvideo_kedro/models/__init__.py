@@ -3,10 +3,10 @@
 Plain torch modules that know nothing about Kedro; notebooks import them directly.
 """
 
+from crossvideo_kedro.geometry.neighbors import ball_query, furthest_point_sample
 from crossvideo_kedro.models.decoder import PointDecoder, interpolate_features
 from crossvideo_kedro.models.heads import ProjectionHead
 from crossvideo_kedro.models.image import ImageVideoEncoder
-from crossvideo_kedro.models.neighbors import ball_query, furthest_point_sample
 from crossvideo_kedro.models.point4d import P4Conv, PointVideoEncoder, TransformerEncoder
 from crossvideo_kedro.models.presets import (
     PRESETS,

@@ -29,7 +29,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from crossvideo_kedro.models.neighbors import NeighborBackend
+from crossvideo_kedro.geometry.neighbors import NeighborBackend
 
 TemporalPool = Literal["max", "sum"]
 VideoPool = Literal["mean", "max"]
@@ -117,7 +117,7 @@ class PointEncoderConfig:
     mlp_ratio: float = 2.0  # transformer MLP width = mlp_ratio * dim
     dropout: float = 0.0  # dropout in attention and MLP
     video_pool: VideoPool = "mean"  # frame features -> video feature
-    neighbor_backend: NeighborBackend = "auto"  # FPS / ball query backend (see models/neighbors.py)
+    neighbor_backend: NeighborBackend = "auto"  # FPS / ball query backend (see geometry/neighbors.py)
     # neighbour rows per chunk of the P4Conv tube MLP's last layer + max over neighbours (0: unchunked): the largest
     # tensor, (B, T, Kt, A, K, D) before the max, then never exists in full (same outputs; ~2x faster)
     tube_chunk_rows: int = 4096
