@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 import torch
 
 from crossvideo_kedro.models import point4d
-from crossvideo_kedro.models.neighbors import ball_query, furthest_point_sample
+from crossvideo_kedro.geometry.neighbors import ball_query, furthest_point_sample
 from crossvideo_kedro.models.point4d import sample_anchors, temporal_window
 from crossvideo_kedro.models.presets import PRESETS, resolve_config
 

@@ -238,6 +238,36 @@ def _variant_colors(variants: Sequence[str]) -> dict[str, np.ndarray]:
     return {v: np.asarray(cmap(i % 10)) for i, v in enumerate(variants)}
 
 
+def _label_efficiency_panel(ax, part, title: str, metric: str, present: list[str], colors: dict[str, np.ndarray],
+                            level: float) -> None:
+    """One panel of :func:`plot_label_efficiency`: the rows ``part`` of one task and protocol, one series a variant."""
+    fractions = sorted(part["label_fraction"].unique())
+    for k, variant in enumerate(present):
+        stats = [mean_ci(g["value"].to_numpy(), level) for _, g in
+                 part[part["variant"] == variant].groupby("label_fraction")]
+        rows = sorted(part.loc[part["variant"] == variant, "label_fraction"].unique())
+        mean, half = np.array([s[0] for s in stats]), np.array([s[1] for s in stats])
+        dodge = 1 + 0.05 * (k - (len(present) - 1) / 2)  # overlapping error bars stay apart
+        x = np.array(rows) * 100 * dodge if len(fractions) > 1 else np.array([k])
+        ax.errorbar(x, mean, yerr=half, marker="o", ms=4, capsize=3, color=colors[variant],
+                    lw=2.4 if variant == "crossvideo" else 1.2, label=variant)
+    if len(fractions) > 1:
+        ax.set_xscale("log")
+        ax.set_xticks([f * 100 for f in fractions], [f"{f:.0%}" for f in fractions])
+        ax.minorticks_off()
+        ax.set_xlabel("labelled training sequences")
+        ax.set_title(title, fontsize=9)
+    else:
+        ax.set_xticks(range(len(present)), present, rotation=30, ha="right", fontsize=8)
+        ax.set_xlim(-0.6, len(present) - 0.4)
+        ax.set_title(f"{title}, {fractions[0]:.0%} labels", fontsize=9)
+    ax.set_ylabel(f"{metric} (%)")
+    ax.grid(alpha=0.3)
+    means = part.groupby(["variant", "label_fraction"])["value"].mean()
+    pad = max(5.0, 0.15 * float(means.max() - means.min()))  # CIs of few seeds may reach past the axis
+    ax.set_ylim(max(0.0, float(means.min()) - pad), min(100.0, float(means.max()) + pad))
+
+
 def plot_label_efficiency(metrics, headline: dict[str, str], level: float = 0.95) -> Figure | None:
     """Headline metric against label fraction: one row of panels per task, one column per protocol.
 
@@ -263,34 +293,9 @@ def plot_label_efficiency(metrics, headline: dict[str, str], level: float = 0.95
         for ax in axes[r, len(run):]:
             ax.remove()  # this task was not run with every protocol: its panels stay left-aligned, none empty
         for c, protocol in enumerate(run):
-            ax = axes[r, c]
             part = rows_of_task[rows_of_task["protocol"] == protocol]
-            fractions = sorted(part["label_fraction"].unique())
-            present = [v for v in variants if v in set(part["variant"])]
-            for k, variant in enumerate(present):
-                stats = [mean_ci(g["value"].to_numpy(), level) for _, g in
-                         part[part["variant"] == variant].groupby("label_fraction")]
-                rows = sorted(part.loc[part["variant"] == variant, "label_fraction"].unique())
-                mean, half = np.array([s[0] for s in stats]), np.array([s[1] for s in stats])
-                dodge = 1 + 0.05 * (k - (len(present) - 1) / 2)  # overlapping error bars stay apart
-                x = np.array(rows) * 100 * dodge if len(fractions) > 1 else np.array([k])
-                ax.errorbar(x, mean, yerr=half, marker="o", ms=4, capsize=3, color=colors[variant],
-                            lw=2.4 if variant == "crossvideo" else 1.2, label=variant)
-            if len(fractions) > 1:
-                ax.set_xscale("log")
-                ax.set_xticks([f * 100 for f in fractions], [f"{f:.0%}" for f in fractions])
-                ax.minorticks_off()
-                ax.set_xlabel("labelled training sequences")
-                ax.set_title(f"{task.replace('_', ' ')}, {protocol}", fontsize=9)
-            else:
-                ax.set_xticks(range(len(present)), present, rotation=30, ha="right", fontsize=8)
-                ax.set_xlim(-0.6, len(present) - 0.4)
-                ax.set_title(f"{task.replace('_', ' ')}, {protocol}, {fractions[0]:.0%} labels", fontsize=9)
-            ax.set_ylabel(f"{headline[task]} (%)")
-            ax.grid(alpha=0.3)
-            means = part.groupby(["variant", "label_fraction"])["value"].mean()
-            pad = max(5.0, 0.15 * float(means.max() - means.min()))  # CIs of few seeds may reach past the axis
-            ax.set_ylim(max(0.0, float(means.min()) - pad), min(100.0, float(means.max()) + pad))
+            _label_efficiency_panel(axes[r, c], part, f"{task.replace('_', ' ')}, {protocol}", headline[task],
+                                    [v for v in variants if v in set(part["variant"])], colors, level)
     handles = [mpl.lines.Line2D([], [], color=colors[v], marker="o", lw=2.4 if v == "crossvideo" else 1.2)
                for v in variants]
     fig.legend(handles, variants, loc="outside right upper", fontsize=8, frameon=False, title="variant")

@@ -221,6 +221,69 @@ def _ingest_chunk(
     return out
 
 
+def _allocate_outputs(total: int, has_color: bool, config: IngestConfig) -> Arrays:
+    """Output arrays for ``total`` kept frames, allocated once: they are all that grows with T."""
+    n = config.num_points
+    out = {
+        "points": np.empty((total, n, 3), dtype=np.float32),
+        "colors": np.empty((total, n, 3), dtype=np.uint8),
+        "point_labels": np.empty((total, n), dtype=np.int16),
+        "frame_indices": np.empty(total, dtype=np.int64),
+    }
+    if has_color:
+        out["frames"] = np.empty((total, *config.image_size, 3), dtype=np.uint8)
+    return out
+
+
+def _stream_chunks(lazy: LazyRawSequence, keep: np.ndarray, config: IngestConfig, rng: np.random.Generator) -> Arrays:
+    """Ingest the kept frames ``config.chunk_frames`` at a time; drop sparse frames; raise if none is left."""
+    total = len(keep)
+    out = _allocate_outputs(total, lazy.has_color, config)
+    filled = 0
+    for start in range(0, total, config.chunk_frames):  # bounded memory: one chunk of decoded frames at a time
+        frames = keep[start : start + config.chunk_frames]
+        part = _ingest_chunk(lazy, lazy.read(frames), frames, config, rng)
+        done = filled + len(part["frames"])
+        out["frame_indices"][filled:done] = part["frames"]
+        if done > filled:
+            out["points"][filled:done], out["colors"][filled:done] = part["points"], part["colors"]
+            out["point_labels"][filled:done] = part["labels"]
+            if lazy.has_color:
+                out["frames"][filled:done] = part["images"]
+        filled = done
+    if filled == 0:
+        raise DataError(
+            f"{lazy.name}: every kept frame has fewer than ingest.min_points = {config.min_points} valid depth "
+            f"pixels in [{config.min_depth}, {config.max_depth}] m; nothing left to ingest"
+        )
+    if filled < total:  # sparse frames were dropped
+        out = {key: value[:filled].copy() for key, value in out.items()}
+    return out
+
+
+def _assemble_videos(lazy: LazyRawSequence, out: Arrays, config: IngestConfig) -> tuple[Arrays, Arrays | None]:
+    """The ``point_video`` and ``image_video`` of the ingested frames: timestamps, frame labels, resized K."""
+    kept = out["frame_indices"]
+    timestamps = (kept / lazy.fps).astype(np.float32)
+    classes = lazy.action_classes if lazy.action_classes is not None else config.action_classes
+    point_video = {
+        "points": out["points"],
+        "colors": out["colors"],
+        "point_labels": out["point_labels"],
+        "frame_labels": frame_labels_from_events(timestamps.astype(np.float64), lazy.events, classes, lazy.name),
+        "timestamps": timestamps,
+        "frame_indices": kept.astype(np.int32),
+    }
+    image_video = None
+    if lazy.has_color:
+        image_video = {
+            "frames": out["frames"],
+            "timestamps": timestamps,
+            "intrinsics": scale_intrinsics(lazy.intrinsics, (lazy.height, lazy.width), tuple(config.image_size)),
+        }
+    return point_video, image_video
+
+
 def ingest_raw_sequence(seq: RawSequence | LazyRawSequence, config: IngestConfig) -> tuple[Arrays, Arrays | None]:
     """Back-project, clean and sample one RGB-D video into a point cloud video (and its image video).
 
@@ -241,54 +304,8 @@ def ingest_raw_sequence(seq: RawSequence | LazyRawSequence, config: IngestConfig
     lazy = seq if isinstance(seq, LazyRawSequence) else LazyRawSequence.from_sequence(seq)
     lazy.validate()
     keep, _ = frame_selection(lazy.num_frames, lazy.fps, config)
-    rng = sequence_rng(config.seed, lazy.name)
-    total, n = len(keep), config.num_points
-    out = {  # preallocated once: the outputs are all that grows with T (~15 kB a frame at the defaults)
-        "points": np.empty((total, n, 3), dtype=np.float32),
-        "colors": np.empty((total, n, 3), dtype=np.uint8),
-        "point_labels": np.empty((total, n), dtype=np.int16),
-        "frame_indices": np.empty(total, dtype=np.int64),
-    }
-    if lazy.has_color:
-        out["frames"] = np.empty((total, *config.image_size, 3), dtype=np.uint8)
-    filled = 0
-    for start in range(0, total, config.chunk_frames):  # bounded memory: one chunk of decoded frames at a time
-        frames = keep[start : start + config.chunk_frames]
-        part = _ingest_chunk(lazy, lazy.read(frames), frames, config, rng)
-        done = filled + len(part["frames"])
-        out["frame_indices"][filled:done] = part["frames"]
-        if done > filled:
-            out["points"][filled:done], out["colors"][filled:done] = part["points"], part["colors"]
-            out["point_labels"][filled:done] = part["labels"]
-            if lazy.has_color:
-                out["frames"][filled:done] = part["images"]
-        filled = done
-    if filled == 0:
-        raise DataError(
-            f"{lazy.name}: every kept frame has fewer than ingest.min_points = {config.min_points} valid depth "
-            f"pixels in [{config.min_depth}, {config.max_depth}] m; nothing left to ingest"
-        )
-    if filled < total:  # sparse frames were dropped
-        out = {key: value[:filled].copy() for key, value in out.items()}
-    kept = out["frame_indices"]
-    timestamps = (kept / lazy.fps).astype(np.float32)
-    classes = lazy.action_classes if lazy.action_classes is not None else config.action_classes
-    point_video = {
-        "points": out["points"],
-        "colors": out["colors"],
-        "point_labels": out["point_labels"],
-        "frame_labels": frame_labels_from_events(timestamps.astype(np.float64), lazy.events, classes, lazy.name),
-        "timestamps": timestamps,
-        "frame_indices": kept.astype(np.int32),
-    }
-    image_video = None
-    if lazy.has_color:
-        image_video = {
-            "frames": out["frames"],
-            "timestamps": timestamps,
-            "intrinsics": scale_intrinsics(lazy.intrinsics, (lazy.height, lazy.width), tuple(config.image_size)),
-        }
-    return point_video, image_video
+    out = _stream_chunks(lazy, keep, config, sequence_rng(config.seed, lazy.name))
+    return _assemble_videos(lazy, out, config)
 
 
 def ingest_point_sequence(seq: PointSequence, config: IngestConfig) -> Arrays:

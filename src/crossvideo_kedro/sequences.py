@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
-class DataError(ValueError):
-    """Input data that does not meet its contract. The message names the file (and frame) and what was expected."""
+from crossvideo_kedro.errors import DataError
+from crossvideo_kedro.geometry.camera import check_intrinsics
 
 
 #: Values of ``sequence_index.split``. ``unlabelled`` sequences feed pretraining only (DESIGN.md §8).
@@ -101,7 +100,6 @@ class RawSequence:
         num_frames, height, width = self.depth.shape
         if self.intrinsics.shape != (3, 3) or not np.all(np.isfinite(self.intrinsics)):
             raise DataError(f"{where}: intrinsics must be a finite 3x3 matrix, got shape {self.intrinsics.shape}")
-        from crossvideo_kedro.geometry.camera import check_intrinsics  # noqa: PLC0415 - geometry imports DataError
 
         check_intrinsics(self.intrinsics, (height, width), _intrinsics_where(self.meta, where))
         if not self.fps > 0:

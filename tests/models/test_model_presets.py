@@ -13,10 +13,8 @@ from crossvideo_kedro.models.presets import (
     ImageEncoderConfig,
     ModelConfig,
     PointEncoderConfig,
-    build_decoder,
-    build_encoders,
-    build_heads,
 )
+from crossvideo_kedro.training.model import build_decoder, build_encoders, build_heads
 
 
 def _count(module: torch.nn.Module) -> int:

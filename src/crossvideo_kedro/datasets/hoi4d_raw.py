@@ -82,6 +82,24 @@ _READER_KEYS = {"path", "relative_path", "depth_files", "color_files", "mask_fil
 _CHUNK = 16  # frames per write job
 
 
+def _names_or_none(names: Sequence[str] | None) -> list[str] | None:
+    return list(names) if names is not None else None
+
+
+def _check_options(mask_format: str | None, mask_palette: Mapping[str, int] | None, fps: float | None,
+                   depth_scale: float | None, intrinsics_pattern: str | None) -> None:
+    """Refuse constructor options of :class:`HOI4DRawDataset` that can never load, naming the option."""
+    if mask_format not in (None, "auto", "id", "color"):
+        raise ValueError(f"mask_format must be 'auto', 'id' or 'color', got {mask_format!r}")
+    if mask_format == "color" and not mask_palette:
+        raise ValueError("mask_format 'color' needs a mask_palette {'#rrggbb': id}")
+    for key, value in (("fps", fps), ("depth_scale", depth_scale)):
+        if value is not None and not (isinstance(value, int | float) and value > 0):
+            raise ValueError(f"{key} must be a number > 0 or null, got {value!r}")
+    if intrinsics_pattern is not None:
+        _check_pattern(intrinsics_pattern)
+
+
 class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[str, Callable[[], RawSequence]]]):
     """Folders of RGB-D sequences in HOI4D's raw layout; loads lazily, saves atomically.
 
@@ -164,28 +182,16 @@ class HOI4DRawDataset(AbstractVersionedDataset[Mapping[str, RawSequence], dict[s
             metadata: Free-form metadata, ignored by the dataset.
         """
         super().__init__(filepath=PurePosixPath(path), version=version)
-        if mask_format not in (None, "auto", "id", "color"):
-            raise ValueError(f"mask_format must be 'auto', 'id' or 'color', got {mask_format!r}")
-        if mask_format == "color" and not mask_palette:
-            raise ValueError("mask_format 'color' needs a mask_palette {'#rrggbb': id}")
-        for key, value in (("fps", fps), ("depth_scale", depth_scale)):
-            if value is not None and not (isinstance(value, int | float) and value > 0):
-                raise ValueError(f"{key} must be a number > 0 or null, got {value!r}")
-        if intrinsics_pattern is not None:
-            _check_pattern(intrinsics_pattern)
-        self._action_classes = list(action_classes) if action_classes is not None else None
-        self._semantic_classes = list(semantic_classes) if semantic_classes is not None else None
+        _check_options(mask_format, mask_palette, fps, depth_scale, intrinsics_pattern)
+        self._action_classes, self._semantic_classes = _names_or_none(action_classes), _names_or_none(semantic_classes)
         self._fps = float(fps) if fps is not None else None
         self._intrinsics = as_intrinsics(intrinsics, "HOI4DRawDataset(intrinsics=...)") if intrinsics else None
-        self._intrinsics_pattern = intrinsics_pattern
-        self._mask_format = mask_format
+        self._intrinsics_pattern, self._mask_format = intrinsics_pattern, mask_format
         self._palette = palette_lookup(mask_palette) if mask_palette else None
         self._depth_scale = float(depth_scale) if depth_scale is not None else None
         self._source = source
-        self._rescale_event_times = bool(rescale_event_times)
-        self._allow_external_links = bool(allow_external_links)
-        self._read_only = bool(read_only)
-        self._allow_empty = bool(allow_empty)
+        self._rescale_event_times, self._allow_external_links = bool(rescale_event_times), bool(allow_external_links)
+        self._read_only, self._allow_empty = bool(read_only), bool(allow_empty)
         self.metadata = metadata
 
     # ------------------------------------------------------------------------------------------------ kedro API

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from crossvideo_kedro.sequences import DataError
+from crossvideo_kedro.errors import DataError
 
 #: Focal lengths a real camera has, as a multiple of the image's larger side: 0.05 (a ~170° fisheye treated as a
 #: pinhole) to 50 (a ~1° telephoto). Outside this, K is almost certainly in the wrong unit or corrupt.

@@ -101,7 +101,7 @@ class PlaneCap:
 
 def _fps(candidates: np.ndarray, m: int) -> np.ndarray:
     """int64 (T, m) FPS pick order into the M candidates (T, M, 3); picks repeat where M < m."""
-    from crossvideo_kedro.models.neighbors import furthest_point_sample  # noqa: PLC0415 - torch-side op
+    from crossvideo_kedro.geometry.neighbors import furthest_point_sample  # noqa: PLC0415 - loads Open3D only when used
 
     xyz = torch.from_numpy(np.ascontiguousarray(candidates, dtype=np.float32))
     return furthest_point_sample(xyz, m).numpy().astype(np.int64)

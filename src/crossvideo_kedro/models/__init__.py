@@ -3,10 +3,10 @@
 Plain torch modules that know nothing about Kedro; notebooks import them directly.
 """
 
+from crossvideo_kedro.geometry.neighbors import ball_query, furthest_point_sample
 from crossvideo_kedro.models.decoder import PointDecoder, interpolate_features
 from crossvideo_kedro.models.heads import ProjectionHead
 from crossvideo_kedro.models.image import ImageVideoEncoder
-from crossvideo_kedro.models.neighbors import ball_query, furthest_point_sample
 from crossvideo_kedro.models.point4d import P4Conv, PointVideoEncoder, TransformerEncoder
 from crossvideo_kedro.models.presets import (
     PRESETS,
@@ -15,9 +15,6 @@ from crossvideo_kedro.models.presets import (
     ImageEncoderConfig,
     ModelConfig,
     PointEncoderConfig,
-    build_decoder,
-    build_encoders,
-    build_heads,
     resolve_config,
 )
 
@@ -35,9 +32,6 @@ __all__ = [
     "ProjectionHead",
     "TransformerEncoder",
     "ball_query",
-    "build_decoder",
-    "build_encoders",
-    "build_heads",
     "furthest_point_sample",
     "interpolate_features",
     "resolve_config",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from crossvideo_kedro.geometry.neighbors import knn
 from crossvideo_kedro.models.heads import ChannelNorm
-from crossvideo_kedro.models.neighbors import knn
 from crossvideo_kedro.models.point4d import linear_max_over_neighbors
 from crossvideo_kedro.models.presets import DecoderConfig
 

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.profiler import record_function
 
+from crossvideo_kedro.geometry.neighbors import NEIGHBOR_BACKENDS, NeighborBackend, ball_query, furthest_point_sample
 from crossvideo_kedro.models.heads import ChannelNorm
-from crossvideo_kedro.models.neighbors import NEIGHBOR_BACKENDS, NeighborBackend, ball_query, furthest_point_sample
 from crossvideo_kedro.models.presets import Norm, PointEncoderConfig, TemporalPool, VideoPool
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -29,9 +29,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from torch import nn
-
-from crossvideo_kedro.models.neighbors import NeighborBackend
+from crossvideo_kedro.geometry.neighbors import NeighborBackend
 
 TemporalPool = Literal["max", "sum"]
 VideoPool = Literal["mean", "max"]
@@ -119,7 +117,7 @@ class PointEncoderConfig:
     mlp_ratio: float = 2.0  # transformer MLP width = mlp_ratio * dim
     dropout: float = 0.0  # dropout in attention and MLP
     video_pool: VideoPool = "mean"  # frame features -> video feature
-    neighbor_backend: NeighborBackend = "auto"  # FPS / ball query backend (see models/neighbors.py)
+    neighbor_backend: NeighborBackend = "auto"  # FPS / ball query backend (see geometry/neighbors.py)
     # neighbour rows per chunk of the P4Conv tube MLP's last layer + max over neighbours (0: unchunked): the largest
     # tensor, (B, T, Kt, A, K, D) before the max, then never exists in full (same outputs; ~2x faster)
     tube_chunk_rows: int = 4096
@@ -292,33 +290,3 @@ def resolve_config(preset_or_dict: str | dict[str, Any] | ModelConfig) -> ModelC
     if isinstance(preset_or_dict, str):
         return ModelConfig.from_dict({"preset": preset_or_dict})
     return ModelConfig.from_dict(preset_or_dict)
-
-
-def build_encoders(preset_or_dict: str | dict[str, Any] | ModelConfig) -> nn.ModuleDict:
-    """The point and image video encoders of a preset or config: ``ModuleDict(point=..., image=...)``."""
-    from crossvideo_kedro.models.image import ImageVideoEncoder  # noqa: PLC0415 - avoid an import cycle
-    from crossvideo_kedro.models.point4d import PointVideoEncoder  # noqa: PLC0415
-
-    cfg = resolve_config(preset_or_dict)
-    return nn.ModuleDict({"point": PointVideoEncoder(cfg.point), "image": ImageVideoEncoder(cfg.image)})
-
-
-def build_decoder(preset_or_dict: str | dict[str, Any] | ModelConfig) -> nn.Module:
-    """The point decoder (anchor features -> every point) matching the preset's point encoder width."""
-    from crossvideo_kedro.models.decoder import PointDecoder  # noqa: PLC0415
-
-    cfg = resolve_config(preset_or_dict)
-    return PointDecoder(cfg.decoder, in_dim=cfg.point.dim)
-
-
-def build_heads(preset_or_dict: str | dict[str, Any] | ModelConfig) -> nn.ModuleDict:
-    """Projection heads ``point_video``, ``point_frame``, ``image_video``, ``image_frame`` for a preset or config."""
-    from crossvideo_kedro.models.heads import ProjectionHead  # noqa: PLC0415
-
-    cfg = resolve_config(preset_or_dict)
-    h = cfg.head
-    return nn.ModuleDict({
-        f"{modality}_{level}": ProjectionHead(in_dim, h.hidden_dim, h.out_dim, norm=h.norm)
-        for modality, in_dim in (("point", cfg.point.dim), ("image", cfg.image.dim))
-        for level in ("video", "frame")
-    })

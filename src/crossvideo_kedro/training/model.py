@@ -12,10 +12,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from crossvideo_kedro.models.decoder import PointDecoder
 from crossvideo_kedro.models.heads import ProjectionHead
 from crossvideo_kedro.models.image import ImageVideoEncoder
 from crossvideo_kedro.models.point4d import PointVideoEncoder
-from crossvideo_kedro.models.presets import ModelConfig
+from crossvideo_kedro.models.presets import ModelConfig, resolve_config
 
 # Which projection heads each loss term reads.
 TERM_HEADS = {
@@ -26,6 +27,8 @@ TERM_HEADS = {
     "image_intra_video": ("image_video",),
     "image_intra_frame": ("image_frame",),
 }
+#: Every projection head: one per modality (point, image) and level (video, frame).
+ALL_HEADS = ("point_video", "point_frame", "image_video", "image_frame")
 IMAGE_MEAN, IMAGE_STD = 0.45, 0.25
 
 
@@ -50,6 +53,31 @@ def encoder_runs(encoders: dict[str, Any]) -> list[dict[str, Any]]:
     raise ValueError(f"not a pretrained_encoders object: keys {sorted(encoders)[:6]}; expected 'runs' or 'point_encoder'")
 
 
+def build_encoders(preset_or_dict: str | dict[str, Any] | ModelConfig) -> nn.ModuleDict:
+    """The point and image video encoders of a preset or config: ``ModuleDict(point=..., image=...)``."""
+    cfg = resolve_config(preset_or_dict)
+    return nn.ModuleDict({"point": PointVideoEncoder(cfg.point), "image": ImageVideoEncoder(cfg.image)})
+
+
+def build_decoder(preset_or_dict: str | dict[str, Any] | ModelConfig) -> nn.Module:
+    """The point decoder (anchor features -> every point) matching the preset's point encoder width."""
+    cfg = resolve_config(preset_or_dict)
+    return PointDecoder(cfg.decoder, in_dim=cfg.point.dim)
+
+
+def build_heads(preset_or_dict: str | dict[str, Any] | ModelConfig,
+                names: tuple[str, ...] | list[str] = ALL_HEADS) -> nn.ModuleDict:
+    """Projection heads ``names`` (default: all of :data:`ALL_HEADS`) for a preset or config.
+
+    A head ``<modality>_<level>`` maps that modality's encoder width to ``head.out_dim``.
+    """
+    cfg = resolve_config(preset_or_dict)
+    dims, h = {"point": cfg.point.dim, "image": cfg.image.dim}, cfg.head
+    return nn.ModuleDict({
+        name: ProjectionHead(dims[name.split("_")[0]], h.hidden_dim, h.out_dim, norm=h.norm) for name in names
+    })
+
+
 def active_heads(weights: dict[str, float]) -> list[str]:
     return sorted({head for term, w in weights.items() if w > 0 for head in TERM_HEADS[term]})
 
@@ -68,12 +96,7 @@ class CrossVideoModel(nn.Module):
         self.config = config
         self.point_encoder = PointVideoEncoder(config.point)
         self.image_encoder = ImageVideoEncoder(config.image) if use_images else None
-        dims = {"point": config.point.dim, "image": config.image.dim}
-        head = config.head
-        self.heads = nn.ModuleDict({
-            name: ProjectionHead(dims[name.split("_")[0]], head.hidden_dim, head.out_dim, norm=head.norm)
-            for name in active_heads(terms)
-        })
+        self.heads = build_heads(config, active_heads(terms))
 
     def features(self, points: torch.Tensor, times: torch.Tensor, images: torch.Tensor | None = None,
                  image_times: torch.Tensor | None = None) -> dict:

@@ -10,7 +10,7 @@
 
 What stays in fp32 under bf16 autocast: parameters, gradients and optimiser state (autocast casts copies), the
 norms (LayerNorm / GroupNorm / BatchNorm compute their statistics in fp32 on CPU and CUDA), the FPS / ball query
-distances (``models/neighbors.py`` casts to float32 and returns indices), the displacement encoding (coordinates
+distances (``geometry/neighbors.py`` casts to float32 and returns indices), the displacement encoding (coordinates
 are never cast), and the losses when the loop casts the embeddings back with ``.float()`` as above.
 """
 

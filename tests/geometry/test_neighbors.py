@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from crossvideo_kedro._open3d import ml_ops
-from crossvideo_kedro.models.neighbors import _covered_picks_to_first, ball_query, furthest_point_sample
+from crossvideo_kedro.geometry.neighbors import _covered_picks_to_first, ball_query, furthest_point_sample
 
 needs_open3d = pytest.mark.skipif(ml_ops() is None, reason="open3d.ml.torch.ops unavailable")
 
@@ -152,7 +152,7 @@ def _naive_knn_sets(xyz: torch.Tensor, k: int) -> list[list[set[int]]]:
 @pytest.mark.parametrize("backend", ["torch", pytest.param("open3d", marks=needs_open3d)])
 @pytest.mark.parametrize(("B", "N", "k"), [(1, 9, 4), (3, 100, 8), (2, 256, 16), (2, 5, 8)])
 def test_knn_finds_the_nearest_points_of_each_cloud_nearest_first(backend: str, B: int, N: int, k: int) -> None:
-    from crossvideo_kedro.models.neighbors import knn
+    from crossvideo_kedro.geometry.neighbors import knn
 
     xyz = torch.rand(B, N, 3, generator=torch.Generator().manual_seed(N)) * 2 - 1
     idx = knn(xyz, k, backend)
