@@ -361,7 +361,7 @@ def splits_from_file(names: list[str], split_file: dict[str, str], where: str = 
     unknown = sorted(set(split_file) - set(names) - set(skipped))
     problems = []
     if missing:
-        problems.append(f"{len(missing)} ingested sequence(s) are not in the split file: {missing[:10]}")
+        problems.append(f"{len(missing)} sequence(s) of the raw source are not in the split file: {missing[:10]}")
     if unknown:
         problems.append(f"{len(unknown)} sequence(s) of the split file were not found in the raw source: "
                         f"{unknown[:10]}")
