@@ -1,0 +1,55 @@
+"""Project commands added to ``kedro``: ``kedro prune`` (see :mod:`crossvideo_kedro.prune`).
+
+Kedro loads the ``cli`` group of this module next to its own commands; ``run`` is Kedro's, re-exported because
+Kedro's ``find_run_command`` (the ``crossvideo-kedro`` script) takes the run command from here.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+from kedro.framework.cli.project import run  # noqa: F401 - the run command of `crossvideo-kedro`
+from kedro.framework.project import pipelines
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from crossvideo_kedro.hooks import _key, _versioned
+from crossvideo_kedro.prune import apply_prune, plan_prune
+
+logger = logging.getLogger(__name__)
+
+
+@click.group(name="crossvideo_kedro")
+def cli() -> None:
+    """Project commands."""
+
+
+@cli.command()
+@click.option("--keep", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Newest finished runs to keep (with the runs whose outputs they loaded).")
+@click.option("--apply", "apply_", is_flag=True, help="Delete. Without it: only print what would go.")
+@click.option("--env", "-e", default=None, help="Kedro configuration environment whose catalog lists the datasets.")
+def prune(keep: int, apply_: bool, env: str | None) -> None:
+    """Remove dataset versions that no kept finished run records, and staging litter of killed runs.
+
+    A dry run by default: prints every path that would go, its size and why, and the totals.
+    """
+    project = Path.cwd()
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, env=env) as session:
+        catalog = session.load_context().catalog
+        keys = versioned_keys(catalog, project)
+    plan = (apply_prune if apply_ else plan_prune)(Path("."), keys, keep)  # paths shown relative to the project
+    click.echo(plan.summary())
+    if not apply_ and plan.removals:
+        click.echo("dry run: nothing deleted; rerun with --apply to delete")
+
+
+def versioned_keys(catalog, project: Path) -> list[str]:
+    """Storage paths (relative to ``project``) of every versioned dataset the catalog and the pipelines name."""
+    names = set(catalog.keys()) if hasattr(catalog, "keys") else set(catalog.list())
+    for pipeline in pipelines.values():
+        names |= pipeline.datasets()
+    return sorted({key for name in names if (key := _key(_versioned(catalog, name), project)) is not None})
