@@ -67,14 +67,19 @@ class PrunePlan:
 
 
 def size_of(path: Path) -> int:
-    """Bytes of the files under ``path`` (the file itself for a file; links are not followed)."""
-    if not path.is_dir() or path.is_symlink():
-        return path.lstat().st_size
-    total = 0
-    for folder, _, files in os.walk(path):
-        for name in files:
-            total += os.lstat(os.path.join(folder, name)).st_size
+    """Bytes that ``path`` (a file, or a folder with everything under it) takes on disk, as ``du`` counts them:
+    allocated blocks, not file lengths (many small files take more than their lengths). Links are not followed."""
+    total = _disk_bytes(path)
+    if path.is_dir() and not path.is_symlink():
+        for folder, folders, files in os.walk(path):
+            total += sum(_disk_bytes(Path(folder, name)) for name in (*folders, *files))
     return total
+
+
+def _disk_bytes(path: Path) -> int:
+    stat = path.lstat()
+    blocks = getattr(stat, "st_blocks", None)  # POSIX; elsewhere the file length
+    return blocks * 512 if blocks is not None else stat.st_size
 
 
 def kept_runs(manifests: list[runs.Manifest], keep: int) -> tuple[list[runs.Manifest], set[tuple[str, str]]]:
