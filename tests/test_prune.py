@@ -142,8 +142,8 @@ def test_kedro_prune_command_dry_run_then_apply(tmp_path):
         record(tmp_path, run, [key])
     env = {**os.environ, "PYTHONPATH": str(root / "src"), "KEDRO_DISABLE_TELEMETRY": "true"}
 
-    def prune(*options: str) -> str:
-        result = subprocess.run([sys.executable, "-m", "kedro", "prune", "--keep", "1", *options], cwd=tmp_path,
+    def prune(*options: str, module: str = "kedro") -> str:
+        result = subprocess.run([sys.executable, "-m", module, "prune", "--keep", "1", *options], cwd=tmp_path,
                                 env=env, capture_output=True, text=True, timeout=300, check=False)
         assert result.returncode == 0, result.stderr[-3000:]
         return result.stdout
@@ -153,4 +153,4 @@ def test_kedro_prune_command_dry_run_then_apply(tmp_path):
     assert "dry run: nothing deleted" in dry and versions_on_disk(tmp_path, key) == [version(n) for n in (1, 2, 3)]
     prune("--apply")
     assert versions_on_disk(tmp_path, key) == [version(3)]
-    assert "0 path(s)" in prune()
+    assert "0 path(s)" in prune(module="crossvideo_kedro")  # the project's script: crossvideo-kedro prune
