@@ -16,6 +16,11 @@ def main(*args, **kwargs) -> Any:
     interactive = hasattr(sys, 'ps1')
     kwargs["standalone_mode"] = not interactive
 
+    if not args and sys.argv[1:2] == ["prune"]:  # `crossvideo-kedro prune` = `kedro prune`
+        from crossvideo_kedro.cli import cli  # noqa: PLC0415
+
+        return cli(sys.argv[1:], **kwargs)
+
     run = find_run_command(package_name)
     return run(*args, **kwargs)
 

@@ -1,14 +1,16 @@
 """The one place that imports Open3D.
 
 ``open3d`` (CPU build, ``open3d-cpu``) links against ``libusb-1.0.so.0``, which fresh machines often lack. The
-``libusb-package`` wheel ships that library; we load it globally before the first ``import open3d`` so that no system
-package is needed. Everything else in the project imports Open3D through :func:`open3d` / :func:`ml_ops`.
+``libusb-package`` wheel ships that library; :func:`preload_libusb` loads it globally (where the system has none), and
+``crossvideo_kedro/__init__.py`` calls it, so after ``import crossvideo_kedro`` a plain ``import open3d`` works without a
+system package. The project's own code imports Open3D through :func:`open3d` / :func:`ml_ops`.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import sys
 from types import ModuleType
 
 
@@ -19,6 +21,26 @@ def _preload_libusb() -> None:
     if path is None:
         raise ImportError("libusb-package ships no libusb-1.0 library for this platform; install libusb-1.0-0")
     ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
+
+
+@functools.cache
+def preload_libusb() -> bool:
+    """Make ``libusb-1.0.so.0`` loadable for ``import open3d`` (Linux): the system's, else ``libusb-package``'s.
+
+    Returns:
+        Whether a libusb is loaded (``False`` off Linux, or where neither is available: ``import open3d`` then
+        fails with its own message).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        ctypes.CDLL("libusb-1.0.so.0", mode=ctypes.RTLD_GLOBAL)
+    except OSError:
+        try:
+            _preload_libusb()
+        except (ImportError, OSError):
+            return False
+    return True
 
 
 @functools.cache

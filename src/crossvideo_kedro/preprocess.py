@@ -274,6 +274,9 @@ def _assemble_videos(lazy: LazyRawSequence, out: Arrays, config: IngestConfig) -
         "timestamps": timestamps,
         "frame_indices": kept.astype(np.int32),
     }
+    numbers = lazy.meta.get("frame_indices")  # a reader that skips files records the file number of each frame
+    if numbers is not None and len(numbers) == lazy.num_frames:
+        point_video["source_frames"] = np.asarray(numbers, dtype=np.int32)[kept]
     image_video = None
     if lazy.has_color:
         image_video = {
@@ -296,7 +299,9 @@ def ingest_raw_sequence(seq: RawSequence | LazyRawSequence, config: IngestConfig
 
     Returns:
         ``point_video`` with ``points`` float32 (T, N, 3), ``colors`` uint8 (T, N, 3), ``point_labels`` int16 (T, N),
-        ``frame_labels`` int16 (T,), ``timestamps`` float32 (T,) seconds, ``frame_indices`` int32 (T,);
+        ``frame_labels`` int16 (T,), ``timestamps`` float32 (T,) seconds, ``frame_indices`` int32 (T,) (frames of
+        ``seq``) and, where the reader records its files' frame numbers (``meta["frame_indices"]``), ``source_frames``
+        int32 (T,) (those numbers);
         ``image_video`` with ``frames`` uint8 (T, h, w, 3), the same ``timestamps`` and ``intrinsics`` float32 (3, 3)
         — K of the stored (resized) frames, pixel centres at integers (OpenCV): point (x, y, z) of frame t projects to
         column ``fx·x/z + s·y/z + cx``, row ``fy·y/z + cy`` of ``frames[t]`` — or ``None`` without colour.
@@ -378,7 +383,7 @@ def splits_from_file(names: list[str], split_file: dict[str, str], where: str = 
     unknown = sorted(set(split_file) - set(names) - set(skipped))
     problems = []
     if missing:
-        problems.append(f"{len(missing)} ingested sequence(s) are not in the split file: {missing[:10]}")
+        problems.append(f"{len(missing)} sequence(s) of the raw source are not in the split file: {missing[:10]}")
     if unknown:
         problems.append(f"{len(unknown)} sequence(s) of the split file were not found in the raw source: "
                         f"{unknown[:10]}")

@@ -134,7 +134,7 @@ def test_split_file_decides_the_split(tmp_path):
     ("split", "match"),
     [
         ({f"seq_{i:04d}": "train" for i in range(7)},
-         r"1 ingested sequence\(s\) are not in the split file: \['seq_0007'\]"),
+         r"1 sequence\(s\) of the raw source are not in the split file: \['seq_0007'\]"),
         ({**{f"seq_{i:04d}": "train" for i in range(8)}, "seq_0099": "test"},
          r"1 sequence\(s\) of the split file were not found in the raw source: \['seq_0099'\]"),
         ({f"seq_{i:04d}": "holdout" for i in range(8)}, r"split values must be one of"),
@@ -144,6 +144,25 @@ def test_split_file_decides_the_split(tmp_path):
 def test_split_file_errors_are_clear(tmp_path, split, match):
     with pytest.raises(DataError, match=match):
         run(_labelled(), tmp_path, split_file=split, split="file")
+
+
+def test_a_split_file_typo_is_refused_before_any_sequence_is_read(tmp_path):
+    opened = []
+
+    def counting(name: str):
+        def load():
+            opened.append(name)
+            return plane_sequence(name, frames=5)
+        return load
+
+    raw = {f"seq_{i:04d}": counting(f"seq_{i:04d}") for i in range(8)}
+    split = {**{f"seq_{i:04d}": "train" for i in range(6)}, "seq_0070": "test", "seq_0O07": "val"}  # typos
+    with pytest.raises(DataError) as error:
+        run(raw, tmp_path, split_file=split, split="file")
+    message = str(error.value)
+    assert "2 sequence(s) of the raw source are not in the split file: ['seq_0006', 'seq_0007']" in message
+    assert "2 sequence(s) of the split file were not found in the raw source: ['seq_0070', 'seq_0O07']" in message
+    assert opened == []  # nothing was back-projected
 
 
 def test_split_file_with_fractions_is_refused(tmp_path):

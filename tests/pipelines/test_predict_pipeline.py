@@ -53,13 +53,13 @@ def models() -> dict:
             "encoders": {"runs": [{**encoders.encoder_state(), "pretrain_seed": 0}]}}
 
 
-def run(models: dict, recording: dict, folder: Path, **params) -> DataCatalog:
+def run(models: dict, recording: dict, folder: Path, ingest: dict | None = None, **params) -> DataCatalog:
     catalog = DataCatalog(datasets={
         "predict_sequences": MemoryDataset(recording),
         "crossvideo.downstream_models": MemoryDataset(models["downstream"]),
         "pretrained_encoders": MemoryDataset(models["encoders"]),
         "class_names": MemoryDataset(CLASSES),
-        "params:ingest": MemoryDataset(INGEST),
+        "params:ingest": MemoryDataset({**INGEST, **(ingest or {})}),
         "params:predict": MemoryDataset({**PREDICT, **params}),
         "predicted_point_clouds": PointCloudFramesDataset(str(folder / "clouds")),
         "predict_timeline_plot": FigureDataset(str(folder / "timeline.png")),
@@ -173,3 +173,37 @@ def test_a_runs_env_and_params_choose_the_variant_predict_reads(options, tmp_pat
     finally:
         build_parameters._ACTIVE.clear()
         pipelines.set_requested(None)
+
+
+def _seven_scenes_sample() -> Path | None:
+    """The shared 7-Scenes kitchen sample (read in place), beside the project or beside its worktree folder."""
+    root = Path(__file__).resolve().parents[2]
+    for candidate in (root.parent / "shared", root.parent.parent / "shared"):
+        if (candidate / "data" / "7scenes_kitchen" / "camera-intrinsics.txt").is_file():
+            return candidate / "data" / "7scenes_kitchen"
+    return None
+
+
+@pytest.mark.skipif(_seven_scenes_sample() is None, reason="shared 7-Scenes sample not found")
+def test_source_frame_is_the_file_number_when_reader_and_ingest_both_skip_frames(models, tmp_path):
+    from crossvideo_kedro.datasets.rgbd_folder import RGBDFolderDataset  # noqa: PLC0415
+
+    reader = RGBDFolderDataset(str(_seven_scenes_sample()), depth_pattern="frame-{index:06d}.depth.png",
+                               color_pattern="frame-{index:06d}.color.jpg", intrinsics="camera-intrinsics.txt",
+                               depth_scale=0.001, invalid_depth=[0, 65535], fps=30.0, frame_step=50, max_frames=6,
+                               sequence_name="kitchen", source="seven_scenes")
+    catalog = run(models, reader.load(), tmp_path, ingest={"frame_step": 2}, tasks=["action_segmentation"])
+    table = catalog.load("predicted_actions")
+    assert table["source_frame"].tolist() == [0, 100, 200]  # frame-000000, -000100, -000200 of the folder
+    assert table["time_s"].tolist() == pytest.approx([0.0, 100 / 30, 200 / 30], abs=1e-3)
+
+
+def test_every_dataset_of_predict_has_a_kedro_viz_layer():
+    from kedro.config import OmegaConfigLoader  # noqa: PLC0415
+
+    conf = OmegaConfigLoader(str(Path(__file__).parents[2] / "conf"), base_env="base", default_run_env="base")
+    catalog = DataCatalog.from_config(conf["catalog"])
+    names = sorted(n for n in create_pipeline(variant="crossvideo").datasets() if not n.startswith("params:"))
+    layers = {n: ((getattr(catalog.get(n), "metadata", None) or {}).get("kedro-viz") or {}).get("layer")
+              for n in names if n in catalog}
+    assert sorted(layers) == names and None not in layers.values(), layers

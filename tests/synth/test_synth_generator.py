@@ -105,7 +105,7 @@ def test_the_stream_renders_a_bounded_window_ahead_and_matches_the_batch(monkeyp
         def shutdown(self, *args, **kwargs):
             pass
 
-    monkeypatch.setattr(generator_module, "ProcessPoolExecutor", Executor)
+    monkeypatch.setattr(generator_module, "process_pool", Executor)
     first = stream.get(0)
     assert submitted == [0, 1]  # the one asked for and `window` = 1 ahead, not all five
     stream.get(1)
@@ -278,3 +278,26 @@ def test_round_trip_through_the_hoi4d_raw_layout(pair, tmp_path):
         assert loaded.semantic_classes == original.semantic_classes
         assert loaded.meta["category"] == original.meta["category"]
         assert np.abs(loaded.color.astype(int) - original.color).mean() < 4  # JPEG q95
+
+
+GENERATOR_KILL_SCRIPT = """
+import json, time
+from multiprocessing import resource_tracker
+from crossvideo_kedro.synth.config import GeneratorConfig
+from crossvideo_kedro.synth.generator import stream_sequences
+config = GeneratorConfig.from_dict({"num_sequences": 40, "num_frames": 40, "width": 64, "height": 48,
+                                    "num_workers": 2})
+loaders = stream_sequences(config)
+loaders["seq_0000"]()  # the pool now renders the next ones
+stream = loaders["seq_0000"].func.__self__
+print(json.dumps({"workers": list(stream._executor._processes), "tracker": resource_tracker._resource_tracker._pid}),
+      flush=True)
+time.sleep(120)
+"""
+
+
+def test_render_workers_exit_when_the_run_is_killed():
+    from tests.test_workers import kill_and_watch  # noqa: PLC0415
+
+    children, survivors = kill_and_watch(GENERATOR_KILL_SCRIPT)
+    assert len(children) == 3 and survivors == []

@@ -1,4 +1,4 @@
-"""Checkpoints that recover: fallback past a corrupt newest file, clear errors, reuse notice, no litter, no twins."""
+"""Checkpoints that recover: fallback past any one damaged file, clear errors, reuse notice, no litter."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ def _save_steps(directory, steps=(4, 8), total=8, keep=2) -> Checkpointer:
 
 def test_truncated_last_falls_back_to_the_newest_intact_step_file(tmp_path, caplog):
     checkpointer = _save_steps(tmp_path)
-    checkpointer.last.unlink()  # an older layout's separate last.pt, truncated by a kill mid-copy
     checkpointer.last.write_bytes(checkpointer.step_path(8).read_bytes()[:100])
     with caplog.at_level(logging.WARNING):
         state = Checkpointer(tmp_path, "run", 4, 2).load()
@@ -34,8 +33,9 @@ def test_truncated_last_falls_back_to_the_newest_intact_step_file(tmp_path, capl
 
 def test_a_corrupt_newest_step_falls_back_to_the_one_before(tmp_path, caplog):
     checkpointer = _save_steps(tmp_path)
-    with open(checkpointer.step_path(8), "r+b") as handle:  # last.pt is the same file: both are cut
-        handle.truncate(50)
+    for path in (checkpointer.step_path(8), checkpointer.last):  # a disk that lost both copies of the newest
+        with open(path, "r+b") as handle:
+            handle.truncate(50)
     with caplog.at_level(logging.WARNING):
         state = Checkpointer(tmp_path, "run", 4, 2).load()
     assert state["step"] == 4 and state["history"] == [4]
@@ -66,19 +66,35 @@ def test_a_resumed_unfinished_run_says_resuming(tmp_path, caplog):
     assert "resuming from" in caplog.text and "already finished" not in caplog.text
 
 
-def test_last_is_a_link_not_a_second_copy_and_keep_bounds_the_files(tmp_path):
+def test_last_is_its_own_file_and_keep_bounds_the_files(tmp_path):
     checkpointer = _save_steps(tmp_path, steps=(4, 8, 12), total=12, keep=2)
     assert sorted(p.name for p in checkpointer.folder.iterdir()) == ["last.pt", "step_0000008.pt", "step_0000012.pt"]
-    assert os.path.samefile(checkpointer.last, checkpointer.step_path(12))
+    assert not os.path.samefile(checkpointer.last, checkpointer.step_path(12))
+    assert checkpointer.last.read_bytes() == checkpointer.step_path(12).read_bytes()
 
 
-def test_an_older_layout_duplicate_last_becomes_a_link(tmp_path):
+@pytest.mark.parametrize("keep", [1, 2])
+def test_any_one_damaged_file_falls_back_to_an_intact_one(tmp_path, keep):
+    names = sorted(p.name for p in _save_steps(tmp_path / "probe", keep=keep).folder.iterdir())
+    assert names == ["last.pt", "step_0000008.pt"] if keep == 1 else ["last.pt", "step_0000004.pt", "step_0000008.pt"]
+    for name in names:
+        folder = tmp_path / name
+        checkpointer = _save_steps(folder, keep=keep)
+        with open(checkpointer.folder / name, "r+b") as handle:
+            handle.truncate(50)
+        state = Checkpointer(folder, "run", 4, keep).load()
+        assert state["step"] == 8 and torch.equal(state["model"]["w"], torch.full((3,), 8.0)), name
+
+
+def test_an_older_layout_linked_last_becomes_its_own_file(tmp_path):
     checkpointer = _save_steps(tmp_path)
     checkpointer.last.unlink()
-    checkpointer.last.write_bytes(checkpointer.step_path(8).read_bytes())  # identical twin, twice the disk
-    assert not os.path.samefile(checkpointer.last, checkpointer.step_path(8))
+    os.link(checkpointer.step_path(8), checkpointer.last)  # one file under two names: one cut loses both
     Checkpointer(tmp_path, "run", 4, 2).load()
-    assert os.path.samefile(checkpointer.last, checkpointer.step_path(8))
+    assert not os.path.samefile(checkpointer.last, checkpointer.step_path(8))
+    with open(checkpointer.step_path(8), "r+b") as handle:
+        handle.truncate(50)
+    assert Checkpointer(tmp_path, "run", 4, 2).load()["step"] == 8
 
 
 def test_staging_litter_of_killed_runs_is_removed_and_a_live_one_kept(tmp_path):

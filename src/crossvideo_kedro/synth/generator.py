@@ -15,7 +15,6 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from functools import partial
-from multiprocessing import get_context
 
 import numpy as np
 
@@ -27,6 +26,7 @@ from crossvideo_kedro.synth.render import GBuffer, Renderer
 from crossvideo_kedro.synth.scene import LABEL, Layout, Part, sample_layout
 from crossvideo_kedro.synth.sensor import sensor_color, sensor_depth
 from crossvideo_kedro.synth.shading import albedo, shade
+from crossvideo_kedro.workers import process_pool
 
 logger = logging.getLogger(__name__)
 
@@ -174,8 +174,9 @@ class _SequenceStream:
             sequence = generate_sequence(self._config, self._indices[position])
         else:
             if self._executor is None:
-                # spawn, not fork: Open3D/TBB state in the parent does not survive a fork reliably
-                self._executor = ProcessPoolExecutor(self._workers, mp_context=get_context("spawn"))
+                # spawn, not fork: Open3D/TBB state in the parent does not survive a fork reliably; the workers
+                # exit when this process dies (killed or not)
+                self._executor = process_pool(self._workers, context="spawn")
                 weakref.finalize(self, self._executor.shutdown, wait=False, cancel_futures=True)
             while self._submitted < min(len(self._indices), position + 1 + self._window):
                 index = self._indices[self._submitted]

@@ -1,9 +1,10 @@
 """Periodic training checkpoints: model, optimiser, scheduler, RNG states and step, written atomically.
 
-Layout of one run (``<directory>/<run_id>/``): ``step_<n>.pt`` files (the newest ``keep``) and ``last.pt``, a hard
-link to the newest step file (no second copy on disk; a plain copy where the filesystem has no hard links).
-Loading tries ``last.pt``, then the step files newest first: a truncated or foreign newest file falls back to the
-newest intact one with a warning, and a folder with nothing usable gives one error listing why each file was refused.
+Layout of one run (``<directory>/<run_id>/``): ``step_<n>.pt`` files (the newest ``keep``) and ``last.pt``, a copy of
+the newest step file in a file of its own (never a link: damage to one name must not reach the other), each written
+to a staging file and renamed into place. Loading tries ``last.pt``, then the step files newest first: a truncated or
+foreign file falls back to the newest intact one with a warning, so any one damaged file loses nothing, and a folder
+with nothing usable gives one error listing why each file was refused.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class CheckpointError(ValueError):
 
 
 class Checkpointer:
-    """Keeps ``<directory>/<run_id>/step_<n>.pt`` (the newest ``keep``) and ``last.pt`` (a hard link to the newest)."""
+    """Keeps ``<directory>/<run_id>/step_<n>.pt`` (the newest ``keep``) and ``last.pt`` (a copy of the newest)."""
 
     def __init__(self, directory: str | Path, run_id: str, every_steps: int, keep: int = 2):
         if isinstance(every_steps, bool) or not isinstance(every_steps, int) or every_steps < 1:
@@ -98,7 +99,7 @@ class Checkpointer:
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
         path = self.step_path(step)
         save_checkpoint(state, path)
-        _link(path, self.last)
+        _copy(path, self.last)
         for old in self.step_files()[self.keep:]:
             old.unlink(missing_ok=True)
         logger.debug("checkpoint at step %d -> %s", step, path)
@@ -152,8 +153,8 @@ class Checkpointer:
         return state
 
     def clean(self) -> list[Path]:
-        """Remove staging files of killed writers (``.*.tmp-*`` older than this checkpointer) and turn a ``last.pt``
-        that duplicates the newest step file (older layout) into a hard link to it."""
+        """Remove staging files of killed writers (``.*.tmp-*`` older than this checkpointer) and give a ``last.pt``
+        that is a hard link to a step file (older layout) a file of its own."""
         removed = []
         for litter in self.folder.glob(".*.tmp-*"):
             with contextlib.suppress(OSError):
@@ -162,32 +163,15 @@ class Checkpointer:
                     removed.append(litter)
         if removed:
             logger.info("removed %d staging file(s) of killed runs in %s", len(removed), self.folder)
-        steps = self.step_files()
-        if steps and self.last.is_file() and not _same_file(steps[0], self.last) and _same_bytes(steps[0], self.last):
-            _link(steps[0], self.last)
-            logger.info("%s duplicated %s: now a hard link to it", self.last, steps[0].name)
+        if self.last.is_file() and self.last.stat().st_nlink > 1:
+            _copy(self.last, self.last)
+            logger.info("%s was a hard link to a step file: now a file of its own", self.last)
         return removed
 
 
-def _link(source: Path, target: Path) -> None:
-    """Make ``target`` the same file as ``source``, atomically (a hard link; a copy where links are impossible)."""
+def _copy(source: Path, target: Path) -> None:
+    """Write ``target`` as an independent copy of ``source``, atomically (staging file, fsync, rename)."""
     with atomic_path(target) as tmp:
-        tmp.unlink()
-        try:
-            os.link(source, tmp)
-        except OSError:
-            shutil.copyfile(source, tmp)
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def _same_bytes(a: Path, b: Path) -> bool:
-    if a.stat().st_size != b.stat().st_size:
-        return False
-    digest = lambda p: hashlib.sha256(p.read_bytes()).digest()  # noqa: E731
-    return digest(a) == digest(b)
+        shutil.copyfile(source, tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())

@@ -83,19 +83,22 @@ def _check_names(labelled: Source, unlabelled: Source) -> None:
 
 
 def ingest_sequences(
-    raw_sequences: Source, unlabelled_sequences: Source, params: dict[str, Any]
+    raw_sequences: Source, unlabelled_sequences: Source, params: dict[str, Any],
+    split_file: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Arrays], dict[str, Arrays], pd.DataFrame, dict[str, list[str] | None], list[dict[str, Any]]]:
     """Back-project, clean and sample every labelled and unlabelled raw sequence, in parallel with a progress bar.
 
     Each sequence is streamed in chunks of ``ingest.chunk_frames`` frames (flat memory, whatever its length). Every
     sequence is tried; bad ones are collected and reported **together**: ``ingest.on_error: raise`` stops with one
-    error listing them all, ``skip`` leaves them out and returns them as ``ingest_skipped``.
+    error listing them all, ``skip`` leaves them out and returns them as ``ingest_skipped``. A split file is checked
+    against the raw source's names first, before any sequence is read.
 
     Args:
         raw_sequences: ``{name: loader}`` of the labelled source (HOI4D raw, RGB-D folder, generator, HDF5).
         unlabelled_sequences: ``{name: loader}`` of the unlabelled pretraining pool (may be empty); their labels, if
             any, are dropped, and ``sequence_index.split`` will say ``unlabelled``.
         params: ``ingest`` parameters (see :class:`IngestConfig`).
+        split_file: ``{sequence: split}`` of the catalog entry ``split_file`` (``{}`` or ``None``: none).
 
     Returns:
         point_cloud_videos ``{name: arrays}``, image_videos ``{name: arrays}`` (sequences with colour only), a table
@@ -104,14 +107,16 @@ def ingest_sequences(
         ``[{"sequence", "labelled", "error"}]``.
 
     Raises:
-        DataError: No labelled sequence; a name in both sources; with ``on_error: raise`` any bad sequence (all of
-            them listed); with ``skip`` every labelled sequence bad.
+        DataError: No labelled sequence; a name in both sources; a split file that does not match the raw source
+            (every unknown and missing name in one message) or does not match ``ingest.split``; with
+            ``on_error: raise`` any bad sequence (all of them listed); with ``skip`` every labelled sequence bad.
     """
     config = IngestConfig.from_dict(params)
     if not raw_sequences:
         raise DataError("raw_sequences is empty: the raw source holds no sequences")
     unlabelled_sequences = unlabelled_sequences or {}
     _check_names(raw_sequences, unlabelled_sequences)
+    _check_split_file(sorted(raw_sequences), split_file, config)
     jobs = [(name, raw_sequences[name], True) for name in sorted(raw_sequences)]
     jobs += [(name, unlabelled_sequences[name], False) for name in sorted(unlabelled_sequences)]
     with ThreadPoolExecutor(max_workers=config.num_workers) as pool:
@@ -149,6 +154,20 @@ def _report(skipped: list[dict[str, Any]], total: int, config: IngestConfig) -> 
                    len(skipped), total, lines)
 
 
+def _check_split_file(names: list[str], split_file: Mapping[str, str] | None, config: IngestConfig,
+                      skipped: set[str] | frozenset = frozenset()) -> dict[str, str] | None:
+    """The split a split file gives ``names`` (``None`` with ``ingest.split`` fractions), or one clear error."""
+    if config.split == "file":
+        if not split_file:
+            raise DataError("ingest.split is 'file' but the catalog entry split_file is empty; point it at a "
+                            "crossvideo_kedro.datasets.SplitFileDataset (CSV, JSON or lists)")
+        return splits_from_file(names, dict(split_file), skipped=skipped)
+    if split_file:
+        raise DataError("the catalog entry split_file holds a split, but ingest.split gives fractions; set "
+                        "ingest.split: file to use the file (or empty split_file to keep the seeded split)")
+    return None
+
+
 def build_sequence_index(
     sequence_table: pd.DataFrame, split_file: Mapping[str, str] | None, ingest_skipped: list[dict[str, Any]],
     params: dict[str, Any],
@@ -175,15 +194,8 @@ def build_sequence_index(
     """
     config = IngestConfig.from_dict(params)
     labelled = sorted(sequence_table.loc[sequence_table["labelled"].astype(bool), "sequence"])
-    if config.split == "file":
-        if not split_file:
-            raise DataError("ingest.split is 'file' but the catalog entry split_file is empty; point it at a "
-                            "crossvideo_kedro.datasets.SplitFileDataset (CSV, JSON or lists)")
-        splits = splits_from_file(labelled, dict(split_file), skipped={s["sequence"] for s in ingest_skipped})
-    else:
-        if split_file:
-            raise DataError("the catalog entry split_file holds a split, but ingest.split gives fractions; set "
-                            "ingest.split: file to use the file (or empty split_file to keep the seeded split)")
+    splits = _check_split_file(labelled, split_file, config, skipped={s["sequence"] for s in ingest_skipped})
+    if splits is None:
         splits = assign_splits(labelled, config.split, config.seed)
     index = sequence_table.assign(split=sequence_table["sequence"].map(splits).fillna("unlabelled"))
     counts = index["split"].value_counts().to_dict()

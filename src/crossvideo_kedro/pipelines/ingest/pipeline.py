@@ -14,7 +14,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=ingest_sequences,
-                inputs=["raw_sequences", "unlabelled_sequences", "params:ingest"],
+                inputs=["raw_sequences", "unlabelled_sequences", "params:ingest", "split_file"],
                 outputs=["point_cloud_videos", "image_videos", "sequence_table", "class_names", "ingest_skipped"],
                 name="ingest_sequences",
             ),

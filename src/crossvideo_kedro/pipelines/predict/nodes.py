@@ -135,7 +135,8 @@ def predict_labels(downstream_models: dict[str, Any], point_videos: Partitions, 
 
 def action_table(predicted_labels: Partitions, point_videos: Partitions, downstream_models: dict[str, Any],
                  class_names: dict | None, params: dict[str, Any]) -> pd.DataFrame:
-    """One row per frame: sequence, frame, source frame, time (s), predicted action (and the true one when known)."""
+    """One row per frame: sequence, frame, source frame (the frame number in the recording's files), time (s),
+    predicted action (and the true one when known)."""
     classes = _classes(downstream_models, class_names, PredictConfig.from_dict(params))["action"]
     tables = []
     for name in sorted(predicted_labels):
@@ -144,7 +145,7 @@ def action_table(predicted_labels: Partitions, point_videos: Partitions, downstr
             continue
         video = materialise(point_videos[name])
         table = pd.DataFrame({"sequence": name, "frame": np.arange(len(pred["action"])),
-                              "source_frame": video.get("frame_indices", np.arange(len(pred["action"]))),
+                              "source_frame": _source_frames(video),
                               "time_s": np.round(video["timestamps"], 4), "action_id": pred["action"],
                               "action": [plots.class_name(classes, int(c)) for c in pred["action"]]})
         if (video["frame_labels"] >= 0).any():
@@ -155,6 +156,13 @@ def action_table(predicted_labels: Partitions, point_videos: Partitions, downstr
         logger.info("no action predictions (action_segmentation not in predict.tasks): the action table is empty")
         return pd.DataFrame(columns=["sequence", "frame", "source_frame", "time_s", "action_id", "action"])
     return pd.concat(tables, ignore_index=True)
+
+
+def _source_frames(video: Arrays) -> np.ndarray:
+    """(T,) frame number of each frame in the recording's own files (a reader's and ingest's frame steps undone)."""
+    if "source_frames" in video:
+        return video["source_frames"]
+    return video.get("frame_indices", np.arange(len(video["timestamps"])))
 
 
 def labelled_point_clouds(predicted_labels: Partitions, point_videos: Partitions) -> dict[str, Arrays]:

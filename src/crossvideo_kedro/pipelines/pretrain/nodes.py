@@ -70,6 +70,16 @@ def _labelled(sequence_index: pd.DataFrame, splits: tuple[str, ...]) -> list[str
     return sorted(sequence_index.loc[sequence_index["split"].isin(splits), "sequence"])
 
 
+def _no_retrieval_reason(sequence_index: pd.DataFrame, splits: tuple[str, ...]) -> str:
+    """Why no held-out sequence can be retrieved: a missing split is named, else the missing image videos."""
+    wanted = ", ".join(repr(s) for s in splits)
+    if not _labelled(sequence_index, splits):
+        present = ", ".join(sorted(sequence_index["split"].unique()))
+        return (f"no sequence is in split {wanted} (retrieval_splits); splits present: {present} - give the split "
+                "file or ingest.split a val part, or set pretrain.retrieval_splits")
+    return f"no held-out sequence (split {wanted}) has an image video"
+
+
 def embed_clips(
     pretrained_encoders: dict[str, Any],
     point_cloud_videos: dict[str, Callable[[], Arrays]],
@@ -115,8 +125,9 @@ def evaluate_retrieval(
     names = [n for n in _labelled(sequence_index, config.retrieval_splits) if n in image_videos]
     runs = encoder_runs(pretrained_encoders)
     if not names or runs[0]["image_encoder"] is None:
-        logger.warning("retrieval is not defined here: %s", "no held-out sequence has an image video" if not names
-                       else "the model has no image encoder (no image terms)")
+        reason = (_no_retrieval_reason(sequence_index, config.retrieval_splits) if not names
+                  else "the model has no image encoder (no image terms)")
+        logger.warning("retrieval is not defined here: %s", reason)
         return {"splits": list(config.retrieval_splits), "defined": False, "runs": []}
     videos = {n: materialise(point_cloud_videos[n]) for n in names}
     images = {n: materialise(image_videos[n]) for n in names}
