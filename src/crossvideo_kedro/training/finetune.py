@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -77,8 +77,11 @@ class FinetuneConfig:
     amp: bool | str = "auto"  # bf16 autocast: auto (CUDA, or a CPU with bf16 matmul) | bf16 | off (training.precision)
     device: str = "auto"
     progress: bool = True
-    workers: int = 1  # processes a study node spreads its runs over (training.runpool; 1: in the node's process)
-    num_threads: int | None = None  # torch threads per run (None: cores // workers; torch's default with 1 worker)
+    workers: int | Literal["auto"] = 1  # local processes a study spreads its runs over (training.run_executor; auto:
+    # one per core at one thread a run; 1: in the node's process)
+    num_threads: int | None = None  # torch threads per run (None: 1 with auto, else cores // workers; torch's default
+    # with 1 worker)
+    executor: str = "local"  # local | a Dask scheduler address (tcp://host:8786): where the study's runs execute
     augment: dict | None = None  # full protocol: geometric augmentation of training inputs (WindowAugment); None: off
 
     @classmethod
@@ -92,8 +95,7 @@ class FinetuneConfig:
         params["task_step_factor"] = dict(params.get("task_step_factor") or {})
         params["augment"] = dict(params["augment"]) if params.get("augment") else None
         config = cls(**params)
-        for key in ("steps", "linear_steps", "batch_size", "sequence_batch", "clip_frames", "eval_batch_size",
-                    "workers"):
+        for key in ("steps", "linear_steps", "batch_size", "sequence_batch", "clip_frames", "eval_batch_size"):
             if not isinstance(getattr(config, key), int) or getattr(config, key) < 1:
                 raise ValueError(f"{prefix}.{key} must be an integer >= 1, got {getattr(config, key)!r}")
         for task, factor in config.task_step_factor.items():
@@ -101,6 +103,11 @@ class FinetuneConfig:
                 raise ValueError(f"{prefix}.task_step_factor: unknown task {task!r}; expected one of {TASKS}")
             if not isinstance(factor, (int, float)) or isinstance(factor, bool) or not factor > 0:
                 raise ValueError(f"{prefix}.task_step_factor.{task} must be a number > 0, got {factor!r}")
+        if config.workers != "auto" and (not isinstance(config.workers, int) or config.workers < 1):
+            raise ValueError(f"{prefix}.workers must be 'auto' or an integer >= 1, got {config.workers!r}")
+        if config.executor != "local" and "://" not in config.executor:
+            raise ValueError(f"{prefix}.executor must be 'local' or a Dask scheduler address such as "
+                             f"'tcp://host:8786', got {config.executor!r}")
         low = config.low_label_steps
         if low is not None and (not isinstance(low, int) or isinstance(low, bool) or low < 1):
             raise ValueError(f"{prefix}.low_label_steps must be an integer >= 1 or null, got {low!r}")
