@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from crossvideo_kedro.models.presets import ModelConfig
+from crossvideo_kedro.training.downstream import run_downstream
 from crossvideo_kedro.training.finetune import (
     FinetuneConfig,
     assemble,
     make_event_clips,
     make_windows,
     pick_label_fraction,
-    run_downstream,
     scatter_frames,
 )
 from crossvideo_kedro.training.model import CrossVideoModel
@@ -149,7 +149,7 @@ def test_full_finetuning_learns_a_readable_action_over_whole_sequences():
 
 
 def test_a_random_encoder_trains_at_the_full_learning_rate():
-    from crossvideo_kedro.training import finetune
+    from crossvideo_kedro.training import finetune_train as finetune
 
     seen = {}
     real = finetune.build_optimizer
@@ -286,7 +286,7 @@ def test_shared_feature_cache_gives_the_same_results_and_is_filled_once():
 
 
 def test_class_balance_weighs_rare_classes_up():
-    from crossvideo_kedro.training.finetune import class_weights
+    from crossvideo_kedro.training.finetune_train import class_weights
 
     videos, _ = toy_videos(2)
     videos["s0"]["point_labels"][:, : N // 4] = 2  # classes 0 / 1 / 2 over 1/2, 1/4, 1/4 of s0's points
@@ -303,7 +303,7 @@ def test_a_batch_never_holds_one_sequence_twice_across_an_epoch_end():
     """3 sequences, 2 a step: step 2 tops the last sequence of epoch 1 up with epoch 2's permutation. Before, it
     could draw that sequence again; its second copy got no frame features (scatter_frames puts a sequence's windows
     in its first slot) and the step trained on zeros against real labels."""
-    from crossvideo_kedro.training import finetune
+    from crossvideo_kedro.training import finetune_train as finetune
 
     batches = []
     real = finetune.encode_sequences

@@ -38,7 +38,8 @@ import pandas as pd
 import torch
 
 from crossvideo_kedro.models.presets import ModelConfig
-from crossvideo_kedro.training.finetune import FinetuneConfig, run_downstream
+from crossvideo_kedro.training.downstream import run_downstream
+from crossvideo_kedro.training.finetune import FinetuneConfig
 from crossvideo_kedro.training.precision import set_threads
 from crossvideo_kedro.training.predict import spec_dict
 
