@@ -356,3 +356,28 @@ def test_augmentation_moves_whole_sequences_in_training_only_and_is_seeded(monke
     calls.clear()
     run_downstream("action_segmentation", "linear", *args, config(augment=augment), seed=0)
     assert calls == []  # frozen features are computed once: the linear probe is not augmented
+
+
+@pytest.mark.parametrize("task", ["action_segmentation", "semantic_segmentation"])
+def test_the_step_the_benchmark_times_is_the_step_that_trains(task):
+    """``benchmarks/bench_finetune.py`` calls :meth:`FinetuneTrainer.step`; stepping a trainer by hand gives the
+    losses of :func:`train_task_model`, so the timed step is the trained one."""
+    from crossvideo_kedro.training.finetune import RunSpec, build_task_model, make_task_windows
+    from crossvideo_kedro.training.finetune_train import FinetuneTrainer, train_task_model
+
+    videos, _ = toy_videos()
+    cfg = config(steps=4, augment={"rotation_deg": 15.0, "jitter_std": 0.002})
+    train = make_task_windows(task, ["s0", "s1", "s2"], videos, None, cfg.clip_frames, fusion=False)
+    spec = RunSpec(task, "full", 3, False, cfg.clip_frames, dict(cfg.temporal))
+    losses = []
+    for by_hand in (False, True):
+        torch.manual_seed(0)
+        model = build_task_model(spec, ModelConfig.from_dict(TINY_MODEL))
+        if by_hand:
+            trainer = FinetuneTrainer.build(model, task, "full", train, cfg, seed=5, device=torch.device("cpu"))
+            losses.append([float(trainer.step(trainer.next_batch()).loss) for _ in range(cfg.steps)])
+        else:
+            history = train_task_model(model, task, "full", train, cfg, 5, torch.device("cpu"), desc="")
+            losses.append(history["loss"].tolist())
+    assert len(losses[0]) == 4 and losses[0] == losses[1]
+    assert losses[0][0] != losses[0][-1]  # it trains
