@@ -262,7 +262,7 @@ def run_variant(plan: VariantPlan, videos: dict[str, Arrays], images: dict[str, 
     if config.executor != "local":
         threads = config.num_threads or 1  # the cluster's workers decide how many runs at once
     devices = visible_devices(config.device)
-    count = max(len(_lr_cells(plan)) * len(config.lr_grid), len(plan.grid))
+    count = max(len(_lr_cells(plan)) * len(config.lr_grid), sum(len(plan.replicates(c)) for c in plan.grid))
     inline = config.executor == "local" and min(processes, count) <= 1
     shared = Shared(videos, images, plan.model_config, plan.variant.fusion)
     with open_executor(shared, config.executor, 1 if inline else processes, initializer) as (executor, ref):
