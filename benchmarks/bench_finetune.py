@@ -3,10 +3,11 @@
 Prints, for the default configuration (conf/base: parameters_ingest/finetune.yml, preset small):
 
 - the dense fp32 and bf16 matmul rates (1024^3), measured interleaved with the steps;
-- the full fine-tuning step of ``--task`` (``finetune.batch_size`` windows of ``clip_frames`` frames; for action
-  segmentation the windows of ``finetune.sequence_batch`` default sequences, 4 x 6 = 24, as the trainer's step:
-  data, forward of the point encoder and the task head, cross-entropy, backward, AdamW): best step time, windows/s,
-  FLOP rate as a fraction of both matmul rates, FPS + ball query share;
+- the trainer's own full fine-tuning step (``FinetuneTrainer.step`` of ``training/finetune_train.py``) of
+  ``--task`` on synthetic default-length sequences (``finetune.batch_size`` windows of ``clip_frames`` frames; for
+  action segmentation the windows of ``finetune.sequence_batch`` whole sequences, 4 x 6 = 24; ``--batch`` replaces
+  the windows, or the sequences): best step time, windows/s, FLOP rate as a fraction of both matmul rates,
+  FPS + ball query share;
 - a torch.profiler breakdown (neighbour search, grouping, tube MLP, transformer, task head, loss, backward, optimiser);
 - the linear probe's frozen-feature pass (no grad, eval mode, ``eval_batch_size`` windows): ms per window;
 - peak resident memory.
@@ -24,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import yaml
 from torch.profiler import record_function
 
@@ -32,93 +32,73 @@ from _profiling import CLOCKS, add_common_arguments, bench_device, report_varian
 from crossvideo_kedro.augment import cover_starts
 from crossvideo_kedro.models.presets import ModelConfig
 from crossvideo_kedro.preprocess import IngestConfig, frame_selection
-from crossvideo_kedro.training.precision import autocast, maybe_compile, resolve_amp, set_threads
-from crossvideo_kedro.training.schedule import build_optimizer, build_scheduler
-from crossvideo_kedro.training.tasks import TASKS, TaskModel
+from crossvideo_kedro.training.finetune import FinetuneConfig, RunSpec, build_task_model, make_task_windows
+from crossvideo_kedro.training.finetune_train import FinetuneTrainer
+from crossvideo_kedro.training.precision import autocast, maybe_compile, set_threads
+from crossvideo_kedro.training.tasks import TASKS
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "base"
 NUM_CLASSES = 8
 
 
-def synthetic_windows(count: int, T: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Windows as fine-tuning feeds them: points (W, T, N, 3), times (W, T), frame and point labels."""
+def synthetic_videos(count: int, length: int, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
+    """``count`` sequences of ``length`` frames as ingest writes them: points (L, N, 3), timestamps (L,), frame and
+    point labels; values do not change the cost (points on a ~1 m tabletop so balls hold realistic counts)."""
     n = yaml.safe_load((CONF / "parameters_ingest.yml").read_text())["ingest"]["num_points"]
-    g = torch.Generator().manual_seed(seed)
-    points = (torch.rand(count, T, n, 3, generator=g) - 0.5) * torch.tensor([1.0, 1.0, 0.2])
-    return {"points": points, "times": torch.arange(T, dtype=torch.float32).expand(count, T) / 7.5,
-            "frame_labels": torch.randint(0, NUM_CLASSES, (count, T), generator=g),
-            "point_labels": torch.randint(0, NUM_CLASSES, (count, T, n), generator=g)}
+    rng = np.random.default_rng(seed)
+    return {f"seq_{i:04d}": {
+        "points": (rng.uniform(-0.5, 0.5, (length, n, 3)) * [1.0, 1.0, 0.2]).astype(np.float32),
+        "timestamps": (np.arange(length) / 7.5).astype(np.float32),
+        "frame_labels": rng.integers(0, NUM_CLASSES, length).astype(np.int16),
+        "point_labels": rng.integers(0, NUM_CLASSES, (length, n)).astype(np.int16)} for i in range(count)}
 
 
-def sequence_windows(clip_frames: int) -> int:
-    """Windows that cover one default generated sequence after ingest's frame selection (90 frames at 15 fps kept at
+def sequence_frames() -> int:
+    """Frames of one default generated sequence after ingest's frame selection (90 frames at 15 fps kept at
     7.5 fps: 45 frames, 6 windows of 8)."""
     generate = yaml.safe_load((CONF / "parameters_generate.yml").read_text())["generate"]
     ingest = IngestConfig.from_dict(yaml.safe_load((CONF / "parameters_ingest.yml").read_text())["ingest"])
     kept, _ = frame_selection(generate["num_frames"], generate["fps"], ingest)
-    return len(cover_starts(len(kept), clip_frames))
+    return len(kept)
 
 
 def make_step(task: str, params: dict, model_params: dict, amp: str, compile_model: bool, device: torch.device):
-    """One full fine-tuning step of ``training/finetune.py`` (head and encoder learning rates, clipping)."""
+    """The trainer's own step (:meth:`FinetuneTrainer.step`, full protocol: data to the device, forward of the point
+    encoder and the task head, loss, backward, clipping, AdamW, schedule) on synthetic default-length sequences."""
+    config = FinetuneConfig.from_dict({**params, "amp": amp, "progress": False})
+    length = sequence_frames()
+    per_sequence = len(cover_starts(length, config.clip_frames))
+    units = 4 * (config.sequence_batch if task == "action_segmentation" else -(-config.batch_size // per_sequence))
+    videos = synthetic_videos(units, length)
+    train = make_task_windows(task, sorted(videos), videos, None, config.clip_frames, fusion=False)
     torch.manual_seed(0)
-    model = TaskModel(task, ModelConfig.from_dict(model_params), NUM_CLASSES).to(device)
-    encoder = {id(p) for m in model.encoder_modules() for p in m.parameters()}
-    groups = [{"params": [p for p in model.parameters() if id(p) not in encoder], "lr": params["lr"]},
-              {"params": [p for p in model.parameters() if id(p) in encoder],
-               "lr": params["lr"] * params["encoder_lr_ratio"]}]
-    optimizer = build_optimizer(groups, params["optimizer"], params["lr"], params["weight_decay"])
-    scheduler = build_scheduler(optimizer, 10**6, params["warmup_steps"], params["min_lr_ratio"])
-    features = maybe_compile(model.point_encoder, compile_model)  # the encoder dominates the step
-    dtype = resolve_amp(amp, device)
-    data = synthetic_windows(4 * params["batch_size"], params["clip_frames"])
-    label_key = "point_labels" if task == "semantic_segmentation" else "frame_labels"
-    model.train()
+    spec = RunSpec(task, "full", NUM_CLASSES, False, config.clip_frames, dict(config.temporal), config.ignore_ids)
+    model = build_task_model(spec, ModelConfig.from_dict(model_params)).to(device)
+    model.point_encoder = maybe_compile(model.point_encoder, compile_model)  # the encoder dominates the step
+    trainer = FinetuneTrainer.build(model, task, "full", train, config, seed=0, device=device)
 
     def step(i: int) -> None:
         with record_function("data"):
-            order = np.random.default_rng(i).permutation(len(data["points"]))
-            idx = torch.from_numpy(order[: params["batch_size"]])
-            points, times = data["points"][idx].to(device), data["times"][idx].to(device)
-            target = data[label_key][idx].to(device)
-            if task == "action_recognition":
-                target = target[:, 0]
-        with record_function("forward"), autocast(device, dtype):
-            feats = dict(features.forward_features(points, times))
-            with record_function("task_head"):
-                if task == "action_segmentation":  # the batch's windows as one sequence: (1, B*T, D) -> (S, 1, L, C)
-                    x = model.frame_inputs(feats)
-                    logits = model.sequence_logits(x.reshape(1, -1, x.shape[-1]))
-                    target = target.reshape(1, -1).expand(logits.shape[0], -1)
-                else:
-                    logits = model.forward_head(points, feats)
-        with record_function("loss"):
-            loss = F.cross_entropy(logits.float().reshape(-1, NUM_CLASSES), target.reshape(-1))
-        with record_function("backward"):
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-        with record_function("optimizer"):
-            torch.nn.utils.clip_grad_norm_(model.parameters(), params["grad_clip"] or float("inf"))
-            optimizer.step()
-            scheduler.step()
+            batch = trainer.next_batch()
+        trainer.step(batch)
 
     def frozen_pass(clock) -> float:
         """Seconds per window of the no-grad, eval-mode encoder pass (the linear probe's cached features)."""
-        windows = synthetic_windows(params["eval_batch_size"], params["clip_frames"], seed=1)
+        rows = torch.arange(min(config.eval_batch_size, len(train)))
         model.eval()
         best = float("inf")
-        with torch.no_grad(), autocast(device, dtype):
+        with torch.no_grad(), autocast(device, trainer.amp):
             for _ in range(3):
                 sync_device(device)
                 tick = clock()
-                model.point_encoder.forward_features(windows["points"].to(device), windows["times"].to(device))
+                model.point_encoder.forward_features(train.points[rows].to(device), train.times[rows].to(device))
                 sync_device(device)
                 best = min(best, clock() - tick)
         model.train()
-        return best / params["eval_batch_size"]
+        return best / len(rows)
 
     step.frozen_pass = frozen_pass  # type: ignore[attr-defined]
-    return step, dtype
+    return step, trainer.amp
 
 
 def main() -> None:
@@ -130,10 +110,13 @@ def main() -> None:
     device = bench_device(args)
     params = yaml.safe_load((CONF / "parameters_finetune.yml").read_text())["finetune"]
     # action segmentation's step encodes every window of ``sequence_batch`` whole sequences, as the trainer does
-    per_sequence = sequence_windows(params["clip_frames"])
-    whole = args.task == "action_segmentation" and not args.batch
-    params["batch_size"] = args.batch or (params["sequence_batch"] * per_sequence if whole else params["batch_size"])
-    model_params = {"preset": "small", "point": {"num_points": synthetic_windows(1, 1)["points"].shape[2]}}
+    per_sequence = len(cover_starts(sequence_frames(), params["clip_frames"]))
+    whole = args.task == "action_segmentation"
+    if args.batch:
+        params["sequence_batch" if whole else "batch_size"] = args.batch
+    windows = params["sequence_batch"] * per_sequence if whole else params["batch_size"]
+    n = yaml.safe_load((CONF / "parameters_ingest.yml").read_text())["ingest"]["num_points"]
+    model_params = {"preset": "small", "point": {"num_points": n}}
     overrides: dict[str, dict] = {}
     for item in args.set:
         key, value = item.split("=", 1)
@@ -148,7 +131,7 @@ def main() -> None:
     if args.compare:
         variants = {"before (fp32, unchunked)": ("off", {"point": {"tube_chunk_rows": 0}}, False), **variants}
     shape = f" ({params['sequence_batch']} sequences x {per_sequence} windows)" if whole else ""
-    print(f"full fine-tuning step, {args.task}: {params['batch_size']} windows{shape} x T={params['clip_frames']}, "
+    print(f"full fine-tuning step, {args.task}: {windows} windows{shape} x T={params['clip_frames']}, "
           f"{threads} threads; this config: amp={args.amp}, compile={args.compile}, overrides {args.set or 'none'}")
     built: dict[str, object] = {}
 
@@ -159,7 +142,7 @@ def main() -> None:
             return step, dtype
         return build
 
-    report_variants({name: builder(name, v) for name, v in variants.items()}, args, clips=params["batch_size"],
+    report_variants({name: builder(name, v) for name, v in variants.items()}, args, clips=windows,
                     device=device)
     print(f"\nfrozen-feature pass (no grad, eval, {params['eval_batch_size']} windows per batch, clock {args.clock}):")
     for name, step in built.items():

@@ -8,7 +8,7 @@ Prints, for the default configuration (conf/base: parameters_ingest/augment/pret
   image CNN, image transformer, heads), losses, backward, optimiser — ms per step and share of the step;
 - the FPS + ball query share of the step, and peak resident memory.
 
-The step is the one ``training/pretrain.py`` runs (model, CrossVideo loss, AdamW, schedule, clipping) on a
+The step is ``training/pretrain.py``'s own ``train_step`` (model, CrossVideo loss, AdamW, schedule, clipping) on a
 synthetic view-major batch of the default shapes (the loader that draws views runs in a prefetch thread and is
 not part of it), with ``--amp`` (auto | bf16 | off) and ``--compile`` as the loop's parameters would set them.
 ``--compare`` also runs the pre-optimisation step (fp32, unchunked tube MLP), interleaved.
@@ -32,8 +32,9 @@ from torch.profiler import record_function
 from _profiling import add_common_arguments, bench_device, report_variants
 from crossvideo_kedro.losses import CrossVideoLoss
 from crossvideo_kedro.models.presets import ModelConfig
-from crossvideo_kedro.training.model import CrossVideoModel, images_to_tensor
-from crossvideo_kedro.training.precision import autocast, maybe_compile, resolve_amp, set_threads
+from crossvideo_kedro.training.model import CrossVideoModel
+from crossvideo_kedro.training.precision import maybe_compile, resolve_amp, set_threads
+from crossvideo_kedro.training.pretrain import _to_device, train_step, uses_images
 from crossvideo_kedro.training.schedule import build_optimizer, build_scheduler
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "base"
@@ -61,10 +62,10 @@ def synthetic_batch(batch: int, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def make_step(params: dict, amp: str, compile_model: bool, device: torch.device):
-    """The step of ``training/pretrain.py`` (model, loss, AdamW, schedule, clipping) with profiler ranges."""
+    """``training/pretrain.py``'s own :func:`~crossvideo_kedro.training.pretrain.train_step` (model, loss, AdamW,
+    schedule, clipping; its profiler ranges) on the synthetic batches, after the loop's own ``_to_device``."""
     loss_fn = CrossVideoLoss(**params.get("loss", {}))
-    need_images = any(loss_fn.weights.get(t, 0) > 0 for t in
-                      ("cross_video", "cross_frame", "image_intra_video", "image_intra_frame"))
+    need_images = uses_images(loss_fn)
     batch = params["batch_size"]
     torch.manual_seed(0)
     model = CrossVideoModel(ModelConfig.from_dict(params["model"]), use_images=need_images,
@@ -74,27 +75,17 @@ def make_step(params: dict, amp: str, compile_model: bool, device: torch.device)
     scheduler = build_scheduler(optimizer, 10**6, params["warmup_steps"], params["min_lr_ratio"])
     dtype = resolve_amp(amp, device)
     batches = [synthetic_batch(batch, seed) for seed in range(2)]
-    split = lambda x: x.reshape(2, batch, *x.shape[1:])  # noqa: E731
+    if not need_images:
+        for views in batches:
+            del views["images"]
+    rows = np.arange(2 * batch)  # every row: one rank
     model.train()
 
     def step(i: int) -> None:
         with record_function("data"):
-            views = {key: torch.from_numpy(value).to(device) for key, value in batches[i % 2].items()}
-            images = images_to_tensor(views["images"]) if need_images else None  # (2B, T, 3, H, W)
-        with record_function("forward"), autocast(device, dtype):
-            out = train_model(views["points"], views["times"], images)
-        with record_function("loss"):
-            emb = {key: split(value).float() for key, value in out.items()}
-            emb["point_times"] = emb["image_times"] = split(views["keys"])
-            emb["groups"] = split(views["sequence"])[0]
-            total, _ = loss_fn(emb)
-        with record_function("backward"):
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-        with record_function("optimizer"):
-            torch.nn.utils.clip_grad_norm_(model.parameters(), params["grad_clip"] or float("inf"))
-            optimizer.step()
-            scheduler.step()
+            tensors = _to_device(batches[i % 2], rows, device)
+        train_step(model, train_model, tensors, loss_fn, optimizer, scheduler, params["grad_clip"], device, dtype,
+                   need_images, batch)
 
     return step, dtype
 

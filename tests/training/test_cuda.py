@@ -13,7 +13,7 @@ import torch
 
 from crossvideo_kedro.models import point4d
 from crossvideo_kedro.models.presets import ModelConfig
-from crossvideo_kedro.training.finetune import run_downstream
+from crossvideo_kedro.training.downstream import run_downstream
 from crossvideo_kedro.training.pretrain import pretrain
 from tests.training.pretrain_worker import TINY_MODEL, tiny_augment, tiny_config, tiny_pool
 from tests.training.test_finetune import config as finetune_config

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from crossvideo_kedro.models.presets import ModelConfig
+from crossvideo_kedro.training.downstream import run_downstream
 from crossvideo_kedro.training.finetune import (
     FinetuneConfig,
     assemble,
     make_event_clips,
     make_windows,
     pick_label_fraction,
-    run_downstream,
     scatter_frames,
 )
 from crossvideo_kedro.training.model import CrossVideoModel
@@ -149,7 +149,7 @@ def test_full_finetuning_learns_a_readable_action_over_whole_sequences():
 
 
 def test_a_random_encoder_trains_at_the_full_learning_rate():
-    from crossvideo_kedro.training import finetune
+    from crossvideo_kedro.training import finetune_train as finetune
 
     seen = {}
     real = finetune.build_optimizer
@@ -286,7 +286,7 @@ def test_shared_feature_cache_gives_the_same_results_and_is_filled_once():
 
 
 def test_class_balance_weighs_rare_classes_up():
-    from crossvideo_kedro.training.finetune import class_weights
+    from crossvideo_kedro.training.finetune_train import class_weights
 
     videos, _ = toy_videos(2)
     videos["s0"]["point_labels"][:, : N // 4] = 2  # classes 0 / 1 / 2 over 1/2, 1/4, 1/4 of s0's points
@@ -303,7 +303,7 @@ def test_a_batch_never_holds_one_sequence_twice_across_an_epoch_end():
     """3 sequences, 2 a step: step 2 tops the last sequence of epoch 1 up with epoch 2's permutation. Before, it
     could draw that sequence again; its second copy got no frame features (scatter_frames puts a sequence's windows
     in its first slot) and the step trained on zeros against real labels."""
-    from crossvideo_kedro.training import finetune
+    from crossvideo_kedro.training import finetune_train as finetune
 
     batches = []
     real = finetune.encode_sequences
@@ -356,3 +356,28 @@ def test_augmentation_moves_whole_sequences_in_training_only_and_is_seeded(monke
     calls.clear()
     run_downstream("action_segmentation", "linear", *args, config(augment=augment), seed=0)
     assert calls == []  # frozen features are computed once: the linear probe is not augmented
+
+
+@pytest.mark.parametrize("task", ["action_segmentation", "semantic_segmentation"])
+def test_the_step_the_benchmark_times_is_the_step_that_trains(task):
+    """``benchmarks/bench_finetune.py`` calls :meth:`FinetuneTrainer.step`; stepping a trainer by hand gives the
+    losses of :func:`train_task_model`, so the timed step is the trained one."""
+    from crossvideo_kedro.training.finetune import RunSpec, build_task_model, make_task_windows
+    from crossvideo_kedro.training.finetune_train import FinetuneTrainer, train_task_model
+
+    videos, _ = toy_videos()
+    cfg = config(steps=4, augment={"rotation_deg": 15.0, "jitter_std": 0.002})
+    train = make_task_windows(task, ["s0", "s1", "s2"], videos, None, cfg.clip_frames, fusion=False)
+    spec = RunSpec(task, "full", 3, False, cfg.clip_frames, dict(cfg.temporal))
+    losses = []
+    for by_hand in (False, True):
+        torch.manual_seed(0)
+        model = build_task_model(spec, ModelConfig.from_dict(TINY_MODEL))
+        if by_hand:
+            trainer = FinetuneTrainer.build(model, task, "full", train, cfg, seed=5, device=torch.device("cpu"))
+            losses.append([float(trainer.step(trainer.next_batch()).loss) for _ in range(cfg.steps)])
+        else:
+            history = train_task_model(model, task, "full", train, cfg, 5, torch.device("cpu"), desc="")
+            losses.append(history["loss"].tolist())
+    assert len(losses[0]) == 4 and losses[0] == losses[1]
+    assert losses[0][0] != losses[0][-1]  # it trains

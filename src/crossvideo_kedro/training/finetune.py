@@ -1,4 +1,4 @@
-"""Fine-tuning and evaluation of one downstream run: task × protocol × label fraction × replicate.
+"""Downstream fine-tuning: its parameters, the windows it trains on, frozen features, prediction and scoring.
 
 * ``action_segmentation`` works on **whole sequences**: each sequence is cut into consecutive windows (times from 0
   in every window, contract 4), the encoder's frame features are put back on the sequence's frames (overlaps
@@ -12,33 +12,28 @@
 Training is budgeted in optimiser **steps** (``steps`` / ``linear_steps``), so the cost of a run does not grow with
 the number of labelled sequences. A randomly initialised encoder always trains at the full learning rate
 (``encoder_lr_ratio`` applies to pretrained encoders only). With ``val_every`` the history records the loss on the
-validation sequences, so convergence can be checked; :func:`select_lr` picks the learning rate on val.
+validation sequences, so convergence can be checked. The training step is in
+:mod:`crossvideo_kedro.training.finetune_train`, one whole run in :mod:`crossvideo_kedro.training.downstream`.
 Shape letters: R windows, T frames per window, L frames per sequence, N points, C classes, D features.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 import torch
-import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from crossvideo_kedro import metrics
 from crossvideo_kedro.augment import WindowAugment, cover_starts, window_frames, window_inputs
 from crossvideo_kedro.config import check_keys
 from crossvideo_kedro.models.presets import ModelConfig
-from crossvideo_kedro.models.temporal import TemporalConfig, temporal_loss
+from crossvideo_kedro.models.temporal import TemporalConfig
 from crossvideo_kedro.training.model import images_to_tensor
-from crossvideo_kedro.training.precision import autocast, resolve_amp
-from crossvideo_kedro.training.pretrain import select_device
-from crossvideo_kedro.training.schedule import build_optimizer, build_scheduler
+from crossvideo_kedro.training.precision import autocast
 from crossvideo_kedro.training.tasks import TASKS, TaskModel, project_points
 
 logger = logging.getLogger(__name__)
@@ -77,8 +72,11 @@ class FinetuneConfig:
     amp: bool | str = "auto"  # bf16 autocast: auto (CUDA, or a CPU with bf16 matmul) | bf16 | off (training.precision)
     device: str = "auto"
     progress: bool = True
-    workers: int = 1  # processes a study node spreads its runs over (training.runpool; 1: in the node's process)
-    num_threads: int | None = None  # torch threads per run (None: cores // workers; torch's default with 1 worker)
+    workers: int | Literal["auto"] = 1  # local processes a study spreads its runs over (training.run_executor; auto:
+    # one per core at one thread a run; 1: in the node's process)
+    num_threads: int | None = None  # torch threads per run (None: 1 with auto, else cores // workers; torch's default
+    # with 1 worker)
+    executor: str = "local"  # local | a Dask scheduler address (tcp://host:8786): where the study's runs execute
     augment: dict | None = None  # full protocol: geometric augmentation of training inputs (WindowAugment); None: off
 
     @classmethod
@@ -92,8 +90,7 @@ class FinetuneConfig:
         params["task_step_factor"] = dict(params.get("task_step_factor") or {})
         params["augment"] = dict(params["augment"]) if params.get("augment") else None
         config = cls(**params)
-        for key in ("steps", "linear_steps", "batch_size", "sequence_batch", "clip_frames", "eval_batch_size",
-                    "workers"):
+        for key in ("steps", "linear_steps", "batch_size", "sequence_batch", "clip_frames", "eval_batch_size"):
             if not isinstance(getattr(config, key), int) or getattr(config, key) < 1:
                 raise ValueError(f"{prefix}.{key} must be an integer >= 1, got {getattr(config, key)!r}")
         for task, factor in config.task_step_factor.items():
@@ -101,6 +98,11 @@ class FinetuneConfig:
                 raise ValueError(f"{prefix}.task_step_factor: unknown task {task!r}; expected one of {TASKS}")
             if not isinstance(factor, (int, float)) or isinstance(factor, bool) or not factor > 0:
                 raise ValueError(f"{prefix}.task_step_factor.{task} must be a number > 0, got {factor!r}")
+        if config.workers != "auto" and (not isinstance(config.workers, int) or config.workers < 1):
+            raise ValueError(f"{prefix}.workers must be 'auto' or an integer >= 1, got {config.workers!r}")
+        if config.executor != "local" and "://" not in config.executor:
+            raise ValueError(f"{prefix}.executor must be 'local' or a Dask scheduler address such as "
+                             f"'tcp://host:8786', got {config.executor!r}")
         low = config.low_label_steps
         if low is not None and (not isinstance(low, int) or isinstance(low, bool) or low < 1):
             raise ValueError(f"{prefix}.low_label_steps must be an integer >= 1 or null, got {low!r}")
@@ -346,134 +348,6 @@ def frozen_sequence_features(model: TaskModel, windows: Windows, device: torch.d
     return scatter_frames(frame, windows, np.arange(len(windows)), np.arange(len(windows.names)))
 
 
-# ------------------------------------------------------------------------------------------------ train
-
-
-def _history_row(step: int, loss: float, correct: int, count: int, tick: float) -> dict:
-    return {"step": step, "loss": loss, "train_accuracy": 100 * correct / max(count, 1),
-            "seconds": time.perf_counter() - tick}
-
-
-def train_task_model(model: TaskModel, task: str, protocol: str, train: Windows, config: FinetuneConfig, seed: int,
-                     device: torch.device, desc: str, cache: FeatureCache | None = None, lr: float | None = None,
-                     pretrained: bool = False, val: Windows | None = None) -> pd.DataFrame:
-    """Train ``model`` in place for ``steps`` (or ``linear_steps``) optimiser steps.
-
-    Returns the history: one row per step (loss, accuracy on the batch, seconds) and, every ``val_every`` steps,
-    ``val_loss`` on ``val``.
-    """
-    linear = protocol == "linear"
-    steps = config.linear_steps if linear else config.steps
-    lr = (config.linear_lr if linear else config.lr) if lr is None else lr
-    encoder_params = {id(p) for m in model.encoder_modules() for p in m.parameters()}
-    head_params = [p for p in model.parameters() if id(p) not in encoder_params]
-    if linear:
-        for module in model.encoder_modules():
-            module.requires_grad_(False)
-        groups = [{"params": head_params, "lr": lr}]
-    else:
-        ratio = config.encoder_lr_ratio if pretrained else 1.0  # a random encoder trains at the full rate
-        groups = [{"params": head_params, "lr": lr},
-                  {"params": [p for m in model.encoder_modules() for p in m.parameters()], "lr": lr * ratio}]
-    optimizer = build_optimizer(groups, config.optimizer, lr, config.weight_decay)
-    scheduler = build_scheduler(optimizer, steps, min(config.warmup_steps, steps // 4), config.min_lr_ratio)
-    sequences = task == "action_segmentation"
-    amp = resolve_amp(config.amp, device)
-    weight = class_weights(train, model.head_classes, config, device) if task == "semantic_segmentation" else None
-    if linear:
-        with autocast(device, amp):
-            cached = (frozen_sequence_features(model, train, device, config.eval_batch_size, cache) if sequences
-                      else frozen_features(model, train, device, config.eval_batch_size, cache))
-        cached = {k: v.float() for k, v in cached.items()} if isinstance(cached, dict) else cached.float()
-    rng = np.random.default_rng([seed, 11])
-    augment = None
-    if config.augment is not None and not linear:  # fresh transforms every step, seeded by the run
-        generator = torch.Generator().manual_seed(int(np.random.default_rng([seed, 13]).integers(2**63)))
-        transform = WindowAugment.from_dict(config.augment)
-        augment = lambda points, groups: transform(points, groups, generator)  # noqa: E731
-    units = len(train.names) if sequences else len(train)
-    per_step = config.sequence_batch if sequences else config.batch_size
-    order = np.empty(0, dtype=np.int64)
-    history = []
-    for step in tqdm(range(steps), desc=desc, unit="step", disable=not config.progress, leave=False):
-        tick = time.perf_counter()
-        model.train()
-        for module in model.encoder_modules() if linear else []:
-            module.eval()  # frozen: normalisation statistics stay those of pretraining
-        if len(order) < per_step:  # epochs of a seeded permutation, topped up across epoch ends
-            order = np.concatenate([order, rng.permutation(units)])
-        pick = np.sort(np.unique(order, return_index=True)[1])[:per_step]  # never one unit twice in a batch
-        batch, order = np.sort(order[pick]), np.delete(order, pick)
-        if sequences and linear:  # every frame of the batch's sequences, one linear layer
-            target, mask = _sequence_targets(train, batch)
-            x = cached[torch.from_numpy(batch)][:, : target.shape[1]]
-            with autocast(device, amp):
-                logits = model.sequence_logits(x, mask.to(device)).float()
-            loss = F.cross_entropy(logits[-1].reshape(-1, logits.shape[-1]), target.to(device).reshape(-1),
-                                   ignore_index=IGNORE)
-        elif sequences:
-            target, mask = _sequence_targets(train, batch)
-            with autocast(device, amp):
-                logits = model.sequence_logits(encode_sequences(model, train, batch, device, augment=augment),
-                                                mask.to(device)).float()
-            loss = temporal_loss(logits, target.to(device), mask.to(device), model.temporal_config, IGNORE)
-        else:
-            idx = torch.from_numpy(batch)
-            with autocast(device, amp):
-                if linear:
-                    logits = model.forward_head(train.points[idx].to(device),
-                                                {k: v[idx].to(device) for k, v in cached.items()},
-                                                train.uv[idx].to(device) if train.uv is not None else None)
-                else:
-                    logits = model(*_inputs(train, idx, device, augment))
-            logits = logits.float()
-            target = _window_targets(task, train, idx, config.ignore_ids)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.to(device).reshape(-1),
-                                   ignore_index=IGNORE, weight=weight)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip or float("inf"))
-        optimizer.step()
-        scheduler.step()
-        pred = (logits[-1] if sequences else logits).argmax(-1).cpu()
-        valid = target != IGNORE
-        row = _history_row(step, float(loss.detach()), int((pred == target)[valid].sum()), int(valid.sum()), tick)
-        if val is not None and config.val_every and (step + 1) % config.val_every == 0:
-            row["val_loss"] = validation_loss(model, task, val, config, device, cache)
-        history.append(row)
-    return pd.DataFrame(history)
-
-
-def class_weights(train: Windows, num_classes: int, config: FinetuneConfig,
-                  device: torch.device) -> torch.Tensor | None:
-    """Per-class loss weights ∝ (frequency of the class among the training points)^−class_balance, mean 1 over the
-    classes present (absent classes get weight 0: they have no points to weigh). None when ``class_balance`` is 0."""
-    if config.class_balance == 0:
-        return None
-    labels = _window_targets("semantic_segmentation", train, torch.arange(len(train)), config.ignore_ids)
-    counts = torch.bincount(labels[labels != IGNORE], minlength=num_classes)[:num_classes].double()
-    present = counts > 0
-    weight = torch.zeros(num_classes, dtype=torch.float64)
-    weight[present] = (counts[present] / counts.sum()) ** -config.class_balance
-    weight[present] /= weight[present].mean()
-    return weight.float().to(device)
-
-
-@torch.no_grad()
-def validation_loss(model: TaskModel, task: str, windows: Windows, config: FinetuneConfig, device: torch.device,
-                    cache: FeatureCache | None = None) -> float:
-    """Mean per-frame (per-point) cross-entropy of the current model on ``windows`` (last stage for MS-TCN)."""
-    logits = predict(model, task, windows, device, config.eval_batch_size, cache, resolve_amp(config.amp, device))
-    if task == "action_segmentation":
-        flat = torch.cat(logits)  # (ΣL, C), sequences one after another
-        target = torch.cat([torch.where(torch.from_numpy(lab) < 0, IGNORE, torch.from_numpy(lab))
-                            for lab in windows.sequence_labels])
-        return float(F.cross_entropy(flat, target, ignore_index=IGNORE))
-    flat = torch.cat(logits)
-    target = _window_targets(task, windows, torch.arange(len(windows)), config.ignore_ids)
-    return float(F.cross_entropy(flat.reshape(-1, flat.shape[-1]), target.reshape(-1), ignore_index=IGNORE))
-
-
 # ------------------------------------------------------------------------------------------------ predict
 
 
@@ -579,55 +453,3 @@ def make_task_windows(task: str, names: list[str], videos: dict[str, Arrays], im
     if task == "action_recognition":
         return make_event_clips(names, videos, use_images, clip_frames)
     return make_windows(names, videos, use_images, clip_frames, project=fusion and task == "semantic_segmentation")
-
-
-def run_downstream(
-    task: str,
-    protocol: str,
-    videos: dict[str, Arrays],
-    images: dict[str, Arrays] | None,
-    train_names: list[str],
-    test_names: list[str],
-    num_classes: int,
-    model_config: ModelConfig,
-    encoder_state: dict[str, Any] | None,
-    fusion: bool,
-    config: FinetuneConfig,
-    seed: int | tuple[int, ...],
-    cache: FeatureCache | None = None,
-    lr: float | None = None,
-    val_names: list[str] | None = None,
-) -> tuple[dict[str, float], dict[str, Any], pd.DataFrame, TaskModel]:
-    """One downstream run: build the task model, load pretrained encoders, train, predict ``test_names``, score.
-
-    ``seed`` (an int or the replicate tuple) seeds the head's initialisation and the batch order. ``cache`` is used by
-    the linear protocol only: pass the same dict to runs whose frozen encoders are identical and whose windows are of
-    the same kind. ``val_names`` with ``config.val_every`` records the validation loss in the history.
-
-    Returns:
-        metrics, predictions (per sequence, or clip arrays for recognition), training history, model (with
-        ``model.spec`` set).
-    """
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
-    device = select_device(config.device)
-    train = make_task_windows(task, train_names, videos, images, config.clip_frames, fusion)
-    test = make_task_windows(task, test_names, videos, images, config.clip_frames, fusion)
-    val = make_task_windows(task, val_names, videos, images, config.clip_frames, fusion) if val_names else None
-    seeds = list(seed) if isinstance(seed, tuple) else [seed]
-    torch.manual_seed(int(np.random.default_rng([*seeds, 3]).integers(2**31)))
-    spec = RunSpec(task, protocol, num_classes, fusion, config.clip_frames, dict(config.temporal), config.ignore_ids)
-    model = build_task_model(spec, model_config)
-    model.spec = spec
-    if encoder_state is not None:
-        model.point_encoder.load_state_dict(encoder_state["point_encoder"])
-    model.to(device)
-    cache = cache if protocol == "linear" else None
-    history = train_task_model(model, task, protocol, train, config, int(np.random.default_rng(seeds).integers(2**31)),
-                               device, desc=f"{task}/{protocol}", cache=cache, lr=lr,
-                               pretrained=encoder_state is not None, val=val)
-    logits = predict(model, task, test, device, config.eval_batch_size, cache, resolve_amp(config.amp, device))
-    predictions = assemble(task, test, logits, videos)
-    return score(task, predictions, videos, num_classes, config.ignore_ids), predictions, history, model

@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.profiler import record_function
 from tqdm.auto import tqdm
 
 from crossvideo_kedro.augment import AugmentConfig
@@ -154,6 +155,28 @@ def _embeddings(model: nn.Module, batch: dict, need_images: bool, local: int) ->
     return emb
 
 
+def train_step(model: nn.Module, train_model: nn.Module, tensors: dict[str, torch.Tensor], loss_fn: CrossVideoLoss,
+               optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler, grad_clip: float,
+               device: torch.device, amp: torch.dtype | None, need_images: bool,
+               local: int) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+    """One optimiser step on this rank's view-major ``tensors`` (2·local rows, :func:`_to_device`): encoders (through
+    ``train_model``: DDP or compiled), CrossVideo loss, backward, clipping of ``model``'s gradients, optimiser and
+    schedule. Returns (loss, loss terms, gradient norm before clipping)."""
+    with record_function("forward"), autocast(device, amp):
+        emb = _embeddings(train_model, tensors, need_images, local)
+    with record_function("loss"):
+        total, terms = loss_fn({key: value.float() if value.is_floating_point() else value
+                                for key, value in emb.items()})
+    with record_function("backward"):
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+    with record_function("optimizer"):
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip or float("inf"))
+        optimizer.step()
+        scheduler.step()
+    return total, terms, grad_norm
+
+
 def pretrain(
     pool: ClipPool,
     augment: AugmentConfig,
@@ -229,15 +252,8 @@ def pretrain(
             if executor and step + 1 < config.steps:
                 pending = executor.submit(draw, step + 1)  # the next batch's views, while this step runs
             tensors = _to_device(batch, rows, device)
-            with autocast(device, dtype):
-                emb = _embeddings(train_model, tensors, need_images, local)
-            total, terms = loss_fn({key: value.float() if value.is_floating_point() else value
-                                    for key, value in emb.items()})
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip or float("inf"))
-            optimizer.step()
-            scheduler.step()
+            total, terms, grad_norm = train_step(model, train_model, tensors, loss_fn, optimizer, scheduler,
+                                                 config.grad_clip, device, dtype, need_images, local)
             step += 1
             seconds = time.perf_counter() - tick
             row = {"pretrain_seed": seed, "step": step, "lr": scheduler.get_last_lr()[0], "loss": float(total.detach()),

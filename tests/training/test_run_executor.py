@@ -1,4 +1,4 @@
-"""Downstream runs in worker processes give exactly the numbers of the same runs in one process."""
+"""Downstream runs give the same numbers on every executor: this process, local worker processes, a Dask cluster."""
 
 from __future__ import annotations
 
@@ -16,7 +16,16 @@ from crossvideo_kedro.models.presets import ModelConfig
 from crossvideo_kedro.pipelines.finetune.nodes import finetune_variant
 from crossvideo_kedro.training.finetune import FinetuneConfig
 from crossvideo_kedro.training.model import CrossVideoModel
-from crossvideo_kedro.training.runpool import DownstreamRun, Shared, resolve_workers, run_groups
+from crossvideo_kedro.training.run_executor import (
+    DownstreamRun,
+    InlineExecutor,
+    Shared,
+    assign_devices,
+    map_groups,
+    open_executor,
+    resolve_workers,
+    visible_devices,
+)
 from tests.training.pretrain_worker import TINY_MODEL
 from tests.training.test_finetune import NUM_FRAMES, toy_videos
 
@@ -79,16 +88,21 @@ def test_workers_reproduce_one_process_run_for_run(keep_threads):
             torch.testing.assert_close(value, s2["state_dicts"][task][name], rtol=0, atol=0)
 
 
-def _run(task: str) -> DownstreamRun:
+def _run(task: str, threads: int | None = 1) -> DownstreamRun:
     config = FinetuneConfig.from_dict({k: v for k, v in FINETUNE.items() if k != "lr_grid"})
-    return DownstreamRun(task, "full", ("s0", "s1"), ("s5",), 3, None, config, (0, 0))
+    return DownstreamRun(task, "full", ("s0", "s1"), ("s5",), 3, None, config, (0, 0), threads=threads)
+
+
+def run_groups(groups, shared, workers, on_done=None):
+    with open_executor(shared, "local", workers) as (executor, ref):
+        return map_groups(executor, ref, groups, on_done)
 
 
 def test_a_failing_run_in_a_worker_raises_here():
     videos, _, _ = source()
     shared = Shared(videos, None, ModelConfig.from_dict(TINY_MODEL), fusion=False)
     with pytest.raises(ValueError, match="task must be one of"):
-        run_groups([[_run("action_segmentation")], [_run("dancing")]], shared, workers=2, threads=1)
+        run_groups([[_run("action_segmentation")], [_run("dancing")]], shared, workers=2)
 
 
 def test_on_done_sees_every_group_and_results_keep_their_order(keep_threads):
@@ -96,7 +110,7 @@ def test_on_done_sees_every_group_and_results_keep_their_order(keep_threads):
     shared = Shared(videos, None, ModelConfig.from_dict(TINY_MODEL), fusion=False)
     seen = []
     groups = [[_run("action_segmentation")], [_run("semantic_segmentation"), _run("action_segmentation")]]
-    results = run_groups(groups, shared, workers=2, threads=1, on_done=lambda i, rs: seen.append((i, len(rs))))
+    results = run_groups(groups, shared, workers=2, on_done=lambda i, rs: seen.append((i, len(rs))))
     assert sorted(seen) == [(0, 1), (1, 2)]
     assert [len(r) for r in results] == [1, 2]
     assert "miou" in results[1][0].scores and "accuracy" in results[1][1].scores
@@ -105,31 +119,95 @@ def test_on_done_sees_every_group_and_results_keep_their_order(keep_threads):
 
 
 def test_runs_in_this_process_leave_its_thread_count_as_they_found_it(keep_threads):
-    """A study node with no lr choice calls ``run_groups([], ..., workers=2)``: that went down the in-process path
-    and set this process to the workers' 1 thread, so the pretraining that ran next in a full ``kedro run`` took
-    1 thread (slower, and other numbers than ``kedro run --pipelines pretrain``)."""
+    """A run at 1 thread in the node's process must give the process its own count back: the pretraining that runs
+    next in a full ``kedro run`` would otherwise take 1 thread (slower, and other numbers than
+    ``kedro run --pipelines pretrain``)."""
     videos, _, _ = source()
     shared = Shared(videos, None, ModelConfig.from_dict(TINY_MODEL), fusion=False)
     torch.set_num_threads(2)
-    assert run_groups([], shared, workers=2, threads=1) == []
-    assert torch.get_num_threads() == 2
+    assert map_groups(InlineExecutor(), shared, []) == []
     seen = []
     real = torch.get_num_threads
-    run_groups([[_run("action_segmentation")]], shared, workers=2, threads=1,
-               on_done=lambda i, rs: seen.append(real()))
-    assert seen == [1] and torch.get_num_threads() == 2  # the run took the workers' count; the process got its own back
+    map_groups(InlineExecutor(), shared, [[_run("action_segmentation")]], on_done=lambda i, rs: seen.append(real()))
+    assert torch.get_num_threads() == 2
+    from crossvideo_kedro.training import run_executor
+
+    counts = []
+    original = run_executor._execute
+    run_executor._execute = lambda *args: (counts.append(real()), original(*args))[1]
+    try:
+        map_groups(InlineExecutor(), shared, [[_run("action_segmentation", threads=1)]])
+    finally:
+        run_executor._execute = original
+    assert counts == [1] and torch.get_num_threads() == 2  # the run took its 1 thread; the process got its 2 back
 
 
 def test_resolve_workers():
+    assert resolve_workers("auto", None, cpus=2) == (2, 1)  # the default on 2 cores: 2 processes at 1 thread
+    assert resolve_workers("auto", None, cpus=16) == (16, 1)  # a bigger machine runs more at once
+    assert resolve_workers("auto", 2, cpus=16) == (16, 2)
     assert resolve_workers(1, None, cpus=2) == (1, None)  # one worker: torch's default threads, in process
     assert resolve_workers(2, None, cpus=2) == (2, 1)
     assert resolve_workers(2, None, cpus=8) == (2, 4)
     assert resolve_workers(3, None, cpus=2) == (3, 1)
     assert resolve_workers(2, 2, cpus=2) == (2, 2)
-    with pytest.raises(ValueError, match="finetune.workers must be >= 1"):
+    with pytest.raises(ValueError, match="finetune.workers must be 'auto' or an integer >= 1"):
         resolve_workers(0, None)
     with pytest.raises(ValueError, match="finetune.num_threads must be >= 1"):
         resolve_workers(2, 0)
+
+
+def test_finetune_config_takes_auto_workers_and_a_scheduler_address():
+    assert FinetuneConfig.from_dict({"workers": "auto"}).workers == "auto"
+    assert FinetuneConfig.from_dict({"executor": "tcp://10.0.0.5:8786"}).executor == "tcp://10.0.0.5:8786"
+    with pytest.raises(ValueError, match="finetune.workers must be"):
+        FinetuneConfig.from_dict({"workers": "many"})
+    with pytest.raises(ValueError, match="finetune.executor must be 'local' or a Dask scheduler address"):
+        FinetuneConfig.from_dict({"executor": "dask"})
+
+
+def test_runs_share_out_the_gpus_round_robin():
+    """Group g runs on GPU g mod count: three GPUs take groups 0,3 / 1,4 / 2; one GPU takes every group."""
+    groups = [[_run("action_segmentation"), _run("semantic_segmentation")]] + [[_run("action_segmentation")]] * 4
+    devices = visible_devices("cuda", count=3)
+    assert devices == ["cuda:0", "cuda:1", "cuda:2"]
+    placed = assign_devices(groups, devices)
+    assert [[run.device for run in group] for group in placed] == [
+        ["cuda:0", "cuda:0"], ["cuda:1"], ["cuda:2"], ["cuda:0"], ["cuda:1"]]
+    assert placed[0][0].config == groups[0][0].config  # only the device changes
+    assert {run.device for group in assign_devices(groups, visible_devices("cuda", count=1)) for run in group} == \
+        {"cuda:0"}
+    assert visible_devices("cpu") == [] and assign_devices(groups, [])[1][0].device is None  # CPU: as configured
+    assert visible_devices("cuda:1") == ["cuda:1"]
+    with pytest.raises(ValueError, match="no CUDA device"):
+        visible_devices("cuda", count=0)
+    with pytest.raises(ValueError, match="finetune.device must be"):
+        visible_devices("tpu")
+
+
+def test_a_dask_cluster_gives_the_numbers_of_the_local_pool(keep_threads):
+    """The same study slice (lr chosen on val, full and linear runs, showcase models) on a Dask LocalCluster of
+    2 worker processes at 1 thread and on the local pool of 2 processes: equal metrics, predictions and models."""
+    distributed = pytest.importorskip("distributed")
+    videos, index, classes = source()
+    study = {**STUDY, "runs": STUDY["runs"][:1] + STUDY["runs"][2:3], "seeds": [0]}
+    runs = [{**CrossVideoModel(ModelConfig.from_dict(TINY_MODEL), use_images=False,
+                               terms={"intra_video": 1.0}).encoder_state(), "pretrain_seed": 0}]
+    out = {}
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  worker_dashboard_address=None) as cluster:
+        for executor in ("local", cluster.scheduler_address):
+            out[executor] = finetune_variant({"runs": runs}, videos, {}, index, classes, {"seeds": [0]},
+                                             {**FINETUNE, "workers": 2, "num_threads": 1, "executor": executor}, study,
+                                             study["variants"]["intra_only"], variant_name="intra_only")
+    (m1, p1, s1), (m2, p2, s2) = out.values()
+    assert len(m1[m1.metric == "accuracy"]) == 4  # full and linear, 50 % and 100 % (one linear group)
+    keep1, keep2 = m1.metric != "seconds", m2.metric != "seconds"
+    pd.testing.assert_frame_equal(m1[keep1].reset_index(drop=True), m2[keep2].reset_index(drop=True))
+    assert sorted(p1) == sorted(p2) == ["action_segmentation__s5"]
+    np.testing.assert_array_equal(p1["action_segmentation__s5"]["pred"], p2["action_segmentation__s5"]["pred"])
+    for name, value in s1["state_dicts"]["action_segmentation"].items():
+        torch.testing.assert_close(value, s2["state_dicts"]["action_segmentation"][name], rtol=0, atol=0)
 
 
 @pytest.mark.slow
@@ -138,12 +216,12 @@ def test_a_worker_that_cannot_start_is_an_error_not_a_hang(tmp_path):
     fail with a message saying so (it hung before the start-up data went through files)."""
     script = tmp_path / "study.py"
     script.write_text(
-        "from crossvideo_kedro.training.runpool import Shared, run_groups\n"
+        "from crossvideo_kedro.training.run_executor import Shared\n"
         "from crossvideo_kedro.models.presets import ModelConfig\n"
-        "from tests.training.test_runpool import _run, source\n"
+        "from tests.training.test_run_executor import _run, run_groups, source\n"
         "from tests.training.pretrain_worker import TINY_MODEL\n"
         "shared = Shared(source()[0], None, ModelConfig.from_dict(TINY_MODEL), fusion=False)\n"
-        "run_groups([[_run('action_segmentation')], [_run('action_segmentation')]], shared, workers=2, threads=1)\n")
+        "run_groups([[_run('action_segmentation')], [_run('action_segmentation')]], shared, workers=2)\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode != 0
