@@ -26,10 +26,9 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,6 +41,7 @@ from crossvideo_kedro.training.downstream import run_downstream
 from crossvideo_kedro.training.finetune import FinetuneConfig
 from crossvideo_kedro.training.precision import set_threads
 from crossvideo_kedro.training.predict import spec_dict
+from crossvideo_kedro.workers import process_pool
 
 Arrays = dict[str, np.ndarray]
 Workers = int | Literal["auto"]
@@ -241,7 +241,7 @@ def open_executor(shared: Shared, executor: str = "local", processes: int = 1,
         return
     with tempfile.TemporaryDirectory(prefix="crossvideo-runs-") as folder:
         write_shared(shared, Path(folder))
-        with ProcessPoolExecutor(processes, mp_context=get_context("spawn"), initializer=initializer) as pool:
+        with process_pool(processes, initializer=initializer) as pool:  # workers exit with this process
             yield pool, folder
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 from crossvideo_kedro.partitions import materialise
 from crossvideo_kedro.pipelines.pretrain.nodes import pretrain_encoders
 from crossvideo_kedro.study import LOSS_TERMS, Variant, check_variant_name
-from crossvideo_kedro.training.study_runner import plan_variant, run_variant, study_outputs
+from crossvideo_kedro.study_runner import plan_variant, run_variant, study_outputs
 
 Arrays = dict[str, np.ndarray]
 
@@ -48,7 +48,7 @@ def finetune_variant(
     variant_name: str,
 ) -> tuple[pd.DataFrame, dict[str, Arrays], dict[str, Any]]:
     """Every downstream run of the study grid for one variant, over every replicate
-    (:mod:`crossvideo_kedro.training.study_runner`).
+    (:mod:`crossvideo_kedro.study_runner`).
 
     Only train / val / test sequences are read (never the unlabelled pool). Tasks the source cannot support and a
     fusion variant on a source without images are skipped with one log line.
