@@ -13,7 +13,7 @@ run's. This module ties them:
   the most of them (newest first), so e.g. ``pretrain_views`` comes with the ``point_cloud_videos`` it was made from.
 * :func:`clean_staging` — the ``.<name>.tmp-*`` litter that atomic writes of killed runs left behind.
 
-See ``/work/notes/reliability.md`` (README "Reliability") for the guarantees.
+See ``docs/reliability.md`` for the guarantees.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ class DataError(ValueError):
     """Input data that does not meet its contract. The message names the file (and frame) and what was expected."""
 
 
-#: Values of ``sequence_index.split``. ``unlabelled`` sequences feed pretraining only (DESIGN.md §8).
+#: Values of ``sequence_index.split``. ``unlabelled`` sequences feed pretraining only (docs/design.md §8).
 SPLITS = ("train", "val", "test", "unlabelled")
 
 #: The one rule for sequence names, shared by every reader and writer: a plain file name of letters, digits,
