@@ -129,8 +129,7 @@ def test_cited_files_exist() -> None:
 def test_cited_environments_exist() -> None:
     envs = environments()
     unknown = [f"{doc.relative_to(ROOT)}:{number}: --env {env}" for doc in doc_files()
-               for number, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), start=1)
-               for env in ENV_FLAG.findall(line) if env not in envs]
+               for number, span in code_spans(doc) for env in ENV_FLAG.findall(span) if env not in envs]
     assert not unknown, f"environments not in conf/ ({sorted(envs)}):\n" + "\n".join(unknown)
 
 
@@ -191,3 +190,36 @@ def test_no_citation_of_the_retired_blueprint() -> None:
     hits = [str(p.relative_to(ROOT)) for p in files if p != Path(__file__).resolve()
             and re.search(r"DESIGN\.md|/work/", p.read_text(encoding="utf-8"))]
     assert not hits, f"cite docs/design.md instead: {hits}"
+
+
+def test_every_base_parameter_key_is_documented() -> None:
+    """docs/pipelines.md's reference names every key set in conf/base/parameters_*.yml (free-form blocks as one)."""
+    reference = (ROOT / "docs" / "pipelines.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `([\w.]+)` \|", reference, flags=re.M))
+    blocks = {"generate.grammar", "generate.durations", "generate.categories", "evaluate.variants", "evaluate.runs",
+              "generate.scene.table_colors", "generate.scene.hand_colors", "ingest.split", "evaluate.showcase",
+              "pretrain.model.point", "pretrain.model.head"}
+    keys = set()
+
+    def walk(prefix: str, value: object) -> None:
+        keys.add(prefix)
+        if isinstance(value, dict) and prefix not in blocks:
+            for key, child in value.items():
+                walk(f"{prefix}.{key}", child)
+
+    for path in (ROOT / "conf" / "base").glob("parameters_*.yml"):
+        for top, value in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).items():
+            for key, child in (value or {}).items():
+                walk(f"{top}.{key}", child)
+    undocumented = sorted(keys - documented)
+    assert not undocumented, "parameters missing from docs/pipelines.md: " + ", ".join(undocumented)
+
+
+def test_design_section_citations_resolve() -> None:
+    """Every ``docs/design.md §N`` in code, conf and docs names a numbered section of docs/design.md."""
+    sections = set(re.findall(r"^## (\d+)\.", (ROOT / "docs" / "design.md").read_text(encoding="utf-8"), re.M))
+    files = [*(ROOT / "src").rglob("*.py"), *(ROOT / "conf").rglob("*.yml"), *doc_files()]
+    bad = [f"{p.relative_to(ROOT)}: §{n}" for p in files
+           for cite in re.findall(r"design\.md,? ((?:§\d+,? ?)+)", p.read_text(encoding="utf-8"))
+           for n in re.findall(r"§(\d+)", cite) if n not in sections]
+    assert sections and not bad, f"sections of docs/design.md that do not exist: {bad}"
