@@ -223,3 +223,13 @@ def test_design_section_citations_resolve() -> None:
            for cite in re.findall(r"design\.md,? ((?:§\d+,? ?)+)", p.read_text(encoding="utf-8"))
            for n in re.findall(r"§(\d+)", cite) if n not in sections]
     assert sections and not bad, f"sections of docs/design.md that do not exist: {bad}"
+
+
+def test_versioned_outputs_are_cited_with_their_version_folder() -> None:
+    """A versioned catalog entry's file lies under ``<filepath>/<version>/``: its bare filepath is not a file."""
+    catalog = yaml.safe_load((ROOT / "conf" / "base" / "catalog.yml").read_text(encoding="utf-8"))
+    flat = {entry["filepath"] for entry in catalog.values()
+            if isinstance(entry, dict) and entry.get("versioned") and "filepath" in entry and "{" not in entry["filepath"]}
+    bad = [f"{doc.relative_to(ROOT)}:{number}: {path}" for doc in doc_files() for number, span in code_spans(doc)
+           for path in flat if re.search(re.escape(path) + r"(?![/\w])", span)]
+    assert flat and not bad, "cite versioned outputs as <filepath>/<version>/<file>:\n" + "\n".join(bad)
