@@ -69,7 +69,8 @@ def retrieval_table(metrics: dict[str, Any]) -> str:
         return "" if not isinstance(value, int | float) else f"{value:.1f} %"
 
     lines = [f"## Held-out retrieval ({'+'.join(metrics.get('splits', []))}, point → image, mean over pretraining "
-             "seeds)", "", "| level | top-1 [min–max over seeds] | top-5 | chance top-1 / top-5 |", "|---|---|---|---|"]
+             "seeds)", "", "| level | top-1 [min–max over seeds] | top-5 | chance top-1 / top-5 |",
+             "|---|---|---|---|"]
     for name in ("video", "frame", "sequence"):
         level = metrics.get(name)
         if not isinstance(level, dict):
