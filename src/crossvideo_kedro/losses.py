@@ -1,4 +1,4 @@
-"""Contrastive objectives of CrossVideo: intra-/cross-modal, video-/frame-level (DESIGN.md §5).
+"""Contrastive objectives of CrossVideo: intra-/cross-modal, video-/frame-level (docs/design.md §5).
 
 One objective per class, written in the notation of the papers:
 
@@ -73,7 +73,7 @@ class NTXentLoss(nn.Module):
     With ``groups`` (e.g. the sequence of each clip), samples j ≠ i of the anchor's own group are left out of its
     denominator: two clips of one video are never each other's negatives.
     Used for ``intra_video`` and ``image_intra_video`` (two views of one modality) and, as in CrossPoint and
-    DESIGN.md §5, for ``cross_video`` (point video embedding vs image video embedding).
+    docs/design.md §5, for ``cross_video`` (point video embedding vs image video embedding).
 
     Reference: Chen et al., SimCLR (ICML 2020), eq. (1); CrossVideo (Liu et al., 2024).
 
@@ -235,7 +235,7 @@ class FrameInfoNCELoss(nn.Module):
 
 
 class CrossVideoLoss(nn.Module):
-    """The CrossVideo objective: L = Σ_k w_k · L_k over the terms with w_k > 0 (DESIGN.md §5).
+    """The CrossVideo objective: L = Σ_k w_k · L_k over the terms with w_k > 0 (docs/design.md §5).
 
     Terms (p = point, i = image; v ∈ {0, 1} the two augmented views; ⊕ = mean then L2-normalise):
 

@@ -1,4 +1,4 @@
-"""Evaluation metrics for 4D action segmentation and 4D semantic segmentation (DESIGN.md §6). Pure NumPy.
+"""Evaluation metrics for 4D action segmentation and 4D semantic segmentation (docs/design.md §6). Pure NumPy.
 
 Action segmentation (MS-TCN definitions, Farha & Gall, CVPR 2019, ``eval.py`` of github.com/yabufarha/ms-tcn,
 itself adapted from Lea et al.'s TCN metrics):

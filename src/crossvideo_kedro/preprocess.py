@@ -1,4 +1,4 @@
-"""Turning one raw sequence into the DESIGN.md §3 contracts. Plain functions: the ingest nodes and notebooks call them."""
+"""Turning one raw sequence into the contracts of docs/design.md §3. The ingest nodes and notebooks call them."""
 
 from __future__ import annotations
 

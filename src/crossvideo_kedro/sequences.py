@@ -21,7 +21,7 @@ from crossvideo_kedro.errors import DataError
 from crossvideo_kedro.geometry.camera import check_intrinsics
 
 
-#: Values of ``sequence_index.split``. ``unlabelled`` sequences feed pretraining only (DESIGN.md §8).
+#: Values of ``sequence_index.split``. ``unlabelled`` sequences feed pretraining only (docs/design.md §8).
 SPLITS = ("train", "val", "test", "unlabelled")
 
 #: The one rule for sequence names, shared by every reader and writer: a plain file name of letters, digits,

@@ -1,7 +1,7 @@
 """The training loops under ``device: cuda``: the same code runs, learns, and agrees with the CPU.
 
 Skipped where no CUDA device is present (CI, the 2-core development machines). On a GPU machine run
-``bash benchmarks/device_check.sh`` (these tests, then the benchmarks on CUDA); the README's *Benchmarks* section
+``bash benchmarks/device_check.sh`` (these tests, then the benchmarks on CUDA); docs/performance.md (*On a GPU*)
 holds the figures of the last such run.
 """
 
@@ -48,7 +48,7 @@ def test_amp_auto_on_cuda_is_bf16_and_learns_like_fp32():
 
 def test_cuda_pretraining_is_reproducible_to_float_rounding():
     """Two runs with the same parameters. CUDA's atomic adds (the gathers' backward) sum in a varying order, so
-    weights agree to rounding, not bit for bit; the figure is printed (``pytest -s``) for the README."""
+    weights agree to rounding, not bit for bit; the figure is printed (``pytest -s``) for docs/performance.md."""
     a, _ = _first_steps("cuda", False, steps=8)
     b, _ = _first_steps("cuda", False, steps=8)
     worst = max(float((x.float() - y.float()).abs().max()) for x, y in

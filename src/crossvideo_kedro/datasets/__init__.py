@@ -1,4 +1,4 @@
-"""Kedro datasets for the raw sources (DESIGN.md §2).
+"""Kedro datasets for the raw sources (docs/design.md §2).
 
 * :class:`HOI4DRawDataset` — HOI4D's raw per-sequence layout (real or generated); versioned, reads and writes.
 * :class:`RGBDFolderDataset` — a folder of numbered RGB-D frames (7-Scenes, RealSense …); read-only.

@@ -1,6 +1,6 @@
 """HOI4D's raw per-sequence layout (real, or written by the built-in generator) as a Kedro dataset.
 
-Layout of one sequence (DESIGN.md §2)::
+Layout of one sequence (docs/design.md §2)::
 
     <sequence>/align_rgb/00000.jpg …       colour (optional: without it the sequence is depth-only)
     <sequence>/align_depth/00000.png …     uint16 depth, × depth_scale → metres, 0 = no depth

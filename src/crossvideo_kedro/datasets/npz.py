@@ -1,4 +1,4 @@
-"""A folder of ``.npz`` files, one per sequence: the storage of the intermediate contracts (DESIGN.md §3)."""
+"""A folder of ``.npz`` files, one per sequence: the storage of the intermediate contracts (docs/design.md §3)."""
 
 from __future__ import annotations
 

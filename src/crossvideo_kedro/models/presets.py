@@ -3,7 +3,7 @@
 Every config is built with ``from_dict``: an unknown (e.g. misspelt) key or an invalid value raises a
 ``ValueError`` that names the key. ``Literal`` options are checked in ``__post_init__``.
 
-Units: coordinates are metres in the camera frame (see DESIGN.md §3), times are seconds.
+Units: coordinates are metres in the camera frame (see docs/design.md §3), times are seconds.
 
 Choice of sizes
 ---------------

@@ -172,7 +172,7 @@ def build_sequence_index(
     sequence_table: pd.DataFrame, split_file: Mapping[str, str] | None, ingest_skipped: list[dict[str, Any]],
     params: dict[str, Any],
 ) -> pd.DataFrame:
-    """Add the sequence-level split to the per-sequence table (DESIGN.md §3).
+    """Add the sequence-level split to the per-sequence table (docs/design.md §3).
 
     Labelled sequences get train/val/test from the seeded fractions of ``ingest.split`` (the default) or, with
     ``ingest.split: file``, from the catalog entry ``split_file`` (which may also mark sequences ``unlabelled``);

@@ -1,4 +1,4 @@
-"""``ingest``: raw sequences → ``point_cloud_videos``, ``image_videos``, ``sequence_index`` (DESIGN.md §3).
+"""``ingest``: raw sequences → ``point_cloud_videos``, ``image_videos``, ``sequence_index`` (docs/design.md §3).
 
 Reads the labelled source ``raw_sequences``, the unlabelled pretraining pool ``unlabelled_sequences`` (may be an
 empty ``MemoryDataset``) and the optional fixed split ``split_file`` (``{}`` unless ``ingest.split: file``).
