@@ -3,7 +3,7 @@
 A run is described once, as a :class:`DownstreamRun` (a frozen run spec), and runs wherever an executor sends it:
 
 * ``inline`` — in this process, one group after another (``finetune.workers: 1``);
-* ``local`` — a :class:`~concurrent.futures.ProcessPoolExecutor` of spawned processes on this machine
+* ``local`` — a :class:`~concurrent.futures.ProcessPoolExecutor` of spawned processes on the local host
   (``finetune.workers``; ``auto``: one process per core, one torch thread per run);
 * a Dask scheduler address (``tcp://host:8786``) — the cluster's workers, through
   :meth:`distributed.Client.get_executor`.
