@@ -27,24 +27,33 @@ def test_a_failed_runs_partial_outputs_are_not_mixed_with_an_older_runs():
 
 @pytest.mark.slow
 def test_augment_after_a_failed_ingest_loads_the_finished_ingest_whole(tmp_path):
-    """ingest (32 points) finishes; ingest with 16 points and a split file naming an unknown sequence saves its
-    videos and fails (with a short error); augment then loads videos and index of the first ingest, never the failed
-    one's videos."""
+    """ingest (32 points) finishes; an ingest with 16 points saves its videos and fails before its sequence_index is
+    written; augment then loads videos and index of the first ingest, never the failed one's videos.
+
+    (A split-file typo no longer gets that far: ingest checks the split file before it saves anything, tested in
+    tests/pipelines/test_ingest_pipeline.py; here the index's save fails because its folder's parent is a file.)"""
     project = make_project(tmp_path)
     kedro(project, "--env", "tiny", "--pipelines", "generate,ingest")
-    (project / "split.json").write_text('{"no_such_sequence": "train"}')
-    (project / "conf" / "tiny" / "catalog.yml").write_text(yaml.safe_dump(
-        {"split_file": {"type": "crossvideo_kedro.datasets.SplitFileDataset", "filepath": "split.json"}}))
-    failed = kedro(project, "--env", "tiny", "--pipelines", "ingest",
-                   "--params", "ingest.split=file,ingest.num_points=16", check=False)
-    assert failed.returncode != 0
-    output = (failed.stdout + failed.stderr).splitlines()  # the error is short: a few lines, no traceback
-    errors = [i for i, line in enumerate(output) if line.startswith("Error: DataError: split_file: ")]
-    assert len(errors) == 1 and "no_such_sequence" in output[errors[0]], output[-40:]
-    assert "Traceback" not in failed.stderr and "╭" not in failed.stderr and len(output) < 80, len(output)
+    (project / "split.json").write_text('{"no_such_sequence": "train"}')  # a typo: refused short, nothing saved
+    split_entry = {"split_file": {"type": "crossvideo_kedro.datasets.SplitFileDataset", "filepath": "split.json"}}
+    catalog = project / "conf" / "tiny" / "catalog.yml"
+    original = catalog.read_text() if catalog.exists() else ""
+    catalog.write_text(yaml.safe_dump(split_entry))
+    refused = kedro(project, "--env", "tiny", "--pipelines", "ingest", "--params", "ingest.split=file", check=False)
+    output = (refused.stdout + refused.stderr).splitlines()
+    errors = [line for line in output if line.startswith("Error: DataError: split_file: ")]
+    assert refused.returncode != 0 and len(errors) == 1 and "no_such_sequence" in errors[0], output[-40:]
+    assert "Traceback" not in refused.stderr and "╭" not in refused.stderr and len(output) < 80, len(output)
     assert "no_such_sequence" in (project / "data" / ".runs" / "last_error.log").read_text()
+
+    (project / "blocker").write_text("a file where the index's folder would go")
+    catalog.write_text(yaml.safe_dump({"sequence_index": {
+        "type": "pandas.ParquetDataset", "filepath": "blocker/sequence_index.parquet", "versioned": True}}))
+    failed = kedro(project, "--env", "tiny", "--pipelines", "ingest", "--params", "ingest.num_points=16", check=False)
+    assert failed.returncode != 0
     points = project / "data" / "02_intermediate" / "point_cloud_videos"
     assert len([p for p in points.iterdir() if p.is_dir()]) == 2  # the failed run did save its videos
+    catalog.write_text(original)
 
     result = kedro(project, "--env", "tiny", "--pipelines", "augment")
     log = result.stdout + result.stderr
