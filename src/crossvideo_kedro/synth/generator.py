@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -73,15 +74,7 @@ def generate_sequence(config: GeneratorConfig, index: int, category: str | None 
     layout = sample_layout(config, layout_rng, category)
     dropout_rate = float(layout_rng.uniform(*config.sensor.dropout))
 
-    plan = sample_plan(config, motion_rng)
-    context = MotionContext(
-        motion=config.motion,
-        centre=np.zeros(2),
-        grasp_z=layout.object_mesh.top + PALM_SIZE[2] * layout.hand_scale / 2 + _GRASP_CLEARANCE,
-        approach_yaw=layout.approach_yaw,
-    )
-    start = initial_state(motion_rng, context, layout.object_start, layout.object_yaw)
-    motion = plan_motion(plan, list(config.action_classes), start, context, motion_rng)
+    plan, motion = _sample_motion(config, layout, motion_rng)
 
     parts, part_to_world = _assemble(layout, motion.hand_pose, motion.flexion, motion.object_pose)
     part_to_camera = layout.extrinsics[:, None] @ part_to_world  # (T, P, 4, 4)
@@ -117,6 +110,19 @@ def generate_sequence(config: GeneratorConfig, index: int, category: str | None 
     logger.debug("%s: %s, %d events, %.0f%% of rays cast", sequence.name, category, len(sequence.events),
                  100 * gbuffer.cast_fraction)
     return sequence.validate()
+
+
+def _sample_motion(config: GeneratorConfig, layout: Layout, rng: np.random.Generator) -> tuple[Any, Any]:
+    """The action plan and the hand/object motion that carries it out, drawn from ``rng`` in that order."""
+    plan = sample_plan(config, rng)
+    context = MotionContext(
+        motion=config.motion,
+        centre=np.zeros(2),
+        grasp_z=layout.object_mesh.top + PALM_SIZE[2] * layout.hand_scale / 2 + _GRASP_CLEARANCE,
+        approach_yaw=layout.approach_yaw,
+    )
+    start = initial_state(rng, context, layout.object_start, layout.object_yaw)
+    return plan, plan_motion(plan, list(config.action_classes), start, context, rng)
 
 
 def generate_sequences(config: GeneratorConfig, first_index: int = 0) -> dict[str, RawSequence]:

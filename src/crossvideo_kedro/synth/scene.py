@@ -143,9 +143,8 @@ def sample_layout(config: GeneratorConfig, rng: np.random.Generator, category: s
     Returns:
         The :class:`Layout`.
     """
-    sc, cam, li = config.scene, config.camera, config.lighting
+    sc = config.scene
     spec = config.categories[category]
-    num_frames = config.num_frames
 
     # --- manipulated object and hand
     scale = float(rng.uniform(1.0 - sc.size_jitter, 1.0 + sc.size_jitter))
@@ -160,7 +159,40 @@ def sample_layout(config: GeneratorConfig, rng: np.random.Generator, category: s
     hand_scale = float(rng.uniform(*sc.hand_scale))
     finger_gains = np.concatenate([rng.uniform(0.8, 1.0, size=1), rng.uniform(0.85, 1.1, size=NUM_FINGERS - 1)])
 
-    # --- camera: beside the arm, looking at a point between the object and the resting hand
+    # --- camera, table, distractors and light, drawn in that order
+    arm_side = approach_yaw + math.pi
+    extrinsics, (azimuth0, elevation0, distance) = _sample_camera(config, rng, object_start, approach_yaw)
+    parts, poses = _sample_table(config, rng)
+    distractors = _place_distractors(config, rng, parts, poses, extrinsics, arm_side, azimuth0)
+    lighting, light_info = _sample_lighting(config, rng)
+
+    category_id = len(BASE_SEMANTIC_CLASSES) + list(config.categories).index(category)
+    info = {
+        "category": category,
+        "category_id": category_id,
+        "shape": spec["shape"],
+        "texture": spec.get("texture", "plain"),
+        "object_scale": round(scale, 4),
+        "hand_scale": round(hand_scale, 4),
+        "approach_yaw_deg": round(math.degrees(approach_yaw) % 360.0, 2),
+        "camera_distance": round(distance, 4),
+        "camera_elevation_deg": round(math.degrees(elevation0), 2),
+        "distractors": distractors,
+        "light": light_info,
+    }
+    return Layout(
+        category=category, category_id=category_id, object_mesh=mesh, object_start=object_start,
+        object_yaw=object_yaw, approach_yaw=approach_yaw, static_parts=parts, static_poses=np.stack(poses),
+        object_appearance=object_appearance, hand_appearance=Appearance(hand_color), hand_scale=hand_scale,
+        finger_gains=finger_gains, extrinsics=extrinsics, lighting=lighting, info=info,
+    )
+
+
+def _sample_camera(config: GeneratorConfig, rng: np.random.Generator, object_start: np.ndarray,
+                   approach_yaw: float) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """World-to-camera extrinsics (T, 4, 4) beside the arm, looking between the object and the resting hand, and the
+    first frame's (azimuth, elevation, distance)."""
+    cam, num_frames = config.camera, config.num_frames
     arm_side = approach_yaw + math.pi
     side = 1.0 if rng.random() < 0.5 else -1.0
     azimuth0 = arm_side + side * math.radians(rng.uniform(*cam.side_deg))
@@ -177,16 +209,26 @@ def sample_layout(config: GeneratorConfig, rng: np.random.Generator, category: s
         [np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)], axis=-1
     )
     extrinsics = look_at(eye, target)  # (T, 4, 4)
+    return extrinsics, (azimuth0, elevation0, distance)
 
-    # --- table (top at z = 0), shifted and turned a little
+
+def _sample_table(config: GeneratorConfig, rng: np.random.Generator) -> tuple[list[Part], list[np.ndarray]]:
+    """The table (top at z = 0), shifted and turned a little: the first static part and its pose."""
+    sc = config.scene
     table_shift = rng.uniform(-0.1, 0.1, size=2)
     table_yaw = float(rng.uniform(-0.4, 0.4))
     table_color = _jitter_color(rng, sc.table_colors[int(rng.integers(len(sc.table_colors)))], sc.color_jitter)
     table = Part("table", Rectangle(*sc.table_size), LABEL["table"], Appearance(table_color))
     parts = [table]
     poses = [translation(np.array([*table_shift, 0.0])) @ rot_z(table_yaw)]
+    return parts, poses
 
-    # --- distractors on a ring around the workspace, away from the arm's path and the line of sight
+
+def _place_distractors(config: GeneratorConfig, rng: np.random.Generator, parts: list[Part], poses: list[np.ndarray],
+                       extrinsics: np.ndarray, arm_side: float, azimuth0: float) -> list[dict]:
+    """Distractors on a ring around the workspace, away from the arm's path and the line of sight, appended to
+    ``parts`` and ``poses``; returns their shapes and sizes."""
+    sc = config.scene
     count = int(rng.integers(sc.num_distractors[0], sc.num_distractors[1] + 1))
     placed: list[np.ndarray] = []
     distractors = []
@@ -211,8 +253,12 @@ def sample_layout(config: GeneratorConfig, rng: np.random.Generator, category: s
         parts.append(Part(f"distractor{d}", object_mesh(shape, size), LABEL["distractor"], Appearance(d_color)))
         poses.append(translation(position) @ rot_z(yaw))
         distractors.append({"shape": shape, "size": list(size)})
+    return distractors
 
-    # --- light
+
+def _sample_lighting(config: GeneratorConfig, rng: np.random.Generator) -> tuple[Lighting, dict]:
+    """The light (direction, ambient, intensity, tint, per-frame flicker (T,), background) and its summary."""
+    li, num_frames = config.lighting, config.num_frames
     light_azimuth = float(rng.uniform(0.0, 2 * math.pi))
     light_elevation = math.radians(rng.uniform(*li.elevation_deg))
     direction = np.array([math.cos(light_elevation) * math.cos(light_azimuth),
@@ -224,39 +270,9 @@ def sample_layout(config: GeneratorConfig, rng: np.random.Generator, category: s
     flicker = 1.0 + li.flicker * np.convolve(flicker, np.ones(3) / math.sqrt(3.0), mode="valid")  # (T,)
     wall = rng.uniform(40.0, 120.0) + rng.uniform(-15.0, 15.0, size=3)
     background = np.stack([wall * 0.8, wall * 1.15])  # darker at the top
-
-    category_id = len(BASE_SEMANTIC_CLASSES) + list(config.categories).index(category)
-    info = {
-        "category": category,
-        "category_id": category_id,
-        "shape": spec["shape"],
-        "texture": spec.get("texture", "plain"),
-        "object_scale": round(scale, 4),
-        "hand_scale": round(hand_scale, 4),
-        "approach_yaw_deg": round(math.degrees(approach_yaw) % 360.0, 2),
-        "camera_distance": round(distance, 4),
-        "camera_elevation_deg": round(math.degrees(elevation0), 2),
-        "distractors": distractors,
-        "light": {"ambient": round(ambient, 4), "intensity": round(intensity, 4),
-                  "elevation_deg": round(math.degrees(light_elevation), 2)},
-    }
-    return Layout(
-        category=category,
-        category_id=category_id,
-        object_mesh=mesh,
-        object_start=object_start,
-        object_yaw=object_yaw,
-        approach_yaw=approach_yaw,
-        static_parts=parts,
-        static_poses=np.stack(poses),
-        object_appearance=object_appearance,
-        hand_appearance=Appearance(hand_color),
-        hand_scale=hand_scale,
-        finger_gains=finger_gains,
-        extrinsics=extrinsics,
-        lighting=Lighting(direction, ambient, intensity, tint, flicker, background),
-        info=info,
-    )
+    info = {"ambient": round(ambient, 4), "intensity": round(intensity, 4),
+            "elevation_deg": round(math.degrees(light_elevation), 2)}
+    return Lighting(direction, ambient, intensity, tint, flicker, background), info
 
 
 def _in_view(point: np.ndarray, extrinsics: np.ndarray, config: GeneratorConfig, margin: float = 0.1) -> bool:
