@@ -47,6 +47,14 @@ def test_npz_and_protocols(tmp_path: Path) -> None:
     assert [v.split for v in read_msr_action3d(tmp_path, protocol="odd")] == ["test", "train"]
 
 
+def test_npz_with_equal_point_counts_is_a_plain_array(tmp_path: Path) -> None:
+    """Frames of equal N_t are saved by NumPy as one (T, N, 3) float array instead of an object array."""
+    np.savez_compressed(tmp_path / "a02_s01_e01_sdepth.npz", point_clouds=np.arange(12.0).reshape(2, 2, 3))
+    (video,) = read_msr_action3d(tmp_path)
+    assert [p.dtype for p in video.points] == [np.float32, np.float32]
+    np.testing.assert_array_equal(video.points[1], [[6, 7, 8], [9, 10, 11]])
+
+
 def test_bad_files_name_the_file(tmp_path: Path) -> None:
     path = tmp_path / "a01_s01_e01_sdepth.bin"
     np.asarray([3, 4, 4, 7], dtype="<u4").tofile(path)

@@ -72,3 +72,14 @@ def test_missing_key_and_corrupt_file_name_the_file(tmp_path: Path) -> None:
     broken.write_bytes(b"not a zip")
     with pytest.raises(DataError, match=r"broken\.npz"):
         load_npz_member(broken, "point_clouds")
+
+
+def test_numpy_1_module_name_is_accepted(tmp_path: Path) -> None:
+    """Files written by NumPy 1.x name ``numpy.core.multiarray``; protocol 3 spells globals as plain text."""
+    array = _object_array([np.arange(6, dtype=np.float64).reshape(2, 3)])
+    payload = pickle.dumps(array, protocol=3)
+    assert b"numpy._core.multiarray" in payload
+    path = tmp_path / "old.npz"
+    _npz_with_pickle(path, payload.replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
+    (frame,) = load_npz_member(path, "point_clouds")
+    np.testing.assert_array_equal(frame, [[0, 1, 2], [3, 4, 5]])
