@@ -201,3 +201,57 @@ def test_feature_map_coordinates_follow_the_resize_convention():
     uv = torch.tensor([[-0.5, -0.5], [63.5, 47.5], [31.5, 23.5], [4.0, 4.0]])
     got = to_feature_map(uv, (48, 64), (6, 8))  # stride 8
     assert got.flatten().tolist() == pytest.approx([-0.5, -0.5, 7.5, 5.5, 3.5, 2.5, 0.0625, 0.0625])
+
+
+# ---------------------------------------------------------------- shortcut: position alone
+
+
+def _augment(points: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """The views' augmentation: rotation about the up axis (±15°), per-axis scale 0.9–1.1, translation ±5 cm."""
+    angle = np.deg2rad(15.0) * rng.uniform(-1, 1)
+    c, s = math.cos(angle), math.sin(angle)
+    rot = torch.tensor([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+    scale = torch.from_numpy(rng.uniform(0.9, 1.1, 3)).float()
+    return (points @ rot.T) * scale + torch.from_numpy(rng.uniform(-0.05, 0.05, 3)).float()
+
+
+def _position_losses(seeds: int = 20) -> dict[str, float]:
+    """Mean loss over scenes of: features from position alone, random point features, and a camera-aware encoder."""
+    H, W, h, w, frames, M, D = 48, 64, 6, 8, 4, 64, 16
+    k = torch.from_numpy(K).float()
+    g = torch.Generator().manual_seed(0)
+    to_image, to_point = torch.randn(3, D, generator=g), torch.randn(4, D, generator=g)  # fixed random linear maps
+    rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    cells = torch.stack([cols / w, rows / h, torch.ones(h, w)], dim=-1)  # (h, w, 3): the cell's own position
+    image = (cells @ to_image).permute(2, 0, 1)[None].expand(frames, -1, -1, -1)  # (F, D, h, w)
+    loss = PointPixelInfoNCE(mask_radius=1.0)
+    results: dict[str, list[float]] = {"position": [], "random": [], "camera_aware": []}
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        depth = rng.uniform(1.0, 3.0, (frames, H, W)).astype(np.float32)
+        points = torch.from_numpy(backproject_pixels(depth, rng.integers(0, H * W, (frames, M // frames)), K))
+        points = points.reshape(M, 3)
+        frame = torch.arange(frames).repeat_interleave(M // frames)
+        uv, valid = project_points(points, k, (H, W))
+        uv = to_feature_map(uv, (H, W), (h, w))
+        seen = _augment(points, rng)  # what the point encoder gets
+        results["position"].append(float(loss(torch.cat([seen, torch.ones(M, 1)], 1) @ to_point, image, frame, uv,
+                                              valid)))
+        results["random"].append(float(loss(torch.randn(M, D, generator=g), image, frame, uv, valid)))
+        guess = to_feature_map(project_points(seen, k, (H, W))[0], (H, W), (h, w))  # the cell the view suggests
+        aware = torch.cat([guess[:, :1] / w, guess[:, 1:] / h, torch.ones(M, 1)], 1) @ to_image
+        results["camera_aware"].append(float(loss(aware, image, frame, uv, valid)))
+    return {name: float(np.mean(values)) for name, values in results.items()}
+
+
+def test_position_alone_does_no_better_than_random_point_features():
+    """The shortcut test: image features from the pixel position and point features from the augmented xyz alone,
+    each through a fixed random linear map, do not beat random point features against the same image features.
+
+    An encoder that knows the camera — it projects the augmented points with K and embeds the cell like the image
+    side — does beat them: the views' augmentation moves a point by about a cell, not across the image, so position
+    is a signal this loss can reward (see docs/objectives.md). That case shows the test can fail.
+    """
+    means = _position_losses()
+    assert means["position"] >= means["random"] - 0.05, means
+    assert means["camera_aware"] < means["random"] - 0.5, means
