@@ -274,3 +274,15 @@ def test_position_alone_is_a_shortcut_the_views_augmentation_does_not_remove():
         fitted.append(float(loss(z, image, frame, uv, valid)))
         shuffled.append(float(loss(z[torch.randperm(TOKENS, generator=g)], image, frame, uv, valid)))
     assert np.mean(fitted) < np.mean(shuffled) - 0.5, (np.mean(fitted), np.mean(shuffled))
+
+
+@pytest.mark.parametrize("sampling", ["bilinear", "nearest"])
+def test_sampling_equals_torch_grid_sample(sampling):
+    """The gathered sampling is grid_sample with align_corners=False and border padding, inside and outside the map."""
+    image = randn(3, 5, 4, 6, seed=11)
+    frame = torch.tensor([0, 1, 2, 2, 1, 0])
+    uv = torch.tensor([[0.3, 0.7], [4.9, 2.2], [5.0, 3.0], [-0.4, 1.5], [6.3, -0.2], [2.2, 1.1]])
+    got = PointPixelInfoNCE(sampling=sampling).sample(image, frame, uv)
+    grid = torch.stack([(2 * uv[:, 0] + 1) / 6 - 1, (2 * uv[:, 1] + 1) / 4 - 1], dim=-1)[:, None, None, :]
+    expected = F.grid_sample(image[frame], grid, mode=sampling, padding_mode="border", align_corners=False)
+    torch.testing.assert_close(got, expected[:, :, 0, 0])

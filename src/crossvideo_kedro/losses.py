@@ -490,13 +490,20 @@ class PointPixelInfoNCE(nn.Module):
         self.sampling = sampling
 
     def sample(self, image: torch.Tensor, frame: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
-        """y: (M, D) feature of each token's frame at its position (borders clamped)."""
-        _, _, h, w = image.shape
-        grid = torch.stack([(2 * uv[:, 0] + 1) / w - 1, (2 * uv[:, 1] + 1) / h - 1], dim=-1)  # (M, 2) in [-1, 1]
-        picked = image[frame]  # (M, D, h, w)
-        y = F.grid_sample(picked, grid[:, None, None, :].to(image.dtype), mode=self.sampling,
-                          padding_mode="border", align_corners=False)  # (M, D, 1, 1)
-        return y[:, :, 0, 0]
+        """y: (M, D) feature of each token's frame at its position, borders clamped (gathers, no (M, D, h, w) copy)."""
+        n_frames, D, h, w = image.shape
+        flat = image.permute(0, 2, 3, 1).reshape(n_frames * h * w, D)  # (F·h·w, D)
+        u = uv[:, 0].clamp(0, w - 1).to(image.dtype)  # (M,)
+        v = uv[:, 1].clamp(0, h - 1).to(image.dtype)
+        base = frame * (h * w)  # (M,)
+        if self.sampling == "nearest":
+            return flat[base + torch.floor(v + 0.5).long() * w + torch.floor(u + 0.5).long()]
+        u0 = u.floor().long().clamp(max=max(w - 2, 0))
+        v0 = v.floor().long().clamp(max=max(h - 2, 0))
+        u1, v1 = (u0 + 1).clamp(max=w - 1), (v0 + 1).clamp(max=h - 1)
+        a, b = (u - u0)[:, None], (v - v0)[:, None]  # (M, 1) weights of the right and lower corners
+        return ((1 - a) * (1 - b) * flat[base + v0 * w + u0] + a * (1 - b) * flat[base + v0 * w + u1]
+                + (1 - a) * b * flat[base + v1 * w + u0] + a * b * flat[base + v1 * w + u1])
 
     def token_losses(self, points: torch.Tensor, image: torch.Tensor, frame: torch.Tensor, uv: torch.Tensor,
                      valid: torch.Tensor) -> torch.Tensor:
