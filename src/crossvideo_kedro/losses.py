@@ -7,6 +7,9 @@ One objective per class, written in the notation of the papers:
 - :class:`FrameInfoNCELoss` — frame-level InfoNCE whose positives are frames of the same clip with the same
   timestamp (source frame index), so temporally augmented views never pair different moments.
 - :class:`CrossVideoLoss` — the weighted sum of the CrossVideo terms, fed by the model's embedding dict.
+- :class:`PointPixelInfoNCE` — dense point-to-pixel InfoNCE (PPKT/SLidR), with :func:`project_points` and
+  :func:`to_feature_map` to place camera-frame points on an image feature map. Standalone: not a term of
+  :class:`CrossVideoLoss`.
 
 Every loss L2-normalises its inputs along the last dim (idempotent for the projection heads' unit vectors), so
 ``a · b`` below is the cosine similarity. Shape letters: B clips, T frames, D embedding dim, V=2 views.
@@ -18,6 +21,8 @@ References:
     Afham et al., "CrossPoint: Self-Supervised Cross-Modal Contrastive Learning for 3D Point Cloud
     Understanding", CVPR 2022 (point embedding = mean of the two augmented views).
     Radford et al., "Learning Transferable Visual Models From Natural Language Supervision" (CLIP), ICML 2021.
+    Liu et al., "Learning from 2D: Contrastive Pixel-to-Point Knowledge Transfer for 3D Pretraining" (PPKT), 2021.
+    Sautier et al., "Image-to-Lidar Self-Supervised Distillation for Autonomous Driving Data" (SLidR), CVPR 2022.
 """
 
 from __future__ import annotations
@@ -396,3 +401,133 @@ class CrossVideoLoss(nn.Module):
             positives += loss.last_positive_rows
         loss.last_positive_rows = positives
         return total / len(pairs)
+
+
+# ---------------------------------------------------------------- dense point-to-pixel objective
+
+
+def project_points(
+    points: torch.Tensor, intrinsics: torch.Tensor, image_hw: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pixel coordinates of camera-frame points and whether they land in the image (pinhole, OpenCV convention).
+
+    ``(u, v, 1)ᵀ ∝ K (x, y, z)ᵀ`` with pixel centres at integers (docs/data.md), so a point is in the image iff
+    z > 0 and −0.5 ≤ u < W − 0.5, −0.5 ≤ v < H − 0.5. Points with z ≤ 0 get uv = 0 and valid = False.
+
+    Shape:
+        points: (M, 3) camera-frame metres. intrinsics: (3, 3) K.
+        returns: uv (M, 2) float pixels (u column, v row); valid (M,) bool.
+    """
+    if points.dim() != 2 or points.shape[1] != 3 or intrinsics.shape != (3, 3):
+        raise ValueError(f"expected points (M, 3) and K (3, 3), got {tuple(points.shape)} and "
+                         f"{tuple(intrinsics.shape)}")
+    H, W = image_hw
+    uvw = points @ intrinsics.to(points.dtype).T  # (M, 3)
+    z = uvw[:, 2]
+    front = z > 0
+    uv = torch.where(front[:, None], uvw[:, :2] / z.clamp_min(1e-12)[:, None], torch.zeros_like(uvw[:, :2]))
+    inside = (uv[:, 0] >= -0.5) & (uv[:, 0] < W - 0.5) & (uv[:, 1] >= -0.5) & (uv[:, 1] < H - 0.5)
+    return uv, front & inside
+
+
+def to_feature_map(uv: torch.Tensor, image_hw: tuple[int, int], feature_hw: tuple[int, int]) -> torch.Tensor:
+    """Image pixel coordinates → feature-map coordinates of an (h, w) map covering the whole (H, W) image.
+
+    With centres at integers on both grids, ``u' = (u + 0.5)·w/W − 0.5`` (and v with h/H), the mapping of
+    :func:`crossvideo_kedro.geometry.camera.scale_intrinsics` and of ``grid_sample(align_corners=False)``.
+
+    Shape:
+        uv: (M, 2) pixels. returns: (M, 2) feature-map cells (u' column, v' row).
+    """
+    scale = uv.new_tensor([feature_hw[1] / image_hw[1], feature_hw[0] / image_hw[0]])  # (2,): (sx, sy)
+    return (uv + 0.5) * scale - 0.5
+
+
+class PointPixelInfoNCE(nn.Module):
+    """Dense cross-modal InfoNCE: each point token against the image feature at its projected pixel (PPKT).
+
+    Token m has a point feature z_m, a frame f_m and a feature-map position p_m = (u'_m, v'_m); its pixel feature
+    y_m is the image feature map of frame f_m sampled at p_m (bilinear, or the nearest cell). With z, y
+    L2-normalised and s_mn = z_m · y_n / τ, over the valid tokens 𝒱 (in the image and not occluded):
+
+        N(m) = { n ∈ 𝒱, n ≠ m : f_n ≠ f_m  or  ‖p_n − p_m‖₂ > r }          (r = mask_radius, in cells)
+        ℓ_m = −log( exp(s_mm) / ( exp(s_mm) + Σ_{n ∈ N(m)} exp(s_mn) ) )
+        L = 1/|𝒱| Σ_{m ∈ 𝒱} ℓ_m
+
+    so the negatives of a token are the positives (pixel features) of the other tokens of the batch, an (M, M)
+    similarity as in PPKT, and pixels within r cells of the positive in the same frame — which an image
+    encoder cannot tell apart from it — are not negatives (SLidR pools such pixels into one superpixel instead).
+    Identical features everywhere give ℓ_m = log(1 + |N(m)|). With no valid token the loss is a zero that still
+    carries a graph, as in :class:`FrameInfoNCELoss`.
+
+    Reference: Liu et al., PPKT (2021), eq. (1); Sautier et al., SLidR (CVPR 2022), §3.
+
+    Args:
+        temperature: τ > 0.
+        mask_radius: r ≥ 0, feature-map cells; same-frame negatives this close to the positive are left out.
+        sampling: ``"bilinear"`` or ``"nearest"`` (the cell that contains the projection).
+
+    Shape:
+        points: (M, D) point-token features (normalised here along D).
+        image: (F, D, h, w) image feature maps of the F frames.
+        frame: (M,) int64 frame index of each token, in [0, F).
+        uv: (M, 2) float feature-map coordinates (u' column, v' row; see :func:`to_feature_map`).
+        valid: (M,) bool, False for tokens outside the image or occluded.
+        returns: scalar.
+    """
+
+    def __init__(self, temperature: float = DEFAULT_TEMPERATURE, mask_radius: float = 1.0,
+                 sampling: str = "bilinear") -> None:
+        super().__init__()
+        self.temperature = _check_temperature(temperature)
+        if isinstance(mask_radius, bool) or not isinstance(mask_radius, (int, float)) \
+                or not math.isfinite(mask_radius) or mask_radius < 0:
+            raise ValueError(f"mask_radius must be a finite number of feature-map cells >= 0 (0 masks only the "
+                             f"same cell), got {mask_radius!r}")
+        if sampling not in ("bilinear", "nearest"):
+            raise ValueError(f"sampling must be 'bilinear' or 'nearest', got {sampling!r}")
+        self.mask_radius = float(mask_radius)
+        self.sampling = sampling
+
+    def sample(self, image: torch.Tensor, frame: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+        """y: (M, D) feature of each token's frame at its position, borders clamped (gathers, no (M, D, h, w) copy)."""
+        n_frames, D, h, w = image.shape
+        flat = image.permute(0, 2, 3, 1).reshape(n_frames * h * w, D)  # (F·h·w, D)
+        u = uv[:, 0].clamp(0, w - 1).to(image.dtype)  # (M,)
+        v = uv[:, 1].clamp(0, h - 1).to(image.dtype)
+        base = frame * (h * w)  # (M,)
+        if self.sampling == "nearest":
+            return flat[base + torch.floor(v + 0.5).long() * w + torch.floor(u + 0.5).long()]
+        u0 = u.floor().long().clamp(max=max(w - 2, 0))
+        v0 = v.floor().long().clamp(max=max(h - 2, 0))
+        u1, v1 = (u0 + 1).clamp(max=w - 1), (v0 + 1).clamp(max=h - 1)
+        a, b = (u - u0)[:, None], (v - v0)[:, None]  # (M, 1) weights of the right and lower corners
+        return ((1 - a) * (1 - b) * flat[base + v0 * w + u0] + a * (1 - b) * flat[base + v0 * w + u1]
+                + (1 - a) * b * flat[base + v1 * w + u0] + a * b * flat[base + v1 * w + u1])
+
+    def token_losses(self, points: torch.Tensor, image: torch.Tensor, frame: torch.Tensor, uv: torch.Tensor,
+                     valid: torch.Tensor) -> torch.Tensor:
+        """ℓ_m of each valid token, in token order: (V,) with V = valid.sum() (the loss is their mean)."""
+        M, D = points.shape
+        if image.dim() != 4 or image.shape[1] != D:
+            raise ValueError(f"image must be (F, D={D}, h, w), got {tuple(image.shape)}")
+        if frame.shape != (M,) or uv.shape != (M, 2) or valid.shape != (M,):
+            raise ValueError(f"expected frame ({M},), uv ({M}, 2), valid ({M},); got {tuple(frame.shape)}, "
+                             f"{tuple(uv.shape)}, {tuple(valid.shape)}")
+        if M and (int(frame.min()) < 0 or int(frame.max()) >= image.shape[0]):
+            raise ValueError(f"frame indices must lie in [0, {image.shape[0]}), got {frame.min()}..{frame.max()}")
+        keep = valid.bool()
+        z = F.normalize(points[keep], dim=-1)  # (V, D)
+        y = F.normalize(self.sample(image, frame[keep], uv[keep]), dim=-1)  # (V, D)
+        f, p = frame[keep], uv[keep]
+        near = (f[:, None] == f[None, :]) & (torch.cdist(p.double(), p.double()) <= self.mask_radius)  # (V, V)
+        near.fill_diagonal_(False)  # the positive itself stays
+        logits = (z @ y.T / self.temperature).masked_fill(near, float("-inf"))  # (V, V), positive on the diagonal
+        return F.cross_entropy(logits, torch.arange(len(z), device=z.device), reduction="none")
+
+    def forward(self, points: torch.Tensor, image: torch.Tensor, frame: torch.Tensor, uv: torch.Tensor,
+                valid: torch.Tensor) -> torch.Tensor:
+        per_token = self.token_losses(points, image, frame, uv, valid)  # (V,)
+        if per_token.numel() == 0:
+            return (points.sum() + image.sum()) * 0.0
+        return per_token.mean()
