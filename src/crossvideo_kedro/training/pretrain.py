@@ -12,9 +12,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -30,8 +31,8 @@ from crossvideo_kedro.clip_pool import ClipPool
 from crossvideo_kedro.config import check_keys
 from crossvideo_kedro.losses import CrossVideoLoss
 from crossvideo_kedro.training.checkpointing import Checkpointer, fingerprint
-from crossvideo_kedro.training.distributed import DistInfo, gather_batch_dim
 from crossvideo_kedro.models.presets import ModelConfig
+from crossvideo_kedro.training.distributed import DistInfo, gather_batch_dim
 from crossvideo_kedro.training.model import CrossVideoModel, images_to_tensor
 from crossvideo_kedro.training.precision import AMP_CHOICES, autocast, resolve_amp, set_threads
 from crossvideo_kedro.training.schedule import build_optimizer, build_scheduler
@@ -200,82 +201,137 @@ def pretrain(
     set_threads(config.num_threads)
     loss_fn = CrossVideoLoss(**config.loss)
     need_images = uses_images(loss_fn)
-    if need_images and pool.images is None:
-        raise ValueError("pretrain.loss.weights gives image terms weight > 0 but the pool has no image videos")
-    if config.batch_size % dist_info.world_size:
-        raise ValueError(f"pretrain.batch_size {config.batch_size} must divide by the {dist_info.world_size} ranks")
-    batch_size = min(config.batch_size, len(pool))
-    batch_size -= batch_size % dist_info.world_size
-    if batch_size < 2:
-        raise ValueError(f"the pretraining pool has {len(pool)} sequences; contrastive batches need >= 2")
+    batch_size = _global_batch_size(config.batch_size, pool, need_images, dist_info)
     local = batch_size // dist_info.world_size
     rows = _rank_rows(batch_size, dist_info)
-    layouts = augment.view_layouts()
-    draw = lambda step: pool.sample(np.random.default_rng([augment.seed, seed, step]), batch_size, augment,  # noqa: E731
-                                    layouts)
+    draw = partial(_draw, pool, augment, augment.view_layouts(), seed, batch_size)
 
     torch.manual_seed(seed)  # initial weights and dropout come from the torch RNG
-    model_config = ModelConfig.from_dict(config.model)
-    model = CrossVideoModel(model_config, use_images=need_images, terms=loss_fn.weights).to(device)
-    if dist_info.enabled and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-        if device.type != "cuda":
-            raise ValueError("BatchNorm in the model under DDP on CPU would use per-rank statistics (SyncBatchNorm "
-                             "needs CUDA); set pretrain.model.head.norm (and point.norm) to 'layer'")
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    optimizer = build_optimizer(model.parameters(), config.optimizer, config.lr, config.weight_decay, config.momentum)
-    scheduler = build_scheduler(optimizer, config.steps, config.warmup_steps, config.min_lr_ratio)
-    identity = {k: v for k, v in config.__dict__.items()
-                if k not in ("progress", "checkpoint", "device", "num_threads", "prefetch", "seeds")}
-    run_id = fingerprint(identity, dataclasses.asdict(augment), seed, pool.describe())
-    checkpoint = config.checkpointing
-    checkpointer = Checkpointer(checkpoint.dir, run_id, checkpoint.every_steps, checkpoint.keep)
-    history: list[dict[str, Any]] = []
-    step = 0
-    state = checkpointer.load(total_steps=config.steps) if checkpoint.resume else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step, history = state["step"], list(state["history"])
+    model = _build_model(config, loss_fn, need_images, device, dist_info)
+    optimizer, scheduler = _optimizer(model, config)
+    checkpointer = _checkpointer(config, augment, seed, pool)
+    state = checkpointer.load(total_steps=config.steps) if config.checkpointing.resume else None
+    step, history = _restore(state, model, optimizer, scheduler)
     train_model = DistributedDataParallel(model) if dist_info.enabled else model
     dtype = resolve_amp(config.amp, device)
     executor = ThreadPoolExecutor(max_workers=1) if use_prefetch(config.prefetch, device) else None
-    pending = executor.submit(draw, step) if executor and step < config.steps else None
-
+    batches = _prefetched(draw, step, config.steps, executor)
     progress = tqdm(total=config.steps, initial=step, desc=f"pretrain seed {seed}", unit="step",
                     disable=not (config.progress and dist_info.is_main))
     model.train()
     try:
         while step < config.steps:
             tick = time.perf_counter()
-            batch = pending.result() if pending is not None else draw(step)
-            if executor and step + 1 < config.steps:
-                pending = executor.submit(draw, step + 1)  # the next batch's views, while this step runs
-            tensors = _to_device(batch, rows, device)
+            tensors = _to_device(next(batches), rows, device)
             total, terms, grad_norm = train_step(model, train_model, tensors, loss_fn, optimizer, scheduler,
                                                  config.grad_clip, device, dtype, need_images, local)
             step += 1
-            seconds = time.perf_counter() - tick
-            row = {"pretrain_seed": seed, "step": step, "lr": scheduler.get_last_lr()[0], "loss": float(total.detach()),
-                   "grad_norm": float(grad_norm), "clips_per_s": batch_size / seconds}
-            row.update({term: float(value) for term, value in terms.items()})
-            row.update({f"positives_{term}": count for term, count in loss_fn.positives.items()})
-            history.append(row)
-            progress.update(1)
-            progress.set_postfix(loss=f"{row['loss']:.3f}", **{k: f"{v:.2f}" for k, v in terms.items()},
-                                 clips_s=f"{row['clips_per_s']:.1f}")
+            history.append(_history_row(seed, step, scheduler, total, grad_norm, terms, loss_fn,
+                                        batch_size / (time.perf_counter() - tick), progress))
             if dist_info.is_main and checkpointer.due(step, config.steps):
-                checkpointer.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                   "scheduler": scheduler.state_dict(), "history": history}, step)
+                _save_checkpoint(checkpointer, step, model, optimizer, scheduler, history)
             if on_step is not None:
                 on_step(step)
     finally:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
         progress.close()
+    return _without_sync_batchnorm(model), pd.DataFrame(history)
+
+
+def _draw(pool: ClipPool, augment: AugmentConfig, layouts: Any, seed: int, batch_size: int, step: int) -> Any:
+    """Step ``step``'s batch of view pairs, from ``default_rng([augment.seed, seed, step])``."""
+    return pool.sample(np.random.default_rng([augment.seed, seed, step]), batch_size, augment, layouts)
+
+
+def _prefetched(draw: Callable[[int], Any], first: int, last: int, executor: ThreadPoolExecutor | None) -> Iterator:
+    """The batches of steps ``first .. last - 1``; with ``executor``, each next one is drawn while a step runs."""
+    pending = executor.submit(draw, first) if executor and first < last else None
+    for step in range(first, last):
+        batch = pending.result() if pending is not None else draw(step)
+        if executor and step + 1 < last:
+            pending = executor.submit(draw, step + 1)  # the next batch's views, while this step runs
+        yield batch
+
+
+def _checkpointer(config: PretrainConfig, augment: AugmentConfig, seed: int, pool: ClipPool) -> Checkpointer:
+    """The run's checkpointer, keyed by a fingerprint of everything that changes its numbers."""
+    identity = {k: v for k, v in config.__dict__.items()
+                if k not in ("progress", "checkpoint", "device", "num_threads", "prefetch", "seeds")}
+    run_id = fingerprint(identity, dataclasses.asdict(augment), seed, pool.describe())
+    checkpoint = config.checkpointing
+    return Checkpointer(checkpoint.dir, run_id, checkpoint.every_steps, checkpoint.keep)
+
+
+def _history_row(seed: int, step: int, scheduler: Any, total: torch.Tensor, grad_norm: Any,
+                 terms: dict[str, torch.Tensor], loss_fn: CrossVideoLoss, clips_per_s: float,
+                 progress: tqdm) -> dict[str, Any]:
+    """One step's row of the history (loss, terms, lr, grad norm, speed), also shown on the progress bar."""
+    row = {"pretrain_seed": seed, "step": step, "lr": scheduler.get_last_lr()[0], "loss": float(total.detach()),
+           "grad_norm": float(grad_norm), "clips_per_s": clips_per_s,
+           **{term: float(value) for term, value in terms.items()},
+           **{f"positives_{term}": count for term, count in loss_fn.positives.items()}}
+    progress.update(1)
+    progress.set_postfix(loss=f"{row['loss']:.3f}", **{k: f"{v:.2f}" for k, v in terms.items()},
+                         clips_s=f"{row['clips_per_s']:.1f}")
+    return row
+
+
+def _global_batch_size(requested: int, pool: ClipPool, need_images: bool, dist_info: DistInfo) -> int:
+    """Clips per step over all ranks: ``requested``, capped at the pool's size and rounded down to the ranks."""
+    if need_images and pool.images is None:
+        raise ValueError("pretrain.loss.weights gives image terms weight > 0 but the pool has no image videos")
+    pool_size = len(pool)
+    if requested % dist_info.world_size:
+        raise ValueError(f"pretrain.batch_size {requested} must divide by the {dist_info.world_size} ranks")
+    batch_size = min(requested, pool_size)
+    batch_size -= batch_size % dist_info.world_size
+    if batch_size < 2:
+        raise ValueError(f"the pretraining pool has {pool_size} sequences; contrastive batches need >= 2")
+    return batch_size
+
+
+def _build_model(config: PretrainConfig, loss_fn: CrossVideoLoss, need_images: bool, device: torch.device,
+                 dist_info: DistInfo) -> CrossVideoModel:
+    """The model on ``device`` (weights from the torch RNG as seeded); BatchNorm synchronised under DDP on CUDA."""
+    model = CrossVideoModel(ModelConfig.from_dict(config.model), use_images=need_images,
+                            terms=loss_fn.weights).to(device)
+    if dist_info.enabled and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        if device.type != "cuda":
+            raise ValueError("BatchNorm in the model under DDP on CPU would use per-rank statistics (SyncBatchNorm "
+                             "needs CUDA); set pretrain.model.head.norm (and point.norm) to 'layer'")
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return model
+
+
+def _restore(state: dict[str, Any] | None, model: nn.Module, optimizer: torch.optim.Optimizer,
+             scheduler: Any) -> tuple[int, list[dict[str, Any]]]:
+    """Load a checkpoint's states into the training objects; returns its step and history ((0, []) without one)."""
+    if state is None:
+        return 0, []
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return state["step"], list(state["history"])
+
+
+def _optimizer(model: nn.Module, config: PretrainConfig) -> tuple[torch.optim.Optimizer, Any]:
+    """The optimiser and its warm-up + cosine schedule over ``config.steps``."""
+    optimizer = build_optimizer(model.parameters(), config.optimizer, config.lr, config.weight_decay, config.momentum)
+    return optimizer, build_scheduler(optimizer, config.steps, config.warmup_steps, config.min_lr_ratio)
+
+
+def _save_checkpoint(checkpointer: Checkpointer, step: int, model: nn.Module, optimizer: torch.optim.Optimizer,
+                     scheduler: Any, history: list[dict[str, Any]]) -> None:
+    checkpointer.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                       "scheduler": scheduler.state_dict(), "history": history}, step)
+
+
+def _without_sync_batchnorm(model: nn.Module) -> nn.Module:
+    """``model`` with any SyncBatchNorm (DDP on CUDA) turned back into BatchNorm."""
     if any(isinstance(m, nn.SyncBatchNorm) for m in model.modules()):
-        model = _revert_sync_batchnorm(model)
-    return model, pd.DataFrame(history)
+        return _revert_sync_batchnorm(model)
+    return model
 
 
 def _revert_sync_batchnorm(module: nn.Module) -> nn.Module:
