@@ -14,6 +14,9 @@ from crossvideo_kedro.synth import GeneratorConfig
 from crossvideo_kedro.synth.scene import distractor_size
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
+#: The categories both environments name. Environments merge into conf/base key by key, so a category the default
+#: gains later would join them: this list makes that visible.
+CATEGORIES = ["mug", "jar", "can", "box", "ball", "apple", "cone", "ring"]
 
 
 def config(env: str) -> GeneratorConfig:
@@ -49,6 +52,7 @@ def overlap(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) 
 
 def test_twins_env_states_the_twin_categories() -> None:
     cats = config("twins").categories
+    assert list(cats) == CATEGORIES
     look = {name: (spec["shape"], tuple(spec["size"])) for name, spec in cats.items()}
     assert look["mug"] == look["jar"] == look["can"] == ("cylinder", (0.04, 0.1))
     assert look["ball"] == look["apple"] == ("sphere", (0.045,))
@@ -62,7 +66,7 @@ def test_twins_env_states_the_twin_categories() -> None:
 def test_distinct_objects_env_categories_differ_from_each_other_and_the_distractors() -> None:
     generator = config("distinct_objects")
     cats, scene = generator.categories, generator.scene
-    assert len(cats) == 8 and generator.semantic_classes[4:] == list(cats)
+    assert list(cats) == CATEGORIES and generator.semantic_classes[4:] == CATEGORIES
     ranges = {name: category_range(spec, scene.size_jitter) for name, spec in cats.items()}
     for a, b in combinations(cats, 2):
         assert (cats[a]["shape"], cats[a]["size"]) != (cats[b]["shape"], cats[b]["size"])
