@@ -104,6 +104,7 @@ def test_kedro_run_builds_the_whole_study(default_run: Path):
     assert len(scores) and scores["value"].between(0, 100).all()
     summary = latest(data / "08_reporting" / "ablation_summary.md").read_text()
     assert "## action segmentation: accuracy" in summary and "| crossvideo |" in summary
+    assert "Per-class IoU" in summary and "Points per class per frame in the test split" in summary
     for plot in ("ingest_preview", "pretrain_views", "pretrain_loss", "label_efficiency", "action_timeline",
                  "action_confusion", "per_class_iou", "embedding_tsne", "semantic_frame"):
         assert latest(data / "08_reporting" / f"{plot}.png").stat().st_size > 5_000, plot

@@ -138,11 +138,12 @@ def _video(frames: int = 4, points: int = 40) -> dict[str, np.ndarray]:
 
 
 def test_semantic_frame_reports_per_class_accuracy_next_to_the_overall_one():
-    """75% of the points right overall while every hand and mug point is wrong: the bars must show it."""
+    """75% of the points right overall while every hand and mug point is wrong: the headline leads with the object
+    (the mug) and the bars show every class."""
     video = _video()
     pred = np.ones_like(video["point_labels"])  # everything predicted "table"
     fig = plots.plot_semantic_frame("seq_a", video, pred, SEMANTIC, title="crossvideo: seq_a (full, 10% labels)")
-    assert "75% of points correct" in fig.axes[1].get_title()
+    assert fig.axes[1].get_title() == "predicted: object 0% of its 4 points correct (frame 75%)"
     bars = fig.axes[2]
     accuracy = dict(zip([t.get_text() for t in bars.get_yticklabels()], [p.get_width() for p in bars.patches],
                         strict=True))

@@ -74,7 +74,8 @@ def test_evaluate_without_a_semantic_task_writes_the_summary(tmp_path):
     study = {**STUDY, "include": ["scratch"]}
     build_parameters._ACTIVE["evaluate"] = study
     try:
-        pipeline = evaluate_pipeline().only_nodes("collect_metrics", "summarise_study", "plot_semantic_frame",
+        pipeline = evaluate_pipeline().only_nodes("collect_metrics", "count_class_points", "summarise_study",
+                                                  "plot_semantic_frame",
                                                   "plot_per_class_iou", "plot_action_confusion")
     finally:
         build_parameters._ACTIVE.clear()
@@ -82,7 +83,7 @@ def test_evaluate_without_a_semantic_task_writes_the_summary(tmp_path):
         "scratch.downstream_metrics": MemoryDataset(metrics),
         "scratch.downstream_predictions": MemoryDataset(predictions),
         "point_cloud_videos": MemoryDataset(videos), "class_names": MemoryDataset(classes),
-        "params:evaluate": MemoryDataset(study),
+        "sequence_index": MemoryDataset(index), "params:evaluate": MemoryDataset(study),
         **{f"{p}_plot": FigureDataset(str(tmp_path / f"{p}.png"))
            for p in ("semantic_frame", "per_class_iou", "action_confusion")},
         "ablation_summary": MemoryDataset(), "ablation_table": MemoryDataset(),

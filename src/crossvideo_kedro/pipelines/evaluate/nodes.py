@@ -68,9 +68,66 @@ def paired_differences(metrics_table: pd.DataFrame, control: str = CONTROL, leve
                                        "control_mean", "mean_diff", "ci_low", "ci_high", "n", "pairs"])
 
 
-def summarise_study(metrics: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, str]:
+def count_class_points(point_cloud_videos: dict[str, Callable[[], Arrays]], sequence_index: pd.DataFrame,
+                       params: dict[str, Any]) -> pd.DataFrame:
+    """Mean points per frame of each semantic class over the test split's frames (``class``, ``points_per_frame``,
+    ``frames``); empty when no test sequence has ``point_labels``.
+
+    Shape:
+        each video's ``point_labels``: (T, N) int (−1 unlabelled, not counted).
+    """
+    test = StudyConfig.from_dict(params).test_split
+    names = sequence_index.loc[sequence_index["split"] == test, "sequence"]
+    counts, frames = np.zeros(0, dtype=np.int64), 0
+    for name in sorted(n for n in names if n in point_cloud_videos):
+        video = materialise(point_cloud_videos[name])
+        if "point_labels" not in video:
+            continue
+        labels = np.asarray(video["point_labels"]).ravel()
+        found = np.bincount(labels[labels >= 0])
+        counts = np.pad(counts, (0, max(0, len(found) - len(counts))))
+        counts[: len(found)] += found
+        frames += len(video["point_labels"])
+    return pd.DataFrame({"class": np.arange(len(counts)), "points_per_frame": counts / max(frames, 1),
+                         "frames": frames})
+
+
+def semantic_class_section(table: pd.DataFrame, class_names: dict | None, class_points: pd.DataFrame | None,
+                           order: list[str]) -> list[str]:
+    """Markdown lines: per-class IoU (mean over replicates) beside mIoU per variant × protocol × label fraction,
+    and the test split's mean points per class per frame. No lines without semantic segmentation results."""
+    part = table[(table["task"] == "semantic_segmentation")
+                 & (table["metric"].str.startswith("iou_") | (table["metric"] == "miou"))]
+    if part.empty:
+        return []
+    names = list((class_names or {}).get("semantic") or [])
+    label = {f"iou_{i}": name for i, name in enumerate(names)} | {"miou": "mIoU"}
+    ids = sorted({int(m.removeprefix("iou_")) for m in part["metric"] if m != "miou"})
+    columns = ["mIoU", *(label.get(f"iou_{i}", f"class {i}") for i in ids)]
+    part = part.assign(column=[label.get(m, f"class {m.removeprefix('iou_')}") for m in part["metric"]],
+                       rank=part["variant"].map({v: k for k, v in enumerate(order)}).fillna(len(order)))
+    part = part.sort_values(["rank", "variant", "protocol", "label_fraction"])
+    part["row"] = [f"{v}, {p} {f:.0%}" for v, p, f in zip(part["variant"], part["protocol"],
+                                                           part["label_fraction"], strict=True)]
+    wide = part.pivot_table(index="row", columns="column", values="mean", aggfunc="first", sort=False)
+    wide = wide.reindex(columns=columns).map(lambda v: f"{v:.1f}")
+    lines = ["Per-class IoU (mean over replicates; a class absent from the test labels has no IoU):", "",
+             markdown_table(wide.rename_axis("variant, protocol, labels")), ""]
+    if class_points is not None and len(class_points):
+        counts = class_points.assign(column=[names[c] if c < len(names) else f"class {c}"
+                                             for c in class_points["class"]])
+        row = pd.DataFrame([counts["points_per_frame"].map(lambda v: f"{v:.1f}").to_numpy()],
+                           columns=counts["column"].to_list(), index=["points per frame"])
+        lines += [f"Points per class per frame in the test split (mean over {int(counts['frames'].iloc[0])} "
+                  "frames):", "", markdown_table(row), ""]
+    return lines
+
+
+def summarise_study(metrics: pd.DataFrame, params: dict[str, Any], class_names: dict | None = None,
+                    class_points: pd.DataFrame | None = None) -> tuple[pd.DataFrame, str]:
     """Mean ± std over replicates of every metric, and a Markdown summary per task of the headline metric with the
-    supervised upper bound and each variant's paired difference to scratch (95 % t interval).
+    supervised upper bound and each variant's paired difference to scratch (95 % t interval); for semantic
+    segmentation also the per-class IoU and points per class (:func:`semantic_class_section`).
 
     Always returns (an empty study gives a summary that says so), so a missing task never stops the report.
 
@@ -122,12 +179,18 @@ def summarise_study(metrics: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.D
                     "each seed's differences averaged over its fine-tuning seeds)")
             lines += [f"Paired difference to scratch (mean, 95 % t interval over {over}; * = interval excludes 0):",
                       "", markdown_table(wide), ""]
+        if task == "semantic_segmentation":
+            lines += semantic_class_section(table, class_names, class_points, order)
+    return table, "\n".join(lines + timing_lines(metrics))
+
+
+def timing_lines(metrics: pd.DataFrame) -> list[str]:
+    """Markdown lines on the summed and median fine-tuning time (none without a ``seconds`` metric)."""
     seconds = metrics[metrics["metric"] == "seconds"]
-    if len(seconds):
-        lines += [f"Fine-tuning time: {seconds['value'].sum():.0f} s summed over {len(seconds)} runs (median "
-                  f"{seconds['value'].median():.1f} s per run; runs in parallel workers overlap, finetune.workers).",
-                  ""]
-    return table, "\n".join(lines)
+    if seconds.empty:
+        return []
+    return [f"Fine-tuning time: {seconds['value'].sum():.0f} s summed over {len(seconds)} runs (median "
+            f"{seconds['value'].median():.1f} s per run; runs in parallel workers overlap, finetune.workers).", ""]
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

@@ -25,7 +25,10 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(func=nodes.collect_metrics, inputs=[metrics_of[v] for v in variants],
                  outputs=["metrics", "metrics_csv"], name="collect_metrics"),
-            Node(func=nodes.summarise_study, inputs=["metrics", "params:evaluate"],
+            Node(func=nodes.count_class_points, inputs=["point_cloud_videos", "sequence_index", "params:evaluate"],
+                 outputs="semantic_class_points", name="count_class_points"),
+            Node(func=nodes.summarise_study,
+                 inputs=["metrics", "params:evaluate", "class_names", "semantic_class_points"],
                  outputs=["ablation_table", "ablation_summary"], name="summarise_study"),
             Node(func=nodes.plot_label_efficiency, inputs="metrics", outputs="label_efficiency_plot",
                  name="plot_label_efficiency"),
