@@ -18,7 +18,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from crossvideo_kedro.framework.errors import user_errors
-from crossvideo_kedro.framework.hooks import _key, _versioned
+from crossvideo_kedro.framework.hooks import dataset_key, versioned_dataset
 from crossvideo_kedro.framework.prune import apply_prune, plan_prune
 
 logger = logging.getLogger(__name__)
@@ -65,4 +65,4 @@ def versioned_keys(catalog, project: Path) -> list[str]:
     names = set(catalog.keys()) if hasattr(catalog, "keys") else set(catalog.list())
     for pipeline in pipelines.values():
         names |= pipeline.datasets()
-    return sorted({key for name in names if (key := _key(_versioned(catalog, name), project)) is not None})
+    return sorted({key for name in names if (key := dataset_key(versioned_dataset(catalog, name), project)) is not None})

@@ -83,7 +83,7 @@ class RunGuardHook:
             raise
 
     def _key(self, catalog: DataCatalog, name: str) -> str | None:
-        return _key(_versioned(catalog, name), self._project)
+        return dataset_key(versioned_dataset(catalog, name), self._project)
 
     def _pin(self, run_params: dict, pipeline: Pipeline, catalog: DataCatalog, epoch: str | None) -> dict[str, str]:
         """Pin loads; returns ``{dataset key: version}`` of every versioned input the run will load.
@@ -96,28 +96,28 @@ class RunGuardHook:
         # The run reads its own outputs, never a concurrent run's. (With --only-missing-outputs Kedro asks the
         # outputs whether they exist already: they keep their newest-version loads then.)
         for name in () if run_params.get("only_missing_outputs") else pipeline.all_outputs():
-            dataset = _versioned(catalog, name)
+            dataset = versioned_dataset(catalog, name)
             if dataset is not None and name not in user_pins and save_version:
                 _set_version(dataset, Version(save_version, save_version))
         produced = {self._key(catalog, name) for name in pipeline.all_outputs()} - {None}
         keys = {name: key for name in pipeline.inputs() if (key := self._key(catalog, name))}
         for name in [name for name, key in keys.items() if key in produced and name not in user_pins]:
-            _set_version(_versioned(catalog, name), Version(save_version, save_version))  # another name, this run
+            _set_version(versioned_dataset(catalog, name), Version(save_version, save_version))  # another name, this run
             del keys[name]
         loaded = {keys[name]: version for name, version in user_pins.items() if name in keys}
         needed = {name: key for name, key in keys.items() if name not in user_pins}
         if not needed:
             return loaded
         manifests = runs.read_manifests(self._project / "data")
-        on_disk = {name: _newest_on_disk(_versioned(catalog, name)) for name in needed}
+        on_disk = {name: _newest_on_disk(versioned_dataset(catalog, name)) for name in needed}
         pins, source = runs.resolve_pins(set(needed.values()), manifests)
         for name, key in sorted(needed.items()):
-            older = _newest_on_disk(_versioned(catalog, name), before=epoch) if epoch and key not in pins else None
+            older = _newest_on_disk(versioned_dataset(catalog, name), before=epoch) if epoch and key not in pins else None
             if older:  # made before this folder recorded runs: loaded the old way, newest first
                 pins[key], source[key] = older, "(before run manifests)"
                 logger.warning("%s: no finished run records it; loading version %s, made before this data folder "
                                "recorded runs (its consistency with the other inputs is not known)", name, older)
-        optional = {name for name in needed if getattr(_versioned(catalog, name), "_allow_empty", False)
+        optional = {name for name in needed if getattr(versioned_dataset(catalog, name), "_allow_empty", False)
                     and not on_disk[name]}  # e.g. an unlabelled pool never generated: loads as empty
         missing = sorted(name for name, key in needed.items() if key not in pins and name not in optional)
         if missing:
@@ -125,7 +125,7 @@ class RunGuardHook:
         for name, key in sorted(needed.items()):
             if key not in pins:
                 continue
-            _set_version(_versioned(catalog, name), Version(pins[key], save_version))
+            _set_version(versioned_dataset(catalog, name), Version(pins[key], save_version))
             newest = runs.newest_recorded(key, manifests)
             if newest and newest > pins[key]:
                 logger.info("%s: loading version %s (recorded with run %s, which made this run's other inputs); a "
@@ -161,7 +161,7 @@ class RunGuardHook:
         for node in pipeline.nodes:
             written = {}
             for name in node.outputs:
-                dataset = _versioned(catalog, name)
+                dataset = versioned_dataset(catalog, name)
                 if dataset is not None:
                     names[_key(dataset, self._project)] = name
                     written[_key(dataset, self._project)] = _saved(dataset, save_version)
@@ -249,7 +249,7 @@ def _save_version(run_params: dict, catalog: DataCatalog) -> str | None:
     return kedro_internals.catalog_save_version(catalog) or run_params.get("run_id") or run_params.get("session_id")
 
 
-def _versioned(catalog: DataCatalog, name: str) -> AbstractVersionedDataset | None:
+def versioned_dataset(catalog: DataCatalog, name: str) -> AbstractVersionedDataset | None:
     """The dataset behind ``name`` if it is versioned (factory patterns resolved), else ``None``."""
     if name.startswith("params:") or name == "parameters":
         return None
@@ -261,7 +261,7 @@ def _versioned(catalog: DataCatalog, name: str) -> AbstractVersionedDataset | No
     return dataset if kedro_internals.is_versioned(dataset) else None
 
 
-def _key(dataset: AbstractVersionedDataset | None, project: Path) -> str | None:
+def dataset_key(dataset: AbstractVersionedDataset | None, project: Path) -> str | None:
     """Where a versioned dataset lives, relative to the project: its identity in run manifests."""
     if dataset is None:
         return None
@@ -295,7 +295,7 @@ def _staging_folders(catalog: DataCatalog, pipeline: Pipeline) -> list[Path]:
     """Where atomic writes of this run's datasets stage: each versioned dataset's version folders."""
     folders = []
     for name in sorted(pipeline.datasets()):
-        dataset = _versioned(catalog, name)
+        dataset = versioned_dataset(catalog, name)
         if dataset is None:
             continue
         root = Path(str(kedro_internals.storage_path(dataset)))
@@ -315,7 +315,7 @@ def _missing_message(missing: list[str], catalog: DataCatalog, manifests: list[r
             registered[stage] = importlib.import_module(f"crossvideo_kedro.pipelines.{stage}").create_pipeline()
         except Exception:  # noqa: BLE001, S112 - a stage that cannot be built is left out of the advice
             continue
-    key = lambda name: _key(_versioned(catalog, name), project)  # noqa: E731
+    key = lambda name: dataset_key(versioned_dataset(catalog, name), project)  # noqa: E731
     available = {k for m in manifests for k in m.view}
     producers: dict[str, str] = {}
     for stage, stage_pipeline in registered.items():
@@ -335,7 +335,7 @@ def _missing_message(missing: list[str], catalog: DataCatalog, manifests: list[r
 
     for name in missing:
         need(name)
-    on_disk = [name for name in missing if _newest_on_disk(_versioned(catalog, name))]
+    on_disk = [name for name in missing if _newest_on_disk(versioned_dataset(catalog, name))]
     reason = ("no version from a finished run (the versions on disk are from a killed or failed run)"
               if on_disk else "no saved version yet")
     order = [stage for stage in STAGES if stage in stages]
