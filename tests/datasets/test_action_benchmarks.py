@@ -15,6 +15,7 @@ from crossvideo_kedro.datasets import ActionBenchmarkDataset
 from crossvideo_kedro.datasets.action_benchmarks import class_names
 from crossvideo_kedro.framework.build_parameters import CONFIG_LOADER_ARGS
 from crossvideo_kedro.pipelines.ingest.nodes import build_sequence_index, ingest_sequences
+from crossvideo_kedro.preprocess import IngestConfig, ingest_point_sequence
 
 PROJECT_ROOT = Path(__file__).parents[2]
 
@@ -72,6 +73,9 @@ def test_concatenated_form_groups_a_subject_and_trial_in_a_seeded_order(utd: Pat
     orders = {tuple(ActionBenchmarkDataset(str(utd), "utd_mhad", form="concatenated", seed=s).load()["s1_t1_g0"]()
                     .meta["videos"]) for s in range(6)}
     assert len(orders) > 1  # the seed changes the order
+    sampled = ingest_point_sequence(first, IngestConfig(num_points=2, min_points=1, target_fps=None))
+    assert sampled["points"].shape == (sum(actions), 2, 3) and np.isfinite(sampled["points"]).all()  # NaN: padding
+    np.testing.assert_array_equal(sampled["frame_labels"], first.frame_labels)
     split = ActionBenchmarkDataset(str(utd), "utd_mhad", form="concatenated", output="split").load()
     assert split == {"s1_t1_g0": "train", "s1_t1_g1": "train", "s2_t1_g0": "test", "s2_t1_g1": "test"}
 
