@@ -268,3 +268,20 @@ def test_a_split_without_val_gets_a_seeded_val_carved_from_train_or_none(caplog)
         "searched, every full run uses finetune.lr 0.001"]
     with pytest.raises(ValueError, match="evaluate.val_from_train must be a fraction in"):
         StudyConfig.from_dict({**study, "val_from_train": 1.0})
+
+
+def test_summary_reports_video_accuracy_next_to_clip_accuracy_with_its_own_interval():
+    rows = [{"variant": v, "task": "action_recognition", "protocol": "full", "label_fraction": 1.0,
+             "pretrain_seed": p, "seed": 0, "num_train_sequences": 4, "metric": m,
+             "value": {"clip_accuracy": 50.0, "video_accuracy": 60.0}[m] + (10.0 * p if v == "tuned" else 0.0)}
+            for v in ("scratch", "tuned") for p in (0, 1, 2) for m in ("clip_accuracy", "video_accuracy")]
+    table, markdown = summarise_study(collect_metrics(pd.DataFrame(rows))[0],
+                                      {"variants": {"scratch": {}, "tuned": {}}, "seeds": [0]})
+    clip, video = markdown.index("## action recognition: clip_accuracy"), markdown.index(
+        "## action recognition: video_accuracy")
+    assert clip < video
+    assert "| scratch | 60.0 ± 0.0 |" in markdown[video:] and "| tuned | 70.0 ± 10.0 |" in markdown[video:]
+    assert "| tuned | +10.0 [-14.8, +34.8] |" in markdown[video:]  # differences 0, 10, 20: t(2) interval
+    _, without = summarise_study(collect_metrics(pd.DataFrame([r for r in rows if r["metric"] == "clip_accuracy"]))[0],
+                                 {"variants": {"scratch": {}, "tuned": {}}, "seeds": [0]})
+    assert "video_accuracy" not in without and "clip_accuracy" in without
