@@ -241,3 +241,47 @@ def test_a_sources_capabilities_decide_the_tasks():
     assert reasons["semantic_segmentation"] == "no sequence has point_labels"  # the pool's labels do not count
     reasons = supported_tasks(index.assign(has_point_labels=True), {"action": ["x"], "semantic": []}, ["train", "test"])
     assert reasons["semantic_segmentation"] == "the source names no semantic classes (class_names.semantic)"
+
+
+def test_a_split_without_val_gets_a_seeded_val_carved_from_train_or_none(caplog):
+    from crossvideo_kedro.study import carve_val  # noqa: PLC0415
+    from crossvideo_kedro.study_runner import plan_variant  # noqa: PLC0415
+
+    names = [f"v{i:02d}" for i in range(10)]
+    train, val = carve_val(list(reversed(names)), 0.2, seed=0)  # the order given does not matter
+    assert len(val) == 2 and sorted(train + val) == names and not set(train) & set(val)
+    assert carve_val(names, 0.2, seed=0) == (train, val) and carve_val(names, 0.2, seed=1) != (train, val)
+    assert carve_val(["only"], 0.5, seed=0) == (["only"], [])  # a single training sequence stays in train
+    index = pd.DataFrame({"sequence": [*names, "t0", "t1"], "split": ["train"] * 10 + ["test"] * 2,
+                          "has_frame_labels": True, "has_point_labels": False, "has_images": False})
+    study = {"variants": {"scratch": {}}, "runs": [{"task": "action_recognition", "protocol": "full",
+                                                     "label_fractions": [1.0]}]}
+    args = (None, index, {"action": ["a", "b"]}, [], {"seeds": [0]})
+    plan = plan_variant(Variant("scratch"), *args, {"lr_grid": [0.001, 0.003]},
+                        {**study, "val_from_train": 0.2})
+    assert (plan.train, plan.val, plan.test) == (train, val, ["t0", "t1"])
+    with caplog.at_level("INFO", logger="crossvideo_kedro.study_runner"):
+        plan = plan_variant(Variant("scratch"), *args, {"lr_grid": [0.001, 0.003]}, study)
+    assert plan.train == names and plan.val == []
+    assert [r.message for r in caplog.records if "lr_grid is not searched" in r.message] == [
+        "scratch: no sequence is in split 'val' and evaluate.val_from_train is null: finetune.lr_grid is not "
+        "searched, every full run uses finetune.lr 0.001"]
+    with pytest.raises(ValueError, match="evaluate.val_from_train must be a fraction in"):
+        StudyConfig.from_dict({**study, "val_from_train": 1.0})
+
+
+def test_summary_reports_video_accuracy_next_to_clip_accuracy_with_its_own_interval():
+    rows = [{"variant": v, "task": "action_recognition", "protocol": "full", "label_fraction": 1.0,
+             "pretrain_seed": p, "seed": 0, "num_train_sequences": 4, "metric": m,
+             "value": {"clip_accuracy": 50.0, "video_accuracy": 60.0}[m] + (10.0 * p if v == "tuned" else 0.0)}
+            for v in ("scratch", "tuned") for p in (0, 1, 2) for m in ("clip_accuracy", "video_accuracy")]
+    table, markdown = summarise_study(collect_metrics(pd.DataFrame(rows))[0],
+                                      {"variants": {"scratch": {}, "tuned": {}}, "seeds": [0]})
+    clip, video = markdown.index("## action recognition: clip_accuracy"), markdown.index(
+        "## action recognition: video_accuracy")
+    assert clip < video
+    assert "| scratch | 60.0 ± 0.0 |" in markdown[video:] and "| tuned | 70.0 ± 10.0 |" in markdown[video:]
+    assert "| tuned | +10.0 [-14.8, +34.8] |" in markdown[video:]  # differences 0, 10, 20: t(2) interval
+    _, without = summarise_study(collect_metrics(pd.DataFrame([r for r in rows if r["metric"] == "clip_accuracy"]))[0],
+                                 {"variants": {"scratch": {}, "tuned": {}}, "seeds": [0]})
+    assert "video_accuracy" not in without and "clip_accuracy" in without

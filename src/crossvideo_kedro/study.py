@@ -71,6 +71,8 @@ class StudyConfig:
     seeds: tuple[int, ...] = (0,)  # fine-tuning seeds; replicates = pretraining seeds x these
     test_split: str = "test"
     val_split: str = "val"  # where the fine-tuning learning rate is chosen (finetune.lr_grid)
+    val_from_train: float | None = None  # val_split empty: this share of the training sequences becomes val
+    val_seed: int = 0  # seeds which training sequences val_from_train takes
     train_splits: tuple[str, ...] = ("train",)
     showcase: dict = field(default_factory=dict)  # which run's predictions/models are kept for plots
     plots: dict = field(default_factory=dict)
@@ -113,6 +115,9 @@ class StudyConfig:
                              f"got {list(config.label_fractions)}")
         if not config.seeds:
             raise ValueError(f"{prefix}.seeds must not be empty")
+        carve = config.val_from_train
+        if carve is not None and (isinstance(carve, bool) or not isinstance(carve, int | float) or not 0 < carve < 1):
+            raise ValueError(f"{prefix}.val_from_train must be a fraction in (0, 1) or null, got {carve!r}")
         return config
 
     def selected_variants(self) -> list[str]:
@@ -144,6 +149,17 @@ class StudyConfig:
     def _fractions(self, run: dict[str, Any]) -> Iterable[float]:
         """A run entry's label fractions, or ``evaluate.label_fractions`` where that replaces them."""
         return self.label_fractions if self.label_fractions is not None else run["label_fractions"]
+
+
+def carve_val(train: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """(train, val) of a split without val: ``max(1, round(fraction * len(train)))`` of the training sequences,
+    the first of ``np.random.default_rng([seed, 19]).permutation`` of their sorted names, become val; at least one
+    sequence stays in train (a single training sequence gives no val)."""
+    names = sorted(train)
+    count = min(max(1, round(fraction * len(names))), len(names) - 1)
+    order = np.random.default_rng([seed, 19]).permutation(len(names))
+    val = sorted(names[i] for i in order[:count])
+    return [n for n in names if n not in set(val)], val
 
 
 def _as_tuple(value: Any, kind: type) -> tuple:

@@ -29,6 +29,7 @@ from crossvideo_kedro.models.presets import ModelConfig
 from crossvideo_kedro.study import (
     StudyConfig,
     Variant,
+    carve_val,
     images_missing,
     pretrain_seeds_of,
     replicates,
@@ -148,9 +149,26 @@ def plan_variant(variant: Variant, pretrained_encoders: dict[str, Any] | None, s
                          f"'{study.test_split}'; sequence_index has {splits.value_counts().to_dict()}")
     num_classes = {task: len(class_names.get("semantic" if task == "semantic_segmentation" else "action") or [])
                    for task in HEADLINE}
-    return VariantPlan(variant, study, config, model_config, states, seeds, train,
-                       sorted(splits.index[splits == study.val_split]), test,
+    train, val = _train_and_val(variant.name, study, config, train, sorted(splits.index[splits == study.val_split]))
+    return VariantPlan(variant, study, config, model_config, states, seeds, train, val, test,
                        _supported_grid(variant, study, sequence_index, class_names, image_names), num_classes)
+
+
+def _train_and_val(name: str, study: StudyConfig, config: FinetuneConfig, train: list[str],
+                   val: list[str]) -> tuple[list[str], list[str]]:
+    """The training and val sequences: a split without val (most benchmarks) gets one carved from train with
+    ``evaluate.val_from_train``, else the lr choice is skipped; either way one log line."""
+    if val:
+        return train, val
+    if study.val_from_train is not None:
+        train, val = carve_val(train, study.val_from_train, study.val_seed)
+        logger.info("%s: no sequence is in split %r; %d of %d training sequences are val (evaluate.val_from_train "
+                    "%g, val_seed %d)", name, study.val_split, len(val), len(train) + len(val), study.val_from_train,
+                    study.val_seed)
+    elif len(config.lr_grid) >= 2:
+        logger.info("%s: no sequence is in split %r and evaluate.val_from_train is null: finetune.lr_grid is not "
+                    "searched, every full run uses finetune.lr %g", name, study.val_split, config.lr)
+    return train, val
 
 
 # ------------------------------------------------------------------------------------------------ runs

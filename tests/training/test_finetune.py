@@ -12,9 +12,13 @@ from crossvideo_kedro.training.finetune import (
     FinetuneConfig,
     assemble,
     make_event_clips,
+    make_video_clips,
     make_windows,
     pick_label_fraction,
     scatter_frames,
+    score,
+    video_clip_frames,
+    video_predictions,
 )
 from crossvideo_kedro.training.model import CrossVideoModel
 from crossvideo_kedro.training.predict import load_task_model, predict_sequence, spec_dict
@@ -381,3 +385,67 @@ def test_the_step_the_benchmark_times_is_the_step_that_trains(task):
             losses.append(history["loss"].tolist())
     assert len(losses[0]) == 4 and losses[0] == losses[1]
     assert losses[0][0] != losses[0][-1]  # it trains
+
+
+def test_video_clips_cover_each_run_at_the_stride_and_end_at_its_end():
+    np.testing.assert_array_equal(video_clip_frames(2, 9, 4, 2), [[2, 3, 4, 5], [4, 5, 6, 7], [5, 6, 7, 8]])
+    np.testing.assert_array_equal(video_clip_frames(0, 2, 4, 1), [[0, 1, 1, 1]])  # shorter than a clip: repeated
+    videos, _ = toy_videos(2)  # runs per sequence: label 0 frames 0-1, 1 frames 2-4, 2 frames 5-9
+    clips = make_video_clips(["s0", "s1"], videos, None, clip_frames=3, stride=1)
+    assert clips.frame_labels.tolist() == [0, 1, 2, 2, 2] * 2 and clips.video.tolist() == [0, 1, 2, 2, 2,
+                                                                                           3, 4, 5, 5, 5]
+    assert clips.frames[:5].tolist() == [[0, 1, 1], [2, 3, 4], [5, 6, 7], [6, 7, 8], [7, 8, 9]]
+    rows = torch.tensor([6, 3])
+    eager = videos["s1"]["points"][clips.frames[6]], videos["s0"]["points"][clips.frames[3]]
+    torch.testing.assert_close(clips.points[rows], torch.from_numpy(np.stack([p - p.mean(axis=(0, 1)) for p in eager])))
+    np.testing.assert_allclose(clips.times[2].numpy(), [0, 1 / 7.5, 2 / 7.5], rtol=1e-6)
+
+
+def test_a_video_is_the_argmax_of_its_clips_mean_scores_not_their_vote():
+    windows = make_video_clips(["s0"], toy_videos(1)[0], None, clip_frames=4, stride=1)  # videos 0, 1, 2
+    logits = torch.full((len(windows), 3), 0.0)
+    logits[:, 0] = 1.0  # every clip says class 0 ...
+    last = np.flatnonzero(windows.video == 2)
+    logits[last[0], 2] = 20.0  # ... except one clip of video 2, so sure of class 2 that the mean follows it
+    out = video_predictions(logits, windows)
+    assert out["video_pred"].tolist() == [0, 0, 2] and out["video_gt"].tolist() == [0, 1, 2]
+    scores = score("action_recognition", {"pred": logits.argmax(-1).numpy(), "gt": windows.frame_labels.numpy(),
+                                          **out}, {}, 3, ())
+    assert scores["video_accuracy"] == pytest.approx(200 / 3)
+    assert scores["clip_accuracy"] == pytest.approx(100 * (1 + 0 + 1) / len(windows))  # video 0: 1 clip
+
+
+def single_label_videos(count: int, seed: int = 0) -> dict:
+    """Single-label videos of 12 frames: a blob moving up (label 0) or down (label 1), as benchmarks have them."""
+    rng = np.random.default_rng(seed)
+    videos = {}
+    for i in range(count):
+        label = i % 2
+        points = rng.normal(0, 0.05, (12, N, 3)).astype(np.float32)
+        points[:, : N // 2, 1] += (0.06 if label == 0 else -0.06) * np.arange(12)[:, None]
+        videos[f"v{i}"] = {"points": points, "point_labels": np.zeros((12, N), np.int16),
+                           "frame_labels": np.full(12, label, np.int16),
+                           "timestamps": (np.arange(12) / 15).astype(np.float32)}
+    return videos
+
+
+@pytest.mark.parametrize("protocol", ["full", "linear"])
+def test_video_recognition_trains_on_random_clips_and_scores_videos(protocol):
+    videos = single_label_videos(12)
+    scores, preds, history, _ = run_downstream(
+        "action_recognition", protocol, videos, None, [f"v{i}" for i in range(8)], [f"v{i}" for i in range(8, 12)],
+        2, ModelConfig.from_dict(TINY_MODEL), None, False,
+        config(steps=30, linear_steps=30, lr=3e-3, clip_frames=4, recognition="video", recognition_stride=2),
+        seed=0)
+    assert set(scores) == {"clip_accuracy", "video_accuracy"} and len(preds["video_pred"]) == 4
+    assert len(preds["pred"]) == 4 * 5  # starts 0, 2, 4, 6, 8 in each 12-frame video
+    assert len(history) == 30 and np.isfinite(history["loss"]).all()
+    if protocol == "full":
+        assert scores["video_accuracy"] == 100 and scores["clip_accuracy"] > 80  # chance: 50 %
+
+
+def test_video_recognition_parameters_are_checked():
+    with pytest.raises(ValueError, match="finetune.recognition must be one of"):
+        config(recognition="clip")
+    with pytest.raises(ValueError, match="finetune.recognition_stride must be an integer >= 1"):
+        config(recognition_stride=0)

@@ -38,31 +38,43 @@ def read_bin(path: Path) -> np.ndarray:
     return raw[3:].reshape(frames, height, width)
 
 
-def read_video(path: Path, protocol: str = "first_five") -> ActionVideo:
-    """One video of either form as an :class:`ActionVideo` (label = action - 1, split by ``protocol``)."""
+def parse_name(path: Path, protocol: str = "first_five") -> ActionVideo:
+    """The record of one file from its name alone (``points`` empty): label = action - 1, split by ``protocol``."""
     match = NAME.fullmatch(path.name)
     if match is None:
         raise DataError(f"{path}: not an MSR-Action3D file name (expected aAA_sSS_eEE_sdepth.bin or .npz)")
     if protocol not in TRAIN_SUBJECTS:
         raise DataError(f"protocol {protocol!r} is not one of {sorted(TRAIN_SUBJECTS)}")
     action, subject, episode = (int(g) for g in match.groups()[:3])
-    if match.group(4) == "bin":
+    split = "train" if subject in TRAIN_SUBJECTS[protocol] else "test"
+    return ActionVideo(path.name.split(".")[0], [], action - 1, subject, split, {"episode": episode})
+
+
+def read_video(path: Path, protocol: str = "first_five") -> ActionVideo:
+    """One video of either form as an :class:`ActionVideo` (label = action - 1, split by ``protocol``)."""
+    video = parse_name(path, protocol)
+    if path.suffix == ".bin":
         depth = read_bin(path)
         points = depth_to_points(depth, FOCAL, FOCAL, depth.shape[2] / 2, depth.shape[1] / 2)
     else:
         points = [np.asarray(frame, dtype=np.float32) for frame in load_npz_member(path, "point_clouds")]
         if any(frame.ndim != 2 or frame.shape[1] != 3 for frame in points):
             raise DataError(f"{path}: every frame of point_clouds must be (N_t, 3)")
-    split = "train" if subject in TRAIN_SUBJECTS[protocol] else "test"
-    return ActionVideo(path.name.split(".")[0], points, action - 1, subject, split, {"episode": episode})
+    video.points = points
+    return video
 
 
-def read_msr_action3d(folder: Path | str, protocol: str = "first_five") -> list[ActionVideo]:
+def find_files(folder: Path | str) -> list[Path]:
     """Every ``aAA_sSS_eEE_sdepth.{bin,npz}`` of ``folder``, sorted by name; other files are ignored."""
     paths = sorted(p for p in Path(folder).iterdir() if NAME.fullmatch(p.name))
     if not paths:
         raise DataError(f"{folder}: no MSR-Action3D files (aAA_sSS_eEE_sdepth.bin or .npz)")
-    return [read_video(path, protocol) for path in paths]
+    return paths
+
+
+def read_msr_action3d(folder: Path | str, protocol: str = "first_five") -> list[ActionVideo]:
+    """Every ``aAA_sSS_eEE_sdepth.{bin,npz}`` of ``folder``, sorted by name; other files are ignored."""
+    return [read_video(path, protocol) for path in find_files(folder)]
 
 
 class MSRAction3DDataset(ActionVideoFolderDataset):

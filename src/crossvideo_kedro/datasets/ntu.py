@@ -37,23 +37,34 @@ def read_depth_folder(folder: Path) -> np.ndarray:
     return np.stack([read_depth_raw(path, expected_hw=shape) for path in paths])
 
 
-def read_video(folder: Path, protocol: str = "cross_subject") -> ActionVideo:
-    """One video folder as an :class:`ActionVideo` (label = A - 1; split by ``protocol``)."""
+def parse_video_name(folder: Path, protocol: str = "cross_subject") -> ActionVideo:
+    """The record of one video folder from its name alone (``points`` empty): label = A - 1, split by ``protocol``."""
     if protocol not in PROTOCOLS:
         raise DataError(f"protocol {protocol!r} is not one of {list(PROTOCOLS)}")
     ids = parse_name(folder.name)
-    depth = read_depth_folder(folder)
-    points = depth_to_points(depth, FOCAL, FOCAL, depth.shape[2] / 2, depth.shape[1] / 2)
     train = ids["subject"] in TRAIN_SUBJECTS if protocol == "cross_subject" else ids["camera"] in TRAIN_CAMERAS
-    return ActionVideo(folder.name, points, ids["action"] - 1, ids["subject"], "train" if train else "test", ids)
+    return ActionVideo(folder.name, [], ids["action"] - 1, ids["subject"], "train" if train else "test", ids)
 
 
-def read_ntu(root: Path | str, protocol: str = "cross_subject") -> list[ActionVideo]:
+def read_video(folder: Path, protocol: str = "cross_subject") -> ActionVideo:
+    """One video folder as an :class:`ActionVideo` (label = A - 1; split by ``protocol``)."""
+    video = parse_video_name(folder, protocol)
+    depth = read_depth_folder(folder)
+    video.points = depth_to_points(depth, FOCAL, FOCAL, depth.shape[2] / 2, depth.shape[1] / 2)
+    return video
+
+
+def find_folders(root: Path | str) -> list[Path]:
     """Every ``SsssCcccPpppRrrrAaaa`` folder under ``root``, sorted by name; other entries are ignored."""
     folders = sorted(p for p in Path(root).iterdir() if p.is_dir() and NAME.fullmatch(p.name))
     if not folders:
         raise DataError(f"{root}: no NTU RGB+D video folders (SsssCcccPpppRrrrAaaa)")
-    return [read_video(folder, protocol) for folder in folders]
+    return folders
+
+
+def read_ntu(root: Path | str, protocol: str = "cross_subject") -> list[ActionVideo]:
+    """Every ``SsssCcccPpppRrrrAaaa`` folder under ``root``, sorted by name; other entries are ignored."""
+    return [read_video(folder, protocol) for folder in find_folders(root)]
 
 
 class NTUDepthDataset(ActionVideoFolderDataset):

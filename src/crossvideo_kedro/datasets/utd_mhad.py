@@ -31,24 +31,34 @@ def read_depth(path: Path) -> np.ndarray:
     return np.moveaxis(depth, -1, 0)
 
 
-def read_video(path: Path) -> ActionVideo:
-    """One ``.mat`` as an :class:`ActionVideo` (label = A - 1; odd subjects train)."""
+def parse_name(path: Path) -> ActionVideo:
+    """The record of one file from its name alone (``points`` empty): label = A - 1; odd subjects train."""
     match = NAME.fullmatch(path.name)
     if match is None:
         raise DataError(f"{path}: not a UTD-MHAD depth file name (expected aA_sS_tT_depth.mat)")
     action, subject, trial = (int(g) for g in match.groups())
-    points = depth_to_points(read_depth(path), FX, FY, CX, CY)
     split = "train" if subject in TRAIN_SUBJECTS else "test"
-    return ActionVideo(path.stem, points, action - 1, subject, split, {"trial": trial})
+    return ActionVideo(path.stem, [], action - 1, subject, split, {"trial": trial})
 
 
-def read_utd_mhad(folder: Path | str) -> list[ActionVideo]:
+def read_video(path: Path) -> ActionVideo:
+    """One ``.mat`` as an :class:`ActionVideo` (label = A - 1; odd subjects train)."""
+    video = parse_name(path)
+    video.points = depth_to_points(read_depth(path), FX, FY, CX, CY)
+    return video
+
+
+def find_files(folder: Path | str) -> list[Path]:
     """Every ``aA_sS_tT_depth.mat`` of ``folder``, ordered by (action, subject, trial); other files are ignored."""
     paths = [p for p in Path(folder).iterdir() if NAME.fullmatch(p.name)]
     if not paths:
         raise DataError(f"{folder}: no UTD-MHAD depth files (aA_sS_tT_depth.mat)")
-    paths.sort(key=lambda p: tuple(int(g) for g in NAME.fullmatch(p.name).groups()))
-    return [read_video(path) for path in paths]
+    return sorted(paths, key=lambda p: tuple(int(g) for g in NAME.fullmatch(p.name).groups()))
+
+
+def read_utd_mhad(folder: Path | str) -> list[ActionVideo]:
+    """Every ``aA_sS_tT_depth.mat`` of ``folder``, ordered by (action, subject, trial); other files are ignored."""
+    return [read_video(path) for path in find_files(folder)]
 
 
 class UTDMHADDataset(ActionVideoFolderDataset):

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from crossvideo_kedro import metrics
-from crossvideo_kedro.augment import WindowAugment, cover_starts, window_frames, window_inputs
+from crossvideo_kedro.augment import WindowAugment, center_clip, cover_starts, window_frames, window_inputs
 from crossvideo_kedro.config import check_keys
 from crossvideo_kedro.models.presets import ModelConfig
 from crossvideo_kedro.models.temporal import TemporalConfig
@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 Arrays = dict[str, np.ndarray]
 PROTOCOLS = ("full", "linear")
+RECOGNITION = ("event", "video")  # finetune.recognition
 IGNORE = -100  # cross-entropy ignore_index
 
 
@@ -78,6 +79,9 @@ class FinetuneConfig:
     # with 1 worker)
     executor: str = "local"  # local | a Dask scheduler address (tcp://host:8786): where the study's runs execute
     augment: dict | None = None  # full protocol: geometric augmentation of training inputs (WindowAugment); None: off
+    recognition: Literal["event", "video"] = "event"  # recognition clips: one per labelled run, spread over it |
+    # every clip_frames-long clip of each run (a video), scored per video (:func:`make_video_clips`)
+    recognition_stride: int = 1  # video recognition: frames between the starts of consecutive clips
 
     @classmethod
     def from_dict(cls, params: dict[str, Any], prefix: str = "finetune") -> FinetuneConfig:
@@ -90,7 +94,10 @@ class FinetuneConfig:
         params["task_step_factor"] = dict(params.get("task_step_factor") or {})
         params["augment"] = dict(params["augment"]) if params.get("augment") else None
         config = cls(**params)
-        for key in ("steps", "linear_steps", "batch_size", "sequence_batch", "clip_frames", "eval_batch_size"):
+        if config.recognition not in RECOGNITION:
+            raise ValueError(f"{prefix}.recognition must be one of {RECOGNITION}, got {config.recognition!r}")
+        for key in ("steps", "linear_steps", "batch_size", "sequence_batch", "clip_frames", "eval_batch_size",
+                    "recognition_stride"):
             if not isinstance(getattr(config, key), int) or getattr(config, key) < 1:
                 raise ValueError(f"{prefix}.{key} must be an integer >= 1, got {getattr(config, key)!r}")
         for task, factor in config.task_step_factor.items():
@@ -144,7 +151,7 @@ class FinetuneConfig:
 class Windows:
     """Model inputs cut from sequences, with what is needed to put predictions back (``seq``, ``frames``)."""
 
-    points: torch.Tensor  # (R, T, N, 3) clip-centred
+    points: torch.Tensor | LazyClips  # (R, T, N, 3) clip-centred (built when indexed for video recognition)
     times: torch.Tensor  # (R, T) seconds from the window start
     images: torch.Tensor | None  # uint8 (R, T, H, W, 3)
     uv: torch.Tensor | None  # (R, T, N, 2) pixel of each point in ``images`` (per-point fusion only)
@@ -155,6 +162,7 @@ class Windows:
     names: list[str]
     lengths: np.ndarray  # (S,) frames of each sequence of ``names``
     sequence_labels: list[np.ndarray]  # per sequence (L_s,) frame labels
+    video: np.ndarray | None = None  # (R,) the video (labelled run) of each clip: video-level recognition only
 
     def __len__(self) -> int:
         return len(self.seq)
@@ -227,6 +235,71 @@ def make_event_clips(names: list[str], videos: dict[str, Arrays], images: dict[s
     if not parts:
         raise ValueError(f"no labelled action events in sequences {names[:3]}...: recognition needs frame labels")
     return _stack(parts, kept, videos, images is not None, False)
+
+
+class LazyClips:
+    """Clips of sequences built when indexed, so every clip of every video need not be held at once.
+
+    ``clips[idx]`` stacks ``arrays[seq[i]][frames[i]]`` for the rows ``idx`` and applies ``transform``.
+
+    Shape:
+        seq: (R,) index into ``arrays``; frames: (R, T). ``clips[idx]`` → (len(idx), T, ...) tensor.
+    """
+
+    def __init__(self, arrays: list[np.ndarray], seq: np.ndarray, frames: np.ndarray,
+                 transform: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        self.arrays, self.seq, self.frames, self.transform = arrays, seq, frames, transform
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+    def __getitem__(self, idx: torch.Tensor | np.ndarray) -> torch.Tensor:
+        rows = np.asarray(idx).reshape(-1)
+        stacked = np.stack([self.arrays[self.seq[r]][self.frames[r]] for r in rows])  # one gather per clip
+        return torch.from_numpy(self.transform(stacked) if self.transform is not None else stacked)
+
+
+def video_clip_frames(start: int, end: int, clip_frames: int, stride: int) -> np.ndarray:
+    """Frames of every ``clip_frames``-long clip of the run ``[start, end)`` at ``stride``, the last one ending at
+    the run's end; a run shorter than a clip gives one clip that repeats its last frame.
+
+    Shape:
+        Returns int64 (C, T).
+    """
+    last = max(start, end - clip_frames)
+    starts = np.unique(np.append(np.arange(start, last + 1, stride), last))
+    return np.minimum(starts[:, None] + np.arange(clip_frames)[None], end - 1)
+
+
+def make_video_clips(names: list[str], videos: dict[str, Arrays], images: dict[str, Arrays] | None,
+                     clip_frames: int, stride: int) -> Windows:
+    """Video-level recognition: every labelled run of a sequence is a video (a whole single-label video), cut into
+    all its ``clip_frames``-long clips at ``stride`` (:func:`video_clip_frames`); points and images are gathered
+    when a batch indexes them (:class:`LazyClips`). ``Windows.video`` says which video each clip belongs to."""
+    seqs, frames, stamps, labels, video_ids, kept = [], [], [], [], [], []
+    for name in names:
+        runs = [(lab, s, e) for lab, s, e in metrics.segments(videos[name]["frame_labels"]) if lab >= 0]
+        for lab, s, e in runs:  # one labelled run (video) at a time, its clips at once
+            clip = video_clip_frames(s, e, clip_frames, stride)  # (C, T)
+            seqs.append(np.full(len(clip), len(kept)))
+            frames.append(clip)
+            stamps.append(videos[name]["timestamps"][clip])  # (C, T)
+            labels.append(np.full(len(clip), lab))
+            video_ids.append(np.full(len(clip), len(video_ids)))
+        if runs:
+            kept.append(name)
+    if not kept:
+        raise ValueError(f"no labelled action events in sequences {names[:3]}...: recognition needs frame labels")
+    seq, frame, stamps = np.concatenate(seqs), np.concatenate(frames), np.concatenate(stamps)  # (R,), (R, T) x2
+    points = LazyClips([videos[n]["points"] for n in kept], seq, frame,
+                       lambda x: center_clip(x).astype(np.float32))
+    return Windows(points=points, times=torch.from_numpy(stamps - stamps[:, :1]).float(),
+                   images=LazyClips([images[n]["frames"] for n in kept], seq, frame) if images else None, uv=None,
+                   frame_labels=torch.from_numpy(np.concatenate(labels)).long(),
+                   point_labels=LazyClips([videos[n]["point_labels"] for n in kept], seq, frame), seq=seq,
+                   frames=frame, names=kept, lengths=np.array([videos[n]["points"].shape[0] for n in kept]),
+                   sequence_labels=[videos[n]["frame_labels"].astype(np.int64) for n in kept],
+                   video=np.concatenate(video_ids))
 
 
 def pick_label_fraction(train_names: list[str], fraction: float, seed: int | tuple[int, ...]) -> list[str]:
@@ -390,7 +463,8 @@ def assemble(task: str, windows: Windows, logits: list[torch.Tensor], videos: di
         return {name: lg.argmax(-1).numpy() for name, lg in zip(windows.names, logits, strict=True)}
     logits_all = torch.cat(logits)  # (R, T, N, C) | (R, C)
     if task == "action_recognition":
-        return {"pred": logits_all.argmax(-1).numpy(), "gt": windows.frame_labels.numpy()}
+        out = {"pred": logits_all.argmax(-1).numpy(), "gt": windows.frame_labels.numpy()}
+        return out if windows.video is None else {**out, **video_predictions(logits_all, windows)}
     preds = {}
     for i, name in enumerate(windows.names):
         rows = np.flatnonzero(windows.seq == i)
@@ -404,11 +478,27 @@ def assemble(task: str, windows: Windows, logits: list[torch.Tensor], videos: di
     return preds
 
 
+def video_predictions(logits: torch.Tensor, windows: Windows) -> dict[str, np.ndarray]:
+    """Each video's prediction: the argmax of the mean of its clips' softmax scores; and its label.
+
+    Shape:
+        logits: (R, C) of the clips of ``windows`` (``windows.video`` set). Returns ``video_pred``, ``video_gt`` (V,).
+    """
+    video = torch.from_numpy(windows.video)
+    count = int(video.max()) + 1
+    sums = torch.zeros(count, logits.shape[-1]).index_add_(0, video, logits.float().softmax(-1))  # (V, C)
+    labels = torch.zeros(count, dtype=torch.long).index_copy_(0, video, windows.frame_labels)
+    return {"video_pred": sums.argmax(-1).numpy(), "video_gt": labels.numpy()}
+
+
 def score(task: str, predictions: dict[str, Any], videos: dict[str, Arrays], num_classes: int,
           ignore_ids: tuple[int, ...]) -> dict[str, float]:
     """The task's metrics (percent): segmentation metrics, clip accuracy or mIoU (+ per-class IoU)."""
     if task == "action_recognition":
-        return {"clip_accuracy": metrics.clip_accuracy(predictions["pred"], predictions["gt"])}
+        result = {"clip_accuracy": metrics.clip_accuracy(predictions["pred"], predictions["gt"])}
+        if "video_pred" in predictions:
+            result["video_accuracy"] = metrics.clip_accuracy(predictions["video_pred"], predictions["video_gt"])
+        return result
     names = sorted(predictions)
     if task == "action_segmentation":
         return metrics.action_segmentation_metrics([predictions[n] for n in names],
@@ -447,9 +537,12 @@ def build_task_model(spec: RunSpec, model_config: ModelConfig) -> TaskModel:
 
 
 def make_task_windows(task: str, names: list[str], videos: dict[str, Arrays], images: dict[str, Arrays] | None,
-                      clip_frames: int, fusion: bool) -> Windows:
-    """The windows a task trains and predicts on (event clips for recognition; ``uv`` for per-point fusion)."""
+                      clip_frames: int, fusion: bool, recognition: str = "event", stride: int = 1) -> Windows:
+    """The windows a task trains and predicts on (recognition: event clips, or every clip of each video with
+    ``recognition="video"``; ``uv`` for per-point fusion)."""
     use_images = images if fusion else None
+    if task == "action_recognition" and recognition == "video":
+        return make_video_clips(names, videos, use_images, clip_frames, stride)
     if task == "action_recognition":
         return make_event_clips(names, videos, use_images, clip_frames)
     return make_windows(names, videos, use_images, clip_frames, project=fusion and task == "semantic_segmentation")

@@ -19,6 +19,9 @@ logger = logging.getLogger(__name__)
 
 Arrays = dict[str, np.ndarray]
 HEADLINE = {"action_segmentation": "accuracy", "semantic_segmentation": "miou", "action_recognition": "clip_accuracy"}
+#: Metrics the summary reports beside the headline, with their own paired intervals, when the runs produced them
+#: (``video_accuracy``: finetune.recognition ``video``).
+ALSO = {"action_recognition": ("video_accuracy",)}
 KEYS = ["variant", "task", "protocol", "label_fraction"]
 REPLICATE = ["pretrain_seed", "seed"]
 CONTROL = "scratch"  # every other variant is compared with it, replicate by replicate
@@ -36,8 +39,9 @@ def collect_metrics(*variant_metrics: pd.DataFrame) -> tuple[pd.DataFrame, pd.Da
     return table, table
 
 
-def paired_differences(metrics_table: pd.DataFrame, control: str = CONTROL, level: float = 0.95) -> pd.DataFrame:
-    """Each variant against ``control`` on the headline metric, paired by replicate (pretraining, fine-tuning seed).
+def paired_differences(metrics_table: pd.DataFrame, control: str = CONTROL, level: float = 0.95,
+                       metric_of: dict[str, str] | None = None) -> pd.DataFrame:
+    """Each variant against ``control`` on the headline metric (``metric_of``: task → metric, default HEADLINE), paired by replicate (pretraining, fine-tuning seed).
 
     The independent units are the pretraining seeds: pairs that share one (several fine-tuning seeds) share an
     encoder, so their differences are averaged per pretraining seed before the t interval
@@ -49,7 +53,8 @@ def paired_differences(metrics_table: pd.DataFrame, control: str = CONTROL, leve
     paired replicates, and the two means.
     """
     rows = []
-    headline = metrics_table[metrics_table["metric"] == metrics_table["task"].map(HEADLINE)]
+    metric_of = HEADLINE if metric_of is None else metric_of
+    headline = metrics_table[metrics_table["metric"] == metrics_table["task"].map(metric_of)]
     base = headline[headline["variant"] == control].set_index(["task", "protocol", "label_fraction", *REPLICATE])
     for (variant, task, protocol, fraction), part in headline.groupby(KEYS, sort=False):
         if variant == control:
@@ -61,7 +66,7 @@ def paired_differences(metrics_table: pd.DataFrame, control: str = CONTROL, leve
         ci = paired_difference_ci(joined["value"].to_numpy(), joined["value_control"].to_numpy(), level,
                                   clusters=joined.index.get_level_values("pretrain_seed").to_numpy())
         rows.append({"variant": variant, "task": task, "protocol": protocol, "label_fraction": fraction,
-                     "metric": HEADLINE[task], "mean": float(joined["value"].mean()),
+                     "metric": metric_of[task], "mean": float(joined["value"].mean()),
                      "control_mean": float(joined["value_control"].mean()), "mean_diff": ci["mean"],
                      "ci_low": ci["low"], "ci_high": ci["high"], "n": ci["n"], "pairs": ci["pairs"]})
     return pd.DataFrame(rows, columns=["variant", "task", "protocol", "label_fraction", "metric", "mean",
@@ -125,9 +130,10 @@ def semantic_class_section(table: pd.DataFrame, class_names: dict | None, class_
 
 def summarise_study(metrics: pd.DataFrame, params: dict[str, Any], class_names: dict | None = None,
                     class_points: pd.DataFrame | None = None) -> tuple[pd.DataFrame, str]:
-    """Mean ± std over replicates of every metric, and a Markdown summary per task of the headline metric with the
-    supervised upper bound and each variant's paired difference to scratch (95 % t interval); for semantic
-    segmentation also the per-class IoU and points per class (:func:`semantic_class_section`).
+    """Mean ± std over replicates of every metric, and a Markdown summary per task of the headline metric (and of the
+    metrics in ``ALSO`` the runs produced, e.g. ``video_accuracy`` next to ``clip_accuracy``) with the supervised
+    upper bound and each variant's paired difference to scratch (95 % t interval); for semantic segmentation also
+    the per-class IoU and points per class (:func:`semantic_class_section`).
 
     Always returns (an empty study gives a summary that says so), so a missing task never stops the report.
 
@@ -150,38 +156,44 @@ def summarise_study(metrics: pd.DataFrame, params: dict[str, Any], class_names: 
     lines = [f"# CrossVideo study (mean ± std over {count} replicates: pretraining seeds "
              f"{sorted(reps['pretrain_seed'].unique().tolist())} × fine-tuning seeds "
              f"{sorted(reps['seed'].unique().tolist())})", ""]
-    diffs = paired_differences(metrics)
-    for task, metric in HEADLINE.items():
-        part = table[(table["task"] == task) & (table["metric"] == metric)]
-        if part.empty:
-            continue
-        part = part.assign(cell=[f"{m:.1f} ± {s:.1f}" for m, s in zip(part["mean"], part["std"], strict=True)])
-        wide = part.pivot_table(index="variant", columns=["protocol", "label_fraction"], values="cell",
-                                aggfunc="first").reindex([v for v in order if v in set(part["variant"])])
-        wide.columns = [f"{p} {f:.0%}" for p, f in wide.columns]
-        lines += [f"## {task.replace('_', ' ')}: {metric}", "", markdown_table(wide), ""]
-        upper = part[(part["variant"] == CONTROL) & (part["protocol"] == "full")
-                     & np.isclose(part["label_fraction"], 1.0)]
-        if len(upper):
-            lines += ["Supervised upper bound (scratch, full fine-tuning, 100 % labels): "
-                      f"**{upper['cell'].iloc[0]}**", ""]
-        task_diffs = diffs[diffs["task"] == task]
-        if len(task_diffs):
-            view = task_diffs.assign(
-                cell=[f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]" + (" *" if lo > 0 or hi < 0 else "")
-                      for d, lo, hi in zip(task_diffs["mean_diff"], task_diffs["ci_low"], task_diffs["ci_high"],
-                                           strict=True)])
-            wide = view.pivot_table(index="variant", columns=["protocol", "label_fraction"], values="cell",
-                                    aggfunc="first").reindex([v for v in order if v in set(view["variant"])])
-            wide.columns = [f"{p} {f:.0%}" for p, f in wide.columns]
-            units, pairs = int(task_diffs["n"].max()), int(task_diffs["pairs"].max())
-            over = (f"{units} replicates" if units == pairs else f"{units} pretraining seeds ({pairs} pairs; "
-                    "each seed's differences averaged over its fine-tuning seeds)")
-            lines += [f"Paired difference to scratch (mean, 95 % t interval over {over}; * = interval excludes 0):",
-                      "", markdown_table(wide), ""]
-        if task == "semantic_segmentation":
+    for task, metric in [(t, m) for t, headline in HEADLINE.items() for m in (headline, *ALSO.get(t, ()))]:
+        section = task_section(table, paired_differences(metrics, metric_of={task: metric}), task, metric, order)
+        lines += section
+        if section and task == "semantic_segmentation" and metric == HEADLINE[task]:
             lines += semantic_class_section(table, class_names, class_points, order)
     return table, "\n".join(lines + timing_lines(metrics))
+
+
+def task_section(table: pd.DataFrame, diffs: pd.DataFrame, task: str, metric: str, order: list[str]) -> list[str]:
+    """Markdown of one task's ``metric``: mean ± std per variant and protocol x fraction, the supervised upper
+    bound, and each variant's paired difference to scratch (``diffs`` of that metric); none without runs."""
+    part = table[(table["task"] == task) & (table["metric"] == metric)]
+    if part.empty:
+        return []
+    part = part.assign(cell=[f"{m:.1f} ± {s:.1f}" for m, s in zip(part["mean"], part["std"], strict=True)])
+    wide = part.pivot_table(index="variant", columns=["protocol", "label_fraction"], values="cell",
+                            aggfunc="first").reindex([v for v in order if v in set(part["variant"])])
+    wide.columns = [f"{p} {f:.0%}" for p, f in wide.columns]
+    lines = [f"## {task.replace('_', ' ')}: {metric}", "", markdown_table(wide), ""]
+    upper = part[(part["variant"] == CONTROL) & (part["protocol"] == "full") & np.isclose(part["label_fraction"], 1.0)]
+    if len(upper):
+        lines += ["Supervised upper bound (scratch, full fine-tuning, 100 % labels): "
+                  f"**{upper['cell'].iloc[0]}**", ""]
+    task_diffs = diffs[diffs["task"] == task]
+    if len(task_diffs):
+        view = task_diffs.assign(
+            cell=[f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]" + (" *" if lo > 0 or hi < 0 else "")
+                  for d, lo, hi in zip(task_diffs["mean_diff"], task_diffs["ci_low"], task_diffs["ci_high"],
+                                       strict=True)])
+        wide = view.pivot_table(index="variant", columns=["protocol", "label_fraction"], values="cell",
+                                aggfunc="first").reindex([v for v in order if v in set(view["variant"])])
+        wide.columns = [f"{p} {f:.0%}" for p, f in wide.columns]
+        units, pairs = int(task_diffs["n"].max()), int(task_diffs["pairs"].max())
+        over = (f"{units} replicates" if units == pairs else f"{units} pretraining seeds ({pairs} pairs; "
+                "each seed's differences averaged over its fine-tuning seeds)")
+        lines += [f"Paired difference to scratch (mean, 95 % t interval over {over}; * = interval excludes 0):",
+                  "", markdown_table(wide), ""]
+    return lines
 
 
 def timing_lines(metrics: pd.DataFrame) -> list[str]:
