@@ -28,6 +28,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sequences", "partitions", "atomic", "config", "raw_source"),
     # geometric kernels and leaves
     ("geometry", "_open3d", "errors", "workers", ""),
+    # every parameter block as a typed model: imports nothing else of the package
+    ("configs",),
 )
 
 #: Strongly connected import groups that exist today; each must only shrink (a new or larger circle fails).
@@ -208,8 +210,16 @@ def test_layers_point_down(upper: str, lower: str) -> None:
     assert layer_of(upper) < layer_of(lower)
 
 
-def test_geometric_kernels_share_the_bottom_layer() -> None:
-    assert layer_of("geometry.sampling") == layer_of("geometry.neighbors") == layer_of("errors") == len(LAYERS) - 1
+def test_geometric_kernels_share_a_layer_above_the_configs() -> None:
+    assert layer_of("geometry.sampling") == layer_of("geometry.neighbors") == layer_of("errors") == len(LAYERS) - 2
+
+
+def test_configs_import_nothing_else_of_the_package() -> None:
+    graph = import_graph()
+    assert LAYERS[-1] == ("configs",) and layer_of("configs.pretrain") == len(LAYERS) - 1
+    outside = sorted(f"{mod} imports {dep}" for mod, deps in graph.items() if layer_of(mod) == len(LAYERS) - 1
+                     for dep in deps if not (dep == "configs" or dep.startswith("configs.")))
+    assert not outside, outside
 
 
 def test_unknown_top_level_module_must_be_placed() -> None:

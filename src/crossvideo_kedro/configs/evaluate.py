@@ -1,0 +1,151 @@
+"""``evaluate`` (``conf/base/parameters_evaluate.yml``): the study — variants, runs, label fractions and seeds."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator, model_validator
+
+from crossvideo_kedro.configs.base import Bool, Config, Int, Num, Str, expected
+from crossvideo_kedro.configs.finetune import PROTOCOLS, TASKS
+from crossvideo_kedro.configs.pretrain import Seed, distinct_seeds
+
+INITS = ("scratch", "pretrained", "pretrain")
+LOSS_TERMS = ("intra_video", "intra_frame", "cross_video", "cross_frame", "image_intra_video", "image_intra_frame")
+Fraction = Annotated[Num, Field(gt=0, le=1)]
+
+
+def as_tuple(value: Any, kind: type) -> Any:
+    """A list, a single value, or a string of values separated by spaces or '+' (what ``--params`` can pass:
+    Kedro splits ``--params`` on commas, so ``--params "evaluate.include=scratch crossvideo"``) → tuple."""
+    if isinstance(value, str):
+        parts = value.replace("+", " ").split()
+        try:
+            return tuple(kind(p) for p in parts) if kind is not str else tuple(parts)
+        except ValueError:
+            return value  # not numbers: the field's type check names it
+    return tuple(value) if isinstance(value, list | tuple) else (value,) if value is not None else None
+
+
+class Variant(Config):
+    """One row of the ablation study (``evaluate.variants.<name>``).
+
+    init: ``scratch`` (random encoder), ``pretrained`` (the ``pretrain`` pipeline's encoders) or ``pretrain``
+    (its own pretraining with the base ``pretrain`` parameters and these loss ``weights``).
+    fusion: train point + image encoders together with labels (the "simply fusing" baseline).
+    """
+
+    name: Str = "variant"  # the key under ``evaluate.variants`` (a Kedro namespace)
+    init: Str = expected(f"one of {INITS}", default="scratch")
+    weights: dict[Str, Num] = {}
+    fusion: Bool = False
+
+    @field_validator("init")
+    @classmethod
+    def _init(cls, value: str) -> str:
+        if value not in INITS:
+            raise ValueError(f" must be one of {INITS}, got {value!r}")
+        return value
+
+    @field_validator("weights")
+    @classmethod
+    def _terms(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = sorted(set(value) - set(LOSS_TERMS))
+        if bad:
+            raise ValueError(f" has unknown term(s) {bad}; terms are {LOSS_TERMS}")
+        return value
+
+    @model_validator(mode="after")
+    def _trains_something(self) -> Variant:
+        if self.init == "pretrain" and not any(w > 0 for w in self.weights.values()):
+            raise ValueError(": init 'pretrain' needs at least one positive loss weight")
+        if not self.name.isidentifier():
+            raise ValueError(f": variant name {self.name!r} must be a Python identifier (it becomes a Kedro "
+                             "namespace)")
+        return self
+
+
+class Run(Config):
+    """One entry of ``evaluate.runs``: a task, a protocol, its label fractions and optionally its own seeds."""
+
+    task: Str = expected(f"one of {TASKS}")
+    protocol: Str = expected(f"one of {PROTOCOLS}")
+    label_fractions: tuple[Fraction, ...] = expected("fractions in (0, 1]", min_length=1)
+    seeds: tuple[Seed, ...] | None = expected("a non-empty list of distinct integers (fine-tuning seeds of these "
+                                              "runs)", default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _complete(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not {"task", "protocol", "label_fractions"} <= set(data):
+            raise ValueError(f" needs task, protocol, label_fractions (and optionally seeds); got {sorted(data)}")
+        return data
+
+    @field_validator("task")
+    @classmethod
+    def _task(cls, value: str) -> str:
+        if value not in TASKS:
+            raise ValueError(f" must be one of {TASKS}, got {value!r}")
+        return value
+
+    @field_validator("protocol")
+    @classmethod
+    def _protocol(cls, value: str) -> str:
+        if value not in PROTOCOLS:
+            raise ValueError(f" must be one of {PROTOCOLS}, got {value!r}")
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        return None if value is None else distinct_seeds(value)
+
+
+class StudyConfig(Config):
+    """Parameters of ``evaluate`` (key ``evaluate``): which downstream runs make the study.
+
+    Selection (so an environment or ``--params`` can shrink a study that parameters merge deeply into):
+    ``include`` lists the variants that run (``None``: every variant defined in ``variants``); ``tasks`` keeps only
+    the runs of these tasks (``None``: all); ``label_fractions`` replaces the fractions of every run (``None``: as
+    listed in ``runs``).
+    """
+
+    variants: dict[Str, dict[Str, Any] | None] = {}  # name -> Variant fields
+    include: tuple[Str, ...] | None = None
+    runs: list[Run] = []  # [{task, protocol, label_fractions[, seeds]}] — the grid
+    tasks: tuple[Str, ...] | None = None
+    label_fractions: tuple[Fraction, ...] | None = expected("fractions in (0, 1]", default=None)
+    seeds: tuple[Seed, ...] = Field((0,), min_length=1)  # fine-tuning seeds; replicates = pretraining seeds x these
+    test_split: Str = "test"
+    val_split: Str = "val"  # where the fine-tuning learning rate is chosen (finetune.lr_grid)
+    train_splits: tuple[Str, ...] = ("train",)
+    showcase: dict[Str, Any] = {}  # which run's predictions/models are kept for plots
+    plots: dict[Str, Any] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tuples(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        kinds = {"seeds": int, "train_splits": str, "include": str, "tasks": str, "label_fractions": float}
+        return {**data, **{k: as_tuple(data[k], kind) for k, kind in kinds.items() if data.get(k) is not None}}
+
+    @field_validator("tasks")
+    @classmethod
+    def _tasks(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and not set(value) <= set(TASKS):
+            raise ValueError(f" must be a subset of {TASKS}, got {list(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _included(self) -> StudyConfig:
+        unknown = sorted(set(self.include or ()) - set(self.variants))
+        if unknown:
+            raise ValueError(f".include names undefined variant(s) {unknown}; defined: {sorted(self.variants)}")
+        return self
+
+    def variant(self, name: str) -> Variant:
+        """The variant ``name`` (a ``ValueError`` naming ``evaluate.variants.<name>.<key>`` when it is bad)."""
+        from crossvideo_kedro.configs.base import parse  # noqa: PLC0415 - same package
+
+        return parse(Variant, {**(self.variants[name] or {}), "name": name}, f"evaluate.variants.{name}")
