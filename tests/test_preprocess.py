@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from crossvideo_kedro.configs import IngestConfig, parse
 from crossvideo_kedro.preprocess import (
-    IngestConfig,
     assign_splits,
     frame_labels_from_events,
     frame_selection,
@@ -18,7 +18,7 @@ from tests.conftest import plane_sequence
 
 
 def config(**overrides) -> IngestConfig:
-    return IngestConfig.from_dict({"num_points": 20, "image_size": [8, 8], "split": {"train": 1.0}, **overrides})
+    return parse(IngestConfig, {"num_points": 20, "image_size": [8, 8], "split": {"train": 1.0}, **overrides}, "ingest")
 
 
 def test_ingest_raw_sequence_meets_the_contract(plane):

@@ -290,7 +290,7 @@ def test_staging_litter_older_than_the_run_is_cleaned(tmp_path):
     ("pretrain", {"steps": 2.5}, "pretrain.steps must be an integer, got 2.5"),
     ("pretrain", {"batch_size": 3.7}, "pretrain.batch_size must be an integer, got 3.7"),
     ("pretrain", {"batch_size": True}, "pretrain.batch_size must be an integer, got True"),
-    ("pretrain", {"checkpoint": {"keep": -5}}, "pretrain.checkpoint.keep must be >= 1, got -5"),
+    ("pretrain", {"checkpoint": {"keep": -5}}, "pretrain.checkpoint.keep must be an integer >= 1, got -5"),
     ("pretrain", {"min_lr_ratio": 7}, "pretrain.min_lr_ratio must be >= 0 and <= 1, got 7"),
     ("pretrain", {"model": {"point": {"dim": "x"}}}, "point.dim"),
     ("ingest", {"seed": "abc"}, "ingest.seed must be an integer, got 'abc'"),

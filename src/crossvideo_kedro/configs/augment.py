@@ -54,7 +54,7 @@ class AugmentConfig(Config):
     and a preview of the views.
     """
 
-    seed: Int = Field(0, ge=0)  # augmentation seed; the views of step s of pretraining seed p come from rng([seed, p, s])
+    seed: Int = Field(0, ge=0)  # augmentation seed; step s of pretraining seed p draws from rng([seed, p, s])
     splits: tuple[Str, ...] = expected(f"a non-empty subset of {list(SPLITS)}", default=("train", "unlabelled"))
     clip_frames: Int = Field(8, ge=1)  # T frames per view
     clip_span: Int = Field(16, ge=1)  # source frames one clip covers; both views pick their frames inside it

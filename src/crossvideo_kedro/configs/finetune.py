@@ -74,7 +74,7 @@ class FinetuneConfig(Config):
     amp: Bool | Str = "auto"  # bf16 autocast: auto | bf16 | off (training.precision checks it)
     device: Str = "auto"
     progress: Bool = True
-    workers: Annotated[Int, Field(ge=1)] | Literal["auto"] = expected("'auto' or an integer >= 1", default=1)  # processes
+    workers: Annotated[Int, Field(ge=1)] | Literal["auto"] = expected("'auto' or an integer >= 1", default=1)
     num_threads: Int | None = Field(None, ge=1)  # torch threads per run (None: 1 with auto, else cores // workers)
     executor: Str = "local"  # local | a Dask scheduler address (tcp://host:8786): where the study's runs execute
     augment: WindowAugmentConfig | None = None  # full protocol: geometric augmentation of training inputs; None: off

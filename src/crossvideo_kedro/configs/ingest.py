@@ -17,9 +17,9 @@ class IngestConfig(Config):
     """Parameters of ``ingest`` (key ``ingest``)."""
 
     num_points: Int = expected("an integer > 0", default=256, gt=0)  # N points per frame
-    sampling: Literal["fps", "random"] = expected(f"one of {SAMPLING_METHODS}", default="fps")  # "fps" (farthest point sampling) or "random"
+    sampling: Literal["fps", "random"] = expected(f"one of {SAMPLING_METHODS}", default="fps")  # fps or random
     fps_pool: Int = Field(4, ge=1)  # FPS runs on fps_pool·N random valid candidates
-    plane_share: Num | None = expected("a fraction in [0, 1] or null", default=None, ge=0, le=1)  # dominant plane cap
+    plane_share: Num | None = expected("a fraction in [0, 1] or null", default=None, ge=0, le=1)  # plane cap
     plane_threshold: Num = Field(0.015, gt=0)  # metres from the plane that still count as on it
     plane_iterations: Int = Field(64, ge=1)  # RANSAC hypotheses per frame
     min_depth: Num = Field(0.1, ge=0)  # metres; nearer depth is discarded

@@ -41,7 +41,7 @@ class PretrainConfig(Config):
     min_lr_ratio: Num = Field(0.01, ge=0, le=1)
     grad_clip: Num = Field(1.0, ge=0)  # max global grad norm; 0 disables
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: Bool | Literal["auto", "bf16", "off"] = expected(f"one of {AMP_CHOICES} or true/false", default="auto")  # bf16 autocast
+    amp: Bool | Literal["auto", "bf16", "off"] = expected(f"one of {AMP_CHOICES} or true/false", default="auto")
     prefetch: Bool | Literal["auto"] = expected("true, false or auto", default="auto")  # views drawn in a thread
     num_threads: Int | None = Field(None, ge=1)  # torch CPU threads (None: torch's default)
     loss: dict[Str, Any] = {}  # {"weights": {...}, "temperatures": {...}} (CrossVideoLoss checks them)
