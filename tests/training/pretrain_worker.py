@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import yaml
 
-from crossvideo_kedro.augment import AugmentConfig
+from crossvideo_kedro.configs import AugmentConfig, parse
 from crossvideo_kedro.clip_pool import ClipPool
 from crossvideo_kedro.training.distributed import init_distributed
 from crossvideo_kedro.training.pretrain import PretrainConfig, pretrain
@@ -47,7 +47,7 @@ def tiny_pool(num_sequences: int = 8, images: bool = True, seed: int = 0, num_po
 
 
 def tiny_augment(**overrides) -> AugmentConfig:
-    return AugmentConfig.from_dict({**TINY_AUGMENT, **overrides})
+    return parse(AugmentConfig, {**TINY_AUGMENT, **overrides}, "augment")
 
 
 def tiny_config(**overrides) -> PretrainConfig:

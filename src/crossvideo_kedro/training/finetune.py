@@ -28,8 +28,9 @@ import numpy as np
 import torch
 
 from crossvideo_kedro import metrics
-from crossvideo_kedro.augment import WindowAugment, cover_starts, window_frames, window_inputs
+from crossvideo_kedro.augment import cover_starts, window_frames, window_inputs
 from crossvideo_kedro.config import check_keys
+from crossvideo_kedro.configs import WindowAugmentConfig, parse
 from crossvideo_kedro.models.presets import ModelConfig
 from crossvideo_kedro.models.temporal import TemporalConfig
 from crossvideo_kedro.training.model import images_to_tensor
@@ -118,7 +119,7 @@ class FinetuneConfig:
             raise ValueError(f"{prefix}.val_every must be >= 0, got {config.val_every}")
         TemporalConfig.from_dict(config.temporal, f"{prefix}.temporal")
         if config.augment is not None:
-            WindowAugment.from_dict(config.augment, f"{prefix}.augment")
+            parse(WindowAugmentConfig, config.augment, f"{prefix}.augment")
         return config
 
     def for_run(self, task: str, fraction: float) -> FinetuneConfig:

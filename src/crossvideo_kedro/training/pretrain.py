@@ -26,8 +26,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.profiler import record_function
 from tqdm.auto import tqdm
 
-from crossvideo_kedro.augment import AugmentConfig
+from crossvideo_kedro.augment import view_layouts
 from crossvideo_kedro.clip_pool import ClipPool
+from crossvideo_kedro.configs.augment import AugmentConfig
 from crossvideo_kedro.config import check_keys
 from crossvideo_kedro.losses import CrossVideoLoss
 from crossvideo_kedro.training.checkpointing import Checkpointer, fingerprint
@@ -204,7 +205,7 @@ def pretrain(
     batch_size = _global_batch_size(config.batch_size, pool, need_images, dist_info)
     local = batch_size // dist_info.world_size
     rows = _rank_rows(batch_size, dist_info)
-    draw = partial(_draw, pool, augment, augment.view_layouts(), seed, batch_size)
+    draw = partial(_draw, pool, augment, view_layouts(augment), seed, batch_size)
 
     torch.manual_seed(seed)  # initial weights and dropout come from the torch RNG
     model = _build_model(config, loss_fn, need_images, device, dist_info)
@@ -258,7 +259,7 @@ def _checkpointer(config: PretrainConfig, augment: AugmentConfig, seed: int, poo
     """The run's checkpointer, keyed by a fingerprint of everything that changes its numbers."""
     identity = {k: v for k, v in config.__dict__.items()
                 if k not in ("progress", "checkpoint", "device", "num_threads", "prefetch", "seeds")}
-    run_id = fingerprint(identity, dataclasses.asdict(augment), seed, pool.describe())
+    run_id = fingerprint(identity, augment.model_dump(), seed, pool.describe())
     checkpoint = config.checkpointing
     return Checkpointer(checkpoint.dir, run_id, checkpoint.every_steps, checkpoint.keep)
 

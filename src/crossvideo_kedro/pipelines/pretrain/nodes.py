@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from crossvideo_kedro.augment import AugmentConfig
+from crossvideo_kedro.configs import AugmentConfig, parse
 from crossvideo_kedro.clip_pool import ClipPool
 from crossvideo_kedro.losses import CrossVideoLoss
 from crossvideo_kedro.partitions import materialise
@@ -50,7 +50,7 @@ def pretrain_encoders(
         ``pretrain_history`` (one row per step and seed).
     """
     config = PretrainConfig.from_dict(params)
-    augment = AugmentConfig.from_dict(augment_params)
+    augment = parse(AugmentConfig, augment_params, "augment")
     need_images = uses_images(CrossVideoLoss(**config.loss))
     pool = ClipPool.from_videos(pretrain_pool["sequence"], point_cloud_videos, image_videos, need_images)
     logger.info("pretraining on %d sequences (%d frames), %d steps x %d seeds", len(pool), int(pool.lengths.sum()),
