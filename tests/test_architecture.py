@@ -154,7 +154,7 @@ def long_functions() -> dict[str, int]:
 def test_graph_sees_known_edges() -> None:
     graph = import_graph()
     assert "geometry.camera" in graph["sequences"]
-    assert "models.presets" in graph["training.model"]
+    assert "configs.model" in graph["training.model"]
     assert "geometry.neighbors" in graph["geometry.sampling"]  # an import inside a function counts
 
 
@@ -200,7 +200,7 @@ def test_long_function_allow_list_only_names_long_functions() -> None:
 @pytest.mark.parametrize(("upper", "lower"), [
     ("pipelines.finetune.nodes", "training.finetune"),
     ("framework.hooks", "training.distributed"),
-    ("training.model", "models.presets"),
+    ("training.model", "configs.model"),
     ("models.point4d", "sequences"),
     ("sequences", "geometry.camera"),
     ("augment", "config"),

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from crossvideo_kedro.config import check_keys
+from crossvideo_kedro.configs import PretrainConfig, parse
 from crossvideo_kedro.framework.build_parameters import load_build_parameters
 from crossvideo_kedro.training.finetune import PROTOCOLS
 from crossvideo_kedro.training.tasks import TASKS
@@ -162,14 +163,8 @@ def replicates(pretrain_seeds: Iterable[int], finetune_seeds: Iterable[int]) -> 
 
 
 def pretrain_seeds_of(pretrain_params: dict[str, Any]) -> list[int]:
-    """``pretrain.seeds`` (contract 3), else the single ``pretrain.seed`` (default 0)."""
-    seeds = pretrain_params.get("seeds")
-    if seeds is None:
-        return [int(pretrain_params.get("seed", 0))]
-    seeds = [int(s) for s in (seeds if isinstance(seeds, list | tuple) else [seeds])]
-    if not seeds:
-        raise ValueError("pretrain.seeds must not be empty")
-    return seeds
+    """``pretrain.seeds`` (contract 3); its one default is :class:`crossvideo_kedro.configs.PretrainConfig`'s."""
+    return list(parse(PretrainConfig, pretrain_params, "pretrain").seeds)
 
 
 CROSS_TERMS = ("cross_video", "cross_frame")

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from crossvideo_kedro.models.presets import ModelConfig
+from crossvideo_kedro.configs import PretrainConfig, parse
+from crossvideo_kedro.configs.model import ModelConfig
 from crossvideo_kedro.study import (
     StudyConfig,
     Variant,
@@ -36,7 +37,6 @@ from crossvideo_kedro.study import (
 )
 from crossvideo_kedro.training.finetune import HEADLINE, FinetuneConfig, pick_label_fraction
 from crossvideo_kedro.training.model import encoder_runs
-from crossvideo_kedro.training.pretrain import PretrainConfig
 from crossvideo_kedro.training.run_executor import (
     DownstreamRun,
     RunResult,
@@ -99,11 +99,11 @@ def _encoders(pretrained_encoders: dict[str, Any] | None, pretrain_params: dict[
               ) -> tuple[ModelConfig, list[int], dict[int, dict[str, Any]]]:
     """(model configuration, pretraining seeds, encoder state per seed) of a pretrained or scratch variant."""
     if pretrained_encoders is None:
-        model = ModelConfig.from_dict(PretrainConfig.from_dict(pretrain_params).model)
+        model = parse(PretrainConfig, pretrain_params, "pretrain").model
         return model, pretrain_seeds_of(pretrain_params), {}
     runs = encoder_runs(pretrained_encoders)
     seeds = [int(r.get("pretrain_seed", i)) for i, r in enumerate(runs)]
-    return ModelConfig.from_dict(runs[0]["model_config"]), seeds, dict(zip(seeds, runs, strict=True))
+    return parse(ModelConfig, runs[0]["model_config"], "model"), seeds, dict(zip(seeds, runs, strict=True))
 
 
 def _supported_grid(variant: Variant, study: StudyConfig, sequence_index: pd.DataFrame,
@@ -307,7 +307,7 @@ def study_outputs(plan: VariantPlan, planned: Sequence[PlannedRun], results: Seq
     its largest fraction)."""
     rows = list(rows)
     predictions: dict[str, Arrays] = {}
-    models: dict[str, Any] = {"variant": plan.variant.name, "model_config": dataclasses.asdict(plan.model_config),
+    models: dict[str, Any] = {"variant": plan.variant.name, "model_config": plan.model_config.model_dump(),
                               "state_dicts": {}, "specs": {}}
     for p, result in zip(planned, results, strict=True):
         rows += [_row(plan, p.cell, p.replicate, len(p.run.train), p.lr, m, v) for m, v in _scores(result).items()]

@@ -14,10 +14,11 @@ import torch
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+from crossvideo_kedro.configs.base import parse
 from crossvideo_kedro.datasets.npz import NpzPartitionsDataset
 from crossvideo_kedro.datasets.plots import FigureDataset
 from crossvideo_kedro.datasets.ply import PointCloudFramesDataset
-from crossvideo_kedro.models.presets import ModelConfig
+from crossvideo_kedro.configs.model import ModelConfig
 from crossvideo_kedro.pipelines.predict import create_pipeline
 from crossvideo_kedro.pipelines.predict.nodes import PredictConfig, generate_unseen_sequences
 from crossvideo_kedro.training.model import CrossVideoModel
@@ -40,7 +41,7 @@ def models() -> dict:
     from crossvideo_kedro.training.finetune import RunSpec, build_task_model  # noqa: PLC0415
     from crossvideo_kedro.training.predict import spec_dict  # noqa: PLC0415
 
-    config = ModelConfig.from_dict(MODEL)
+    config = parse(ModelConfig, MODEL, "model")
     states, specs = {}, {}
     for task, classes in (("action_segmentation", 3), ("semantic_segmentation", 3)):
         torch.manual_seed(0)

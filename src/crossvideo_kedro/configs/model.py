@@ -121,9 +121,11 @@ class ModelConfig(Config):
     @model_validator(mode="before")
     @classmethod
     def _preset(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or "preset" not in data:
+        if not isinstance(data, dict):
+            return data
+        data = {key: value for key, value in data.items() if value is not None}  # a null section: the preset's
+        if "preset" not in data:
             return data  # no preset: the field defaults, which are ``small``
-        data = dict(data)
         name = data.pop("preset")
         if name not in PRESETS:
             raise ValueError(f".preset must be one of {sorted(PRESETS)}, got {name!r}")
@@ -149,3 +151,14 @@ PRESETS: dict[str, ModelConfig] = {
         head=HeadConfig(hidden_dim=1024, out_dim=256),
     ),
 }
+
+
+def resolve_config(preset_or_dict: str | dict[str, Any] | ModelConfig) -> ModelConfig:
+    """A ``ModelConfig`` from a preset name, a parameters mapping (``{preset, point, ...}``) or a config."""
+    from crossvideo_kedro.configs.base import parse  # noqa: PLC0415 - same package
+
+    if isinstance(preset_or_dict, ModelConfig):
+        return preset_or_dict
+    if isinstance(preset_or_dict, str):
+        preset_or_dict = {"preset": preset_or_dict}
+    return parse(ModelConfig, preset_or_dict, "model")

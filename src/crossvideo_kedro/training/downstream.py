@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from crossvideo_kedro.models.presets import ModelConfig
+from crossvideo_kedro.configs.model import ModelConfig
 from crossvideo_kedro.training.finetune import (
     PROTOCOLS,
     Arrays,

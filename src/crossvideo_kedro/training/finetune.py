@@ -31,7 +31,7 @@ from crossvideo_kedro import metrics
 from crossvideo_kedro.augment import cover_starts, window_frames, window_inputs
 from crossvideo_kedro.config import check_keys
 from crossvideo_kedro.configs import WindowAugmentConfig, parse
-from crossvideo_kedro.models.presets import ModelConfig
+from crossvideo_kedro.configs.model import ModelConfig
 from crossvideo_kedro.models.temporal import TemporalConfig
 from crossvideo_kedro.training.model import images_to_tensor
 from crossvideo_kedro.training.precision import autocast

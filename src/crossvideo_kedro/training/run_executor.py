@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from crossvideo_kedro.models.presets import ModelConfig
+from crossvideo_kedro.configs.base import parse
+from crossvideo_kedro.configs.model import ModelConfig
 from crossvideo_kedro.training.downstream import run_downstream
 from crossvideo_kedro.training.finetune import FinetuneConfig
 from crossvideo_kedro.training.precision import set_threads
@@ -150,7 +151,7 @@ def write_shared(shared: Shared, folder: Path) -> None:
         for i, arrays in enumerate(data.values()):
             np.savez(folder / kind / f"{i:06d}.npz", **arrays)
     (folder / "shared.json").write_text(json.dumps({
-        "model_config": dataclasses.asdict(shared.model_config), "fusion": shared.fusion,
+        "model_config": shared.model_config.model_dump(), "fusion": shared.fusion,
         "images": shared.images is not None, "names": names}))
 
 
@@ -164,7 +165,7 @@ def read_shared(folder: Path) -> Shared:
             with np.load(folder / kind / f"{i:06d}.npz", allow_pickle=False) as z:
                 data[kind][name] = {k: z[k] for k in z.files}
     return Shared(data["points"], data["images"] if meta["images"] else None,
-                  ModelConfig.from_dict(meta["model_config"]), bool(meta["fusion"]))
+                  parse(ModelConfig, meta["model_config"], "model"), bool(meta["fusion"]))
 
 
 # ------------------------------------------------------------------------------------------------ executors
