@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from crossvideo_kedro.configs import PretrainConfig, parse
+from crossvideo_kedro.configs import FinetuneConfig, PretrainConfig, parse
 from crossvideo_kedro.configs.model import ModelConfig
 from crossvideo_kedro.study import (
     StudyConfig,
@@ -35,7 +35,7 @@ from crossvideo_kedro.study import (
     replicates,
     supported_tasks,
 )
-from crossvideo_kedro.training.finetune import HEADLINE, FinetuneConfig, pick_label_fraction
+from crossvideo_kedro.training.finetune import HEADLINE, pick_label_fraction
 from crossvideo_kedro.training.model import encoder_runs
 from crossvideo_kedro.training.run_executor import (
     DownstreamRun,
@@ -138,7 +138,7 @@ def plan_variant(variant: Variant, pretrained_encoders: dict[str, Any] | None, s
                  study_params: dict[str, Any]) -> VariantPlan:
     """The plan of one variant (``pretrained_encoders`` None: a scratch variant)."""
     study = StudyConfig.from_dict(study_params)
-    config = FinetuneConfig.from_dict(finetune_params)
+    config = parse(FinetuneConfig, finetune_params, "finetune")
     model_config, seeds, states = _encoders(pretrained_encoders, pretrain_params)
     splits = sequence_index.set_index("sequence")["split"]
     train = sorted(splits.index[splits.isin(study.train_splits)])
@@ -162,9 +162,9 @@ def make_run(plan: VariantPlan, cell: Cell, replicate: tuple[int, int], on: Sequ
     task, protocol, fraction = cell
     config = plan.config.for_run(task, fraction)  # the full protocol's step budget of this task and fraction
     if val_every is not None:
-        config = dataclasses.replace(config, val_every=val_every)
+        config = config.model_copy(update={"val_every": val_every})
     if quiet:
-        config = dataclasses.replace(config, progress=False)  # no per-run bars in workers or under the study's bar
+        config = config.model_copy(update={"progress": False})  # no per-run bars in workers or under the study's bar
     state = plan.states.get(replicate[0]) if plan.variant.init != "scratch" else None
     train = tuple(pick_label_fraction(plan.train, fraction, replicate))
     return DownstreamRun(task, protocol, train, tuple(on), plan.num_classes[task], state, config, replicate,

@@ -49,7 +49,7 @@ def models() -> dict:
         states[task] = build_task_model(spec, config).state_dict()
         specs[task] = spec_dict(spec)
     encoders = CrossVideoModel(config, use_images=True, terms={"intra_video": 1.0, "cross_video": 1.0})
-    return {"downstream": {"variant": "crossvideo", "model_config": dataclasses.asdict(config),
+    return {"downstream": {"variant": "crossvideo", "model_config": config.model_dump(),
                            "state_dicts": states, "specs": specs},
             "encoders": {"runs": [{**encoders.encoder_state(), "pretrain_seed": 0}]}}
 

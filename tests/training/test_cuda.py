@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from crossvideo_kedro.models import point4d
-from crossvideo_kedro.configs.model import ModelConfig
+from crossvideo_kedro.configs import ModelConfig, parse
 from crossvideo_kedro.training.downstream import run_downstream
 from crossvideo_kedro.training.pretrain import pretrain
 from tests.training.pretrain_worker import TINY_MODEL, tiny_augment, tiny_config, tiny_pool

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from crossvideo_kedro.configs import FinetuneConfig, parse
 from crossvideo_kedro.configs.model import ModelConfig
 from crossvideo_kedro.training.downstream import run_downstream
 from crossvideo_kedro.training.finetune import (
-    FinetuneConfig,
     assemble,
     make_event_clips,
     make_windows,
@@ -47,7 +47,7 @@ def config(**overrides) -> FinetuneConfig:
     params = {"steps": 3, "linear_steps": 3, "batch_size": 4, "sequence_batch": 2, "clip_frames": 4,
               "progress": False, "device": "cpu", "temporal": {"stages": 1, "layers": 3, "channels": 16},
               **overrides}
-    return FinetuneConfig.from_dict(params)
+    return parse(FinetuneConfig, params, "finetune")
 
 
 def test_windows_cover_every_frame_and_keep_labels():
@@ -225,7 +225,7 @@ def test_predict_api_rebuilds_the_trained_model(task):
                                         False, config(steps=2), seed=0)
     import dataclasses
 
-    saved = {"variant": "scratch", "model_config": dataclasses.asdict(model_config),
+    saved = {"variant": "scratch", "model_config": model_config.model_dump(),
              "state_dicts": {task: model.state_dict()}, "specs": {task: spec_dict(model.spec)}}
     loaded = load_task_model(saved, task)
     video = {"points": videos["s4"]["points"], "timestamps": videos["s4"]["timestamps"]}  # no labels needed
@@ -241,7 +241,7 @@ def test_bad_finetune_parameters_name_the_key():
     with pytest.raises(ValueError, match=r"finetune.batch_size must be (an integer )?>= 1, got 0"):
         config(batch_size=0)
     with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['finetune.epochs'\]"):
-        FinetuneConfig.from_dict({"epochs": 3})
+        parse(FinetuneConfig, {"epochs": 3}, "finetune")
     with pytest.raises(ValueError, match=r"finetune.temporal.channels must be an integer >= 1"):
         config(temporal={"channels": 0})
     with pytest.raises(ValueError, match="protocol must be one of"):

@@ -14,7 +14,7 @@ import torch
 
 from crossvideo_kedro.configs.model import ModelConfig
 from crossvideo_kedro.pipelines.finetune.nodes import finetune_variant
-from crossvideo_kedro.training.finetune import FinetuneConfig
+from crossvideo_kedro.configs import FinetuneConfig, parse
 from crossvideo_kedro.training.model import CrossVideoModel
 from crossvideo_kedro.training.run_executor import (
     DownstreamRun,
@@ -89,7 +89,7 @@ def test_workers_reproduce_one_process_run_for_run(keep_threads):
 
 
 def _run(task: str, threads: int | None = 1) -> DownstreamRun:
-    config = FinetuneConfig.from_dict({k: v for k, v in FINETUNE.items() if k != "lr_grid"})
+    config = parse(FinetuneConfig, {k: v for k, v in FINETUNE.items() if k != "lr_grid"}, "finetune")
     return DownstreamRun(task, "full", ("s0", "s1"), ("s5",), 3, None, config, (0, 0), threads=threads)
 
 
@@ -158,12 +158,12 @@ def test_resolve_workers():
 
 
 def test_finetune_config_takes_auto_workers_and_a_scheduler_address():
-    assert FinetuneConfig.from_dict({"workers": "auto"}).workers == "auto"
-    assert FinetuneConfig.from_dict({"executor": "tcp://10.0.0.5:8786"}).executor == "tcp://10.0.0.5:8786"
+    assert parse(FinetuneConfig, {"workers": "auto"}, "finetune").workers == "auto"
+    assert parse(FinetuneConfig, {"executor": "tcp://10.0.0.5:8786"}, "finetune").executor == "tcp://10.0.0.5:8786"
     with pytest.raises(ValueError, match="finetune.workers must be"):
-        FinetuneConfig.from_dict({"workers": "many"})
+        parse(FinetuneConfig, {"workers": "many"}, "finetune")
     with pytest.raises(ValueError, match="finetune.executor must be 'local' or a Dask scheduler address"):
-        FinetuneConfig.from_dict({"executor": "dask"})
+        parse(FinetuneConfig, {"executor": "dask"}, "finetune")
 
 
 def test_runs_share_out_the_gpus_round_robin():

@@ -68,7 +68,8 @@ def run_downstream(
     val = make_task_windows(task, val_names, videos, images, config.clip_frames, fusion) if val_names else None
     seeds = list(seed) if isinstance(seed, tuple) else [seed]
     torch.manual_seed(int(np.random.default_rng([*seeds, 3]).integers(2**31)))
-    spec = RunSpec(task, protocol, num_classes, fusion, config.clip_frames, dict(config.temporal), config.ignore_ids)
+    spec = RunSpec(task, protocol, num_classes, fusion, config.clip_frames,
+                   config.temporal.model_dump(exclude_unset=True), config.ignore_ids)
     model = build_task_model(spec, model_config)
     model.spec = spec
     if encoder_state is not None:

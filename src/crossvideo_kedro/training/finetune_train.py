@@ -97,7 +97,7 @@ class FinetuneTrainer:
         augment = None
         if config.augment is not None and not linear:  # fresh transforms every step, seeded by the run
             generator = torch.Generator().manual_seed(int(np.random.default_rng([seed, 13]).integers(2**63)))
-            transform = WindowAugment.model_validate(config.augment)
+            transform = WindowAugment.model_validate(config.augment.model_dump())
             augment = lambda points, groups: transform(points, groups, generator)  # noqa: E731
         return cls(model, task, linear, train, config, device, optimizer, scheduler, amp, weight, cached,
                    np.random.default_rng([seed, 11]), augment, np.empty(0, dtype=np.int64))

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from crossvideo_kedro.configs.model import ModelConfig
+from crossvideo_kedro.configs import ModelConfig, parse
 from crossvideo_kedro.training.finetune import (
     RunSpec,
     assemble,

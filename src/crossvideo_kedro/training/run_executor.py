@@ -39,7 +39,7 @@ import torch
 from crossvideo_kedro.configs.base import parse
 from crossvideo_kedro.configs.model import ModelConfig
 from crossvideo_kedro.training.downstream import run_downstream
-from crossvideo_kedro.training.finetune import FinetuneConfig
+from crossvideo_kedro.configs.finetune import FinetuneConfig
 from crossvideo_kedro.training.precision import set_threads
 from crossvideo_kedro.training.predict import spec_dict
 from crossvideo_kedro.workers import process_pool
@@ -98,7 +98,7 @@ class Shared:
 
 
 def _execute(run: DownstreamRun, shared: Shared, cache: dict) -> RunResult:
-    config = run.config if run.device is None else dataclasses.replace(run.config, device=run.device)
+    config = run.config if run.device is None else run.config.model_copy(update={"device": run.device})
     tick = time.perf_counter()
     scores, predictions, history, model = run_downstream(
         run.task, run.protocol, shared.videos, shared.images, list(run.train), list(run.test), run.num_classes,
