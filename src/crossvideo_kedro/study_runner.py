@@ -25,11 +25,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from crossvideo_kedro.configs import FinetuneConfig, PretrainConfig, parse
+from crossvideo_kedro.configs import FinetuneConfig, PretrainConfig, StudyConfig, Variant, parse
 from crossvideo_kedro.configs.model import ModelConfig
 from crossvideo_kedro.study import (
-    StudyConfig,
-    Variant,
     images_missing,
     pretrain_seeds_of,
     replicates,
@@ -111,7 +109,7 @@ def _supported_grid(variant: Variant, study: StudyConfig, sequence_index: pd.Dat
     """The cells this source supports; tasks and variants it cannot support are skipped with one log line."""
     downstream = [*study.train_splits, study.val_split, study.test_split]
     reasons = supported_tasks(sequence_index, class_names, downstream)
-    for task in dict.fromkeys(run["task"] for run in study.runs):
+    for task in dict.fromkeys(run.task for run in study.runs):
         if reasons.get(task):
             logger.info("%s: skipping %s — %s", variant.name, task, reasons[task])
     if variant.fusion:
@@ -137,7 +135,7 @@ def plan_variant(variant: Variant, pretrained_encoders: dict[str, Any] | None, s
                  pretrain_params: dict[str, Any], finetune_params: dict[str, Any],
                  study_params: dict[str, Any]) -> VariantPlan:
     """The plan of one variant (``pretrained_encoders`` None: a scratch variant)."""
-    study = StudyConfig.from_dict(study_params)
+    study = parse(StudyConfig, study_params, "evaluate")
     config = parse(FinetuneConfig, finetune_params, "finetune")
     model_config, seeds, states = _encoders(pretrained_encoders, pretrain_params)
     splits = sequence_index.set_index("sequence")["split"]

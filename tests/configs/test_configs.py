@@ -46,7 +46,7 @@ from crossvideo_kedro.configs import (
      "augment.image.crop_scale must be [lo, hi] with 0 < lo <= hi <= 1, got [0.5, 1.5]"),
     (StudyConfig, "evaluate", {"runs": [{"task": "action_segmentation", "protocol": "full",
                                          "label_fractions": [0.5, 2]}]},
-     "evaluate.runs[0].label_fractions[1] must be fractions in (0, 1], got 2"),
+     "evaluate.runs[0].label_fractions must be fractions in (0, 1], got 2"),
     (PredictConfig, "predict", {"tasks": ["action_recognition"]},
      "predict.tasks must be a non-empty subset of ['action_segmentation', 'semantic_segmentation'], got "
      "['action_recognition']"),

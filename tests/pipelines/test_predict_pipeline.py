@@ -20,7 +20,8 @@ from crossvideo_kedro.datasets.plots import FigureDataset
 from crossvideo_kedro.datasets.ply import PointCloudFramesDataset
 from crossvideo_kedro.configs.model import ModelConfig
 from crossvideo_kedro.pipelines.predict import create_pipeline
-from crossvideo_kedro.pipelines.predict.nodes import PredictConfig, generate_unseen_sequences
+from crossvideo_kedro.configs import PredictConfig
+from crossvideo_kedro.pipelines.predict.nodes import generate_unseen_sequences
 from crossvideo_kedro.training.model import CrossVideoModel
 from tests.conftest import plane_sequence
 
@@ -122,9 +123,9 @@ def test_predict_refuses_tasks_the_models_lack_and_bad_parameters(models, tmp_pa
     with pytest.raises(Exception, match=r"semantic_segmentation.*has models for \['action_segmentation'\]"):
         run(missing, {"rec": plane_sequence("rec", frames=6)}, tmp_path)
     with pytest.raises(ValueError, match="predict.tasks must be a non-empty subset"):
-        PredictConfig.from_dict({"tasks": ["action_recognition"]})
+        parse(PredictConfig, {"tasks": ["action_recognition"]}, "predict")
     with pytest.raises(ValueError, match="predict.nop"):
-        PredictConfig.from_dict({"nop": 1})
+        parse(PredictConfig, {"nop": 1}, "predict")
 
 
 def test_unseen_sequences_use_another_seed_and_their_own_names():

@@ -71,6 +71,8 @@ def messages(model: type[BaseModel], error: ValidationError, where: str) -> list
             keys, _ = unknown.setdefault(tuple(path[:-1]), (set(), set(owner.model_fields) if owner else set()))
             keys.add(str(path[-1]))
             continue
+        if path and isinstance(path[-1], int) and _override(info):
+            path = [p for p in path[:-1]]  # the field's own description covers its items: name the field
         message = _message(_key(where, path), info, item, path)
         if message not in found:
             found.append(message)
@@ -142,9 +144,8 @@ def _model_in(annotation: Any) -> Any:
 
 def _expected(info: FieldInfo | None, item: dict, path: list[Any]) -> str:
     """``an integer >= 1``, ``>= 0 and <= 1``, ``one of ['a', 'b']``, ``a list of integers``, ``... or null``."""
-    extra = info.json_schema_extra if info is not None else None
-    if isinstance(extra, dict) and "expected" in extra:
-        return str(extra["expected"])
+    if _override(info):
+        return _override(info)
     annotation = info.annotation if info is not None else None
     element = isinstance(path[-1], int) if path else False
     hint = _element(annotation) if element else annotation
@@ -154,6 +155,12 @@ def _expected(info: FieldInfo | None, item: dict, path: list[Any]) -> str:
     if not item["type"].startswith(("greater", "less")):
         return _describe(base) + optional  # the wrong kind of value: say the kind
     return " ".join(p for p in ("an integer" if base is int else "", bounds) if p) + optional
+
+
+def _override(info: FieldInfo | None) -> str | None:
+    """The ``expected`` text of a field declared with :func:`expected`, else None."""
+    extra = info.json_schema_extra if info is not None else None
+    return str(extra["expected"]) if isinstance(extra, dict) and "expected" in extra else None
 
 
 def _bounds(metadata: list[Any]) -> str:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
-from crossvideo_kedro.configs.base import Bool, Config, Int, Num, Str, expected
+from crossvideo_kedro.configs.base import Bool, Config, Num, Str, expected, parse
 from crossvideo_kedro.configs.finetune import PROTOCOLS, TASKS
 from crossvideo_kedro.configs.pretrain import Seed, distinct_seeds
 
 INITS = ("scratch", "pretrained", "pretrain")
 LOSS_TERMS = ("intra_video", "intra_frame", "cross_video", "cross_frame", "image_intra_video", "image_intra_frame")
 Fraction = Annotated[Num, Field(gt=0, le=1)]
+
+
+def _close(a: float, b: float) -> bool:
+    """``numpy.isclose(a, b)`` with its default tolerances (rtol 1e-5, atol 1e-8)."""
+    return abs(a - b) <= 1e-8 + 1e-5 * abs(b)
 
 
 def as_tuple(value: Any, kind: type) -> Any:
@@ -77,7 +83,7 @@ class Run(Config):
     @model_validator(mode="before")
     @classmethod
     def _complete(cls, data: Any) -> Any:
-        if isinstance(data, dict) and not {"task", "protocol", "label_fractions"} <= set(data):
+        if isinstance(data, dict) and not {"task", "protocol", "label_fractions"} <= set(data) <= set(cls.model_fields):
             raise ValueError(f" needs task, protocol, label_fractions (and optionally seeds); got {sorted(data)}")
         return data
 
@@ -144,8 +150,39 @@ class StudyConfig(Config):
             raise ValueError(f".include names undefined variant(s) {unknown}; defined: {sorted(self.variants)}")
         return self
 
+    def selected_variants(self) -> list[str]:
+        """The names of the variants that run, in their configured order."""
+        return [name for name in self.variants if self.include is None or name in self.include]
+
+    def grid(self, tasks: Iterable[str] | None = None) -> list[tuple[str, str, float]]:
+        """Every (task, protocol, label fraction) cell of the study, in a fixed order (replicates come on top).
+
+        ``tasks`` further restricts the tasks (what the data supports).
+        """
+        keep = [t for t in TASKS if (self.tasks is None or t in self.tasks) and (tasks is None or t in tasks)]
+        cells = []
+        for run in self.runs:
+            if run.task in keep:
+                cells += [(run.task, run.protocol, float(f)) for f in self._fractions(run)]
+        return list(dict.fromkeys(cells))
+
+    def seeds_of(self, task: str, protocol: str, fraction: float) -> tuple[int, ...]:
+        """The fine-tuning seeds of a grid cell: its run entry's ``seeds`` (the first entry listing the cell), else
+        ``evaluate.seeds`` — so replicates can be added where runs are cheap and noise is largest (low labels)."""
+        for run in self.runs:
+            if (run.task, run.protocol) == (task, protocol) and any(_close(fraction, f) for f in self._fractions(run)):
+                return tuple(int(x) for x in (run.seeds if run.seeds is not None else self.seeds))
+        return tuple(self.seeds)
+
+    def _fractions(self, run: Run) -> tuple[float, ...]:
+        """A run entry's label fractions, or ``evaluate.label_fractions`` where that replaces them."""
+        return self.label_fractions if self.label_fractions is not None else run.label_fractions
+
     def variant(self, name: str) -> Variant:
         """The variant ``name`` (a ``ValueError`` naming ``evaluate.variants.<name>.<key>`` when it is bad)."""
-        from crossvideo_kedro.configs.base import parse  # noqa: PLC0415 - same package
+        return variant_of(name, self.variants[name])
 
-        return parse(Variant, {**(self.variants[name] or {}), "name": name}, f"evaluate.variants.{name}")
+
+def variant_of(name: str, params: dict[str, Any] | None) -> Variant:
+    """The variant ``evaluate.variants.<name>`` from its parameters (its name is its key)."""
+    return parse(Variant, {**(params or {}), "name": name}, f"evaluate.variants.{name}")

@@ -14,6 +14,7 @@ from typing import Any
 
 from crossvideo_kedro import configs
 from crossvideo_kedro.config import check_keys
+from crossvideo_kedro.configs.evaluate import variant_of
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def _evaluate(params: Any, prefix: str) -> None:
 
 
 def _variant(params: Any, prefix: str) -> None:
-    configs.parse(configs.Variant, {**(params or {}), "name": prefix.rsplit(".", 1)[-1]}, prefix)
+    variant_of(prefix.rsplit(".", 1)[-1], params)
 
 
 def _model(model: type[configs.Config]) -> Callable[[Any, str], None]:
