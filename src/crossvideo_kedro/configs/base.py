@@ -20,7 +20,7 @@ import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
 from pydantic.fields import FieldInfo
 
-__all__ = ["Bool", "Config", "Int", "Num", "Str", "expected", "parse"]
+__all__ = ["Bool", "Config", "Int", "Num", "Str", "UnknownKeys", "expected", "parse"]
 
 Int = StrictInt  # an integer, never a float, a string or a boolean
 Num = StrictInt | StrictFloat  # a finite number; an integer stays an integer (same numbers as the YAML says)
@@ -35,9 +35,13 @@ class Config(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, validate_default=False)
 
-    def replace(self: C, **changes: Any) -> C:
-        """A copy with ``changes`` applied and validated again."""
-        return type(self).model_validate({**self.model_dump(exclude_unset=False, round_trip=True), **changes})
+
+class UnknownKeys(ValueError):
+    """Raised by a validator for keys of a free-form mapping it does not know (``keys`` relative to the field)."""
+
+    def __init__(self, keys: list[str], known: list[str]) -> None:
+        super().__init__(f"unknown parameter(s) {keys}; expected {known}")
+        self.keys, self.known = keys, known
 
 
 def expected(text: str, **field: Any) -> Any:
@@ -86,7 +90,10 @@ def messages(model: type[BaseModel], error: ValidationError, where: str) -> list
 
 def _message(key: str, info: FieldInfo | None, item: dict, path: list[Any]) -> str:
     if item["type"] == "value_error":
-        text = str(item["ctx"]["error"]) if "ctx" in item else item["msg"].removeprefix("Value error, ")
+        error = item.get("ctx", {}).get("error")
+        if isinstance(error, UnknownKeys):
+            return f"unknown parameter(s) {[key + k for k in error.keys]}; expected {error.known}"
+        text = str(error) if error is not None else item["msg"].removeprefix("Value error, ")
         return f"{key}{text}" if text[:1] in ".:[ " else f"{key} {text}"
     message = f"{key} must be {_expected(info, item, path)}, got {item['input']!r}"
     if item["type"] in ("tuple_type", "list_type") and not isinstance(item["input"], str | Mapping):

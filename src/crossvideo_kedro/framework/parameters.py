@@ -1,8 +1,8 @@
 """Every parameter block a pipeline consumes, validated before its first node runs.
 
-One table maps a ``params:<key>`` input to the model of :mod:`crossvideo_kedro.configs` that owns it (``generate``:
-``synth.config.GeneratorConfig``); :func:`crossvideo_kedro.configs.parse` checks unknown keys, types, NaN, ranges and
-cross-field rules and names the full key. Problems of all blocks are reported together, one line each.
+One table maps a ``params:<key>`` input to the model of :mod:`crossvideo_kedro.configs` that owns it;
+:func:`crossvideo_kedro.configs.parse` checks unknown keys, types, NaN, ranges and cross-field rules and names the
+full key (``pretrain.model.point.radius``). Problems of all blocks are reported together, one line each.
 """
 
 from __future__ import annotations
@@ -13,17 +13,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from crossvideo_kedro import configs
-from crossvideo_kedro.config import check_keys
 from crossvideo_kedro.configs.evaluate import variant_of
 
 logger = logging.getLogger(__name__)
-
-
-def _generate(params: Any, prefix: str) -> None:
-    from crossvideo_kedro.synth.config import GeneratorConfig  # noqa: PLC0415 - imports stay lazy (no cycles)
-
-    check_keys(GeneratorConfig, params, prefix)
-    GeneratorConfig.from_dict(params, prefix)
 
 
 def _pretrain(params: Any, prefix: str) -> None:
@@ -53,7 +45,7 @@ def _model(model: type[configs.Config]) -> Callable[[Any, str], None]:
 
 # params:<key> -> validator(params, prefix). Keys not listed (user additions) are passed through unchecked.
 VALIDATORS: dict[str, Callable[[Any, str], None]] = {
-    "generate": _generate,
+    "generate": _model(configs.GeneratorConfig),
     "ingest": _model(configs.IngestConfig),
     "augment": _model(configs.AugmentConfig),
     "pretrain": _pretrain,
