@@ -163,8 +163,8 @@ class RunGuardHook:
             for name in node.outputs:
                 dataset = versioned_dataset(catalog, name)
                 if dataset is not None:
-                    names[_key(dataset, self._project)] = name
-                    written[_key(dataset, self._project)] = _saved(dataset, save_version)
+                    names[dataset_key(dataset, self._project)] = name
+                    written[dataset_key(dataset, self._project)] = _saved(dataset, save_version)
             if complete:
                 saved |= {key: save_version for key, ok in written.items() if ok}
             elif written and all(written.values()):  # a failed run keeps only nodes that saved everything
