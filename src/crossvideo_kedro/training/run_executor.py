@@ -253,9 +253,6 @@ def _dask_executor(address: str, shared: Shared) -> Iterator[tuple[Executor, Any
     except ImportError as err:
         raise ImportError(f"finetune.executor is {address!r}, a Dask scheduler, but dask.distributed is not "
                           "installed: pip install 'crossvideo_kedro[dask]'") from err
-    if "://" not in address:
-        raise ValueError(f"finetune.executor must be 'local' or a Dask scheduler address such as "
-                         f"'tcp://host:8786', got {address!r}")
     with Client(address, set_as_default=False) as client:
         reference = client.scatter(shared, broadcast=True, hash=False)  # once to every worker
         yield client.get_executor(pure=False), reference
