@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from crossvideo_kedro.configs import PretrainConfig, StudyConfig, Variant, parse
-from crossvideo_kedro.configs.evaluate import INITS, LOSS_TERMS
 from crossvideo_kedro.framework.build_parameters import load_build_parameters
 
 def replicates(pretrain_seeds: Iterable[int], finetune_seeds: Iterable[int]) -> list[tuple[int, int]]:

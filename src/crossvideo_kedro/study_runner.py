@@ -15,7 +15,6 @@ initialisation, so the runs of scratch and of every pretrained variant are paire
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass

@@ -223,8 +223,7 @@ def test_predict_api_rebuilds_the_trained_model(task):
     model_config = parse(ModelConfig, TINY_MODEL, "model")
     _, preds, _, model = run_downstream(task, "full", videos, None, ["s0", "s1"], ["s4"], 3, model_config, None,
                                         False, config(steps=2), seed=0)
-    import dataclasses
-
+    
     saved = {"variant": "scratch", "model_config": model_config.model_dump(),
              "state_dicts": {task: model.state_dict()}, "specs": {task: spec_dict(model.spec)}}
     loaded = load_task_model(saved, task)

@@ -12,12 +12,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from crossvideo_kedro.configs.finetune import PROTOCOLS, FinetuneConfig
 from crossvideo_kedro.configs.model import ModelConfig
 from crossvideo_kedro.training.finetune import (
-    PROTOCOLS,
     Arrays,
     FeatureCache,
-    FinetuneConfig,
     RunSpec,
     assemble,
     build_task_model,

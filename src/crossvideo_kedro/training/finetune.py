@@ -30,11 +30,11 @@ import torch
 from crossvideo_kedro import metrics
 from crossvideo_kedro.augment import cover_starts, window_frames, window_inputs
 from crossvideo_kedro.configs.base import parse
-from crossvideo_kedro.configs.finetune import PROTOCOLS, FinetuneConfig, TemporalConfig
+from crossvideo_kedro.configs.finetune import TemporalConfig
 from crossvideo_kedro.configs.model import ModelConfig
 from crossvideo_kedro.training.model import images_to_tensor
 from crossvideo_kedro.training.precision import autocast
-from crossvideo_kedro.training.tasks import TASKS, TaskModel, project_points
+from crossvideo_kedro.training.tasks import TaskModel, project_points
 
 logger = logging.getLogger(__name__)
 

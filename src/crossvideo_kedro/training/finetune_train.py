@@ -18,12 +18,12 @@ from torch.profiler import record_function
 from tqdm.auto import tqdm
 
 from crossvideo_kedro.augment import WindowAugment
+from crossvideo_kedro.configs.finetune import FinetuneConfig
 from crossvideo_kedro.models.temporal import temporal_loss
 from crossvideo_kedro.training.finetune import (
     IGNORE,
     Augment,
     FeatureCache,
-    FinetuneConfig,
     Windows,
     _inputs,
     _sequence_targets,

@@ -6,7 +6,6 @@ terms no frame heads — so a zero weight removes the term's compute, not just i
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import torch
