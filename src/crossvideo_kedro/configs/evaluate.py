@@ -41,7 +41,7 @@ class Variant(Config):
     fusion: train point + image encoders together with labels (the "simply fusing" baseline).
     """
 
-    name: Str = "variant"  # the key under ``evaluate.variants`` (a Kedro namespace)
+    name: Str  # the key under ``evaluate.variants`` (a Kedro namespace)
     init: Str = expected(f"one of {INITS}", default="scratch")
     weights: dict[Str, Num] = {}
     fusion: Bool = False
