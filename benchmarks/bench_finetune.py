@@ -30,9 +30,9 @@ from torch.profiler import record_function
 
 from _profiling import CLOCKS, add_common_arguments, bench_device, report_variants, sync_device
 from crossvideo_kedro.augment import cover_starts
-from crossvideo_kedro.models.presets import ModelConfig
-from crossvideo_kedro.preprocess import IngestConfig, frame_selection
-from crossvideo_kedro.training.finetune import FinetuneConfig, RunSpec, build_task_model, make_task_windows
+from crossvideo_kedro.configs import FinetuneConfig, IngestConfig, ModelConfig, parse
+from crossvideo_kedro.preprocess import frame_selection
+from crossvideo_kedro.training.finetune import RunSpec, build_task_model, make_task_windows
 from crossvideo_kedro.training.finetune_train import FinetuneTrainer
 from crossvideo_kedro.training.precision import autocast, maybe_compile, set_threads
 from crossvideo_kedro.training.tasks import TASKS
@@ -57,7 +57,7 @@ def sequence_frames() -> int:
     """Frames of one default generated sequence after ingest's frame selection (90 frames at 15 fps kept at
     7.5 fps: 45 frames, 6 windows of 8)."""
     generate = yaml.safe_load((CONF / "parameters_generate.yml").read_text())["generate"]
-    ingest = IngestConfig.from_dict(yaml.safe_load((CONF / "parameters_ingest.yml").read_text())["ingest"])
+    ingest = parse(IngestConfig, yaml.safe_load((CONF / "parameters_ingest.yml").read_text())["ingest"], "ingest")
     kept, _ = frame_selection(generate["num_frames"], generate["fps"], ingest)
     return len(kept)
 
@@ -65,7 +65,7 @@ def sequence_frames() -> int:
 def make_step(task: str, params: dict, model_params: dict, amp: str, compile_model: bool, device: torch.device):
     """The trainer's own step (:meth:`FinetuneTrainer.step`, full protocol: data to the device, forward of the point
     encoder and the task head, loss, backward, clipping, AdamW, schedule) on synthetic default-length sequences."""
-    config = FinetuneConfig.from_dict({**params, "amp": amp, "progress": False})
+    config = parse(FinetuneConfig, {**params, "amp": amp, "progress": False}, "finetune")
     length = sequence_frames()
     per_sequence = len(cover_starts(length, config.clip_frames))
     units = 4 * (config.sequence_batch if task == "action_segmentation" else -(-config.batch_size // per_sequence))
@@ -73,7 +73,7 @@ def make_step(task: str, params: dict, model_params: dict, amp: str, compile_mod
     train = make_task_windows(task, sorted(videos), videos, None, config.clip_frames, fusion=False)
     torch.manual_seed(0)
     spec = RunSpec(task, "full", NUM_CLASSES, False, config.clip_frames, dict(config.temporal), config.ignore_ids)
-    model = build_task_model(spec, ModelConfig.from_dict(model_params)).to(device)
+    model = build_task_model(spec, parse(ModelConfig, model_params, "pretrain.model")).to(device)
     model.point_encoder = maybe_compile(model.point_encoder, compile_model)  # the encoder dominates the step
     trainer = FinetuneTrainer.build(model, task, "full", train, config, seed=0, device=device)
 

@@ -17,7 +17,8 @@ import time
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 
-from crossvideo_kedro.synth import GeneratorConfig, generate_sequence, generate_sequences  # noqa: E402
+from crossvideo_kedro.configs import GeneratorConfig, parse  # noqa: E402
+from crossvideo_kedro.synth import generate_sequence, generate_sequences  # noqa: E402
 from crossvideo_kedro.synth.config import POOL_FIRST_INDEX  # noqa: E402
 
 
@@ -65,13 +66,13 @@ def _profile(config: GeneratorConfig, count: int) -> None:
 def _config(overrides: dict, pool: bool) -> GeneratorConfig:
     """The labelled generator, or (``pool``) the unlabelled pool's with ``num_sequences`` as the pool size."""
     if not pool:
-        return GeneratorConfig.from_dict(overrides)
+        return parse(GeneratorConfig, overrides, "generate")
     overrides = dict(overrides)
     count = overrides.pop("num_sequences", None)
-    config = GeneratorConfig.from_dict(overrides)
+    config = parse(GeneratorConfig, overrides, "generate")
     if count is not None:
-        config = GeneratorConfig.from_dict({**overrides, "unlabelled": {**config.to_dict()["unlabelled"],
-                                                                        "num_sequences": count}})
+        config = parse(GeneratorConfig, {**overrides, "unlabelled": {**config.to_dict()["unlabelled"],
+                                                                        "num_sequences": count}}, "generate")
     return config.pool_config()
 
 

@@ -26,7 +26,8 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 import numpy as np  # noqa: E402
 
 from crossvideo_kedro.datasets import HOI4DRawDataset, RGBDFolderDataset  # noqa: E402
-from crossvideo_kedro.preprocess import IngestConfig, ingest_raw_sequence  # noqa: E402
+from crossvideo_kedro.configs import IngestConfig, parse  # noqa: E402
+from crossvideo_kedro.preprocess import ingest_raw_sequence  # noqa: E402
 from crossvideo_kedro.sequences import LazyRawSequence  # noqa: E402
 
 SEVEN_SCENES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "7scenes_kitchen"
@@ -78,8 +79,8 @@ def _repeated(base: LazyRawSequence, frames: int) -> LazyRawSequence:
 
 def _child(args: argparse.Namespace, mode: str, frames: int) -> None:
     seq = _repeated(_open(args), frames)
-    config = IngestConfig.from_dict({"num_points": args.points, "sampling": args.sampling, "max_depth": args.max_depth,
-                                     "target_fps": None, "chunk_frames": args.chunk_frames})
+    config = parse(IngestConfig, {"num_points": args.points, "sampling": args.sampling, "max_depth": args.max_depth,
+                                     "target_fps": None, "chunk_frames": args.chunk_frames}, "ingest")
     tick = time.perf_counter()
     points, images = ingest_raw_sequence(seq.load() if mode == "whole" else seq, config)
     seconds = time.perf_counter() - tick

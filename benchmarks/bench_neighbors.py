@@ -22,7 +22,7 @@ import torch
 from crossvideo_kedro.models import point4d
 from crossvideo_kedro.geometry.neighbors import ball_query, furthest_point_sample
 from crossvideo_kedro.models.point4d import sample_anchors, temporal_window
-from crossvideo_kedro.models.presets import PRESETS, resolve_config
+from crossvideo_kedro.configs.model import PRESETS, resolve_config
 
 
 def _time(fn: Callable[[], object], repeat: int) -> tuple[float, float]:

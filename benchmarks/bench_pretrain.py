@@ -31,7 +31,7 @@ from torch.profiler import record_function
 
 from _profiling import add_common_arguments, bench_device, report_variants
 from crossvideo_kedro.losses import CrossVideoLoss
-from crossvideo_kedro.models.presets import ModelConfig
+from crossvideo_kedro.configs import ModelConfig, parse
 from crossvideo_kedro.training.model import CrossVideoModel
 from crossvideo_kedro.training.precision import maybe_compile, resolve_amp, set_threads
 from crossvideo_kedro.training.pretrain import _to_device, train_step, uses_images
@@ -68,7 +68,7 @@ def make_step(params: dict, amp: str, compile_model: bool, device: torch.device)
     need_images = uses_images(loss_fn)
     batch = params["batch_size"]
     torch.manual_seed(0)
-    model = CrossVideoModel(ModelConfig.from_dict(params["model"]), use_images=need_images,
+    model = CrossVideoModel(parse(ModelConfig, params["model"], "pretrain.model"), use_images=need_images,
                             terms=loss_fn.weights).to(device)
     train_model = maybe_compile(model, compile_model)
     optimizer = build_optimizer(model.parameters(), params["optimizer"], params["lr"], params["weight_decay"])

@@ -36,9 +36,9 @@ from kedro.io import AbstractDataset
 
 from crossvideo_kedro.framework.build_parameters import CONFIG_LOADER_ARGS
 from crossvideo_kedro.losses import CrossVideoLoss
-from crossvideo_kedro.models.presets import ModelConfig
+from crossvideo_kedro.configs import FinetuneConfig, ModelConfig, parse
 from crossvideo_kedro.pipelines.ingest.nodes import ingest_sequences
-from crossvideo_kedro.training.finetune import FinetuneConfig, RunSpec, build_task_model, make_task_windows
+from crossvideo_kedro.training.finetune import RunSpec, build_task_model, make_task_windows
 from crossvideo_kedro.training.finetune_train import FinetuneTrainer
 from crossvideo_kedro.training.model import CrossVideoModel
 from crossvideo_kedro.training.pretrain import _to_device, train_step
@@ -62,7 +62,7 @@ def pretrain_step(params: dict, n: int, frames: int):
     """The pretraining step at the environment's sizes on a synthetic view-major batch (no images)."""
     batch = params["batch_size"]
     loss_fn = CrossVideoLoss(**params["loss"])
-    model = CrossVideoModel(ModelConfig.from_dict(params["model"]), use_images=False, terms=loss_fn.weights)
+    model = CrossVideoModel(parse(ModelConfig, params["model"], "pretrain.model"), use_images=False, terms=loss_fn.weights)
     optimizer = build_optimizer(model.parameters(), params["optimizer"], params["lr"], params["weight_decay"])
     scheduler = build_scheduler(optimizer, 10**6, params["warmup_steps"], params["min_lr_ratio"])
     rng = np.random.default_rng(0)
@@ -79,7 +79,7 @@ def pretrain_step(params: dict, n: int, frames: int):
 
 def finetune_steps(params: dict, model_params: dict, n: int):
     """(full recognition step, encoder pass of one clip) at the environment's sizes on synthetic videos."""
-    config = FinetuneConfig.from_dict({**params, "amp": "off", "progress": False, "device": "cpu"})
+    config = parse(FinetuneConfig, {**params, "amp": "off", "progress": False, "device": "cpu"}, "finetune")
     rng = np.random.default_rng(0)
     length = 2 * config.clip_frames
     videos = {f"v{i}": {"points": (rng.normal(0, 0.3, (length, n, 3)) + [0, 0, 2.5]).astype(np.float32),
@@ -90,7 +90,7 @@ def finetune_steps(params: dict, model_params: dict, n: int):
                                 config.recognition, config.recognition_stride)
     spec = RunSpec("action_recognition", "full", 20, False, config.clip_frames, dict(config.temporal))
     torch.manual_seed(0)
-    model = build_task_model(spec, ModelConfig.from_dict(model_params))
+    model = build_task_model(spec, parse(ModelConfig, model_params, "pretrain.model"))
     trainer = FinetuneTrainer.build(model, "action_recognition", "full", windows, config, seed=0,
                                     device=torch.device("cpu"))
     rows = torch.arange(min(config.eval_batch_size, len(windows)))

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
+from crossvideo_kedro.configs import AugmentConfig, parse
 from crossvideo_kedro.augment import (
-    AugmentConfig,
     WindowAugment,
     augment_images,
     augment_points,
@@ -16,7 +16,7 @@ from crossvideo_kedro.augment import (
 
 def cfg(**overrides) -> AugmentConfig:
     base = {"clip_frames": 4, "clip_span": 8}
-    return AugmentConfig.from_dict({**base, **overrides})
+    return parse(AugmentConfig, {**base, **overrides}, "augment")
 
 
 def video(frames=20, n=32, seed=0):
@@ -51,8 +51,8 @@ def test_view_frames_stay_inside_the_clip_span_with_drawn_steps():
 def test_views_always_share_at_least_min_overlap_of_their_frames(steps, min_overlap):
     """Over many draws, whatever frame_steps are configured, no view pair shares fewer than ⌈min_overlap·T⌉ frames."""
     T = 8
-    config = AugmentConfig.from_dict({"clip_frames": T, "clip_span": (T - 1) * max(steps) + 1 + 3,
-                                      "frame_steps": steps, "min_overlap": min_overlap})
+    config = parse(AugmentConfig, {"clip_frames": T, "clip_span": (T - 1) * max(steps) + 1 + 3,
+                                   "frame_steps": steps, "min_overlap": min_overlap}, "augment")
     frames = sample_view_frames(np.random.default_rng(1), np.zeros(3000, int), np.full(3000, 1000), config)
     shared = np.array([len(set(a) & set(b)) for a, b in zip(frames[:, 0], frames[:, 1], strict=True)])
     assert shared.min() >= int(np.ceil(min_overlap * T))
@@ -178,10 +178,10 @@ def test_window_augment_scale_jitter_and_bad_parameters():
     noise = noisy(points, np.arange(64), torch.Generator().manual_seed(0)) - points
     assert abs(float(noise.std()) - 0.01) < 5e-4 and float(noise.abs().max()) <= 0.05 + 1e-6  # clipped at 5 std
     with pytest.raises(ValueError, match=r"finetune.augment.scale must be \[lo, hi\] with 0 < lo <= hi, got \[1.1, 0.9"):
-        WindowAugment.from_dict({"scale": [1.1, 0.9]})
+        parse(WindowAugment, {"scale": [1.1, 0.9]}, "finetune.augment")
     with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['finetune.augment.dropout'\]"):
-        WindowAugment.from_dict({"dropout": 0.1})
+        parse(WindowAugment, {"dropout": 0.1}, "finetune.augment")
     with pytest.raises(ValueError, match=r"finetune.augment.up_axis must be 0, 1 or 2, got 3"):
-        WindowAugment.from_dict({"up_axis": 3})
-    with pytest.raises(ValueError, match=r"finetune.augment: rotation_deg, translation and jitter_std must be >= 0"):
-        WindowAugment.from_dict({"jitter_std": -1.0})
+        parse(WindowAugment, {"up_axis": 3}, "finetune.augment")
+    with pytest.raises(ValueError, match=r"finetune.augment.jitter_std must be >= 0, got -1.0"):
+        parse(WindowAugment, {"jitter_std": -1.0}, "finetune.augment")

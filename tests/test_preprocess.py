@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from crossvideo_kedro.configs import IngestConfig, parse
 from crossvideo_kedro.preprocess import (
-    IngestConfig,
     assign_splits,
     frame_labels_from_events,
     frame_selection,
@@ -18,7 +18,7 @@ from tests.conftest import plane_sequence
 
 
 def config(**overrides) -> IngestConfig:
-    return IngestConfig.from_dict({"num_points": 20, "image_size": [8, 8], "split": {"train": 1.0}, **overrides})
+    return parse(IngestConfig, {"num_points": 20, "image_size": [8, 8], "split": {"train": 1.0}, **overrides}, "ingest")
 
 
 def test_ingest_raw_sequence_meets_the_contract(plane):
@@ -192,7 +192,7 @@ def test_image_video_intrinsics_project_points_onto_their_pixel():
 
 
 def test_generated_point_lands_on_its_colour_in_the_stored_frame():
-    seq = generate_sequence(GeneratorConfig.from_dict({"num_frames": 4, "num_workers": 1}), 0)
+    seq = generate_sequence(parse(GeneratorConfig, {"num_frames": 4, "num_workers": 1}, "generate"), 0)
     points, images = ingest_raw_sequence(seq, config(image_size=[60, 80], num_points=128, max_depth=1.5))
     uv = np.rint(project_points(points["points"], images["intrinsics"])).astype(int)
     assert (uv[..., 0] >= 0).all() and (uv[..., 0] < 80).all() and (uv[..., 1] >= 0).all() and (uv[..., 1] < 60).all()
@@ -205,7 +205,7 @@ def test_generated_point_lands_on_its_colour_in_the_stored_frame():
 
 def test_plane_share_moves_points_from_the_table_to_the_hand_and_object():
     """ingest.plane_share reaches the sampler: on a generated tabletop video the table (id 1) gives up its points."""
-    seq = generate_sequence(GeneratorConfig.from_dict({"num_frames": 4, "num_workers": 1}), 0)
+    seq = generate_sequence(parse(GeneratorConfig, {"num_frames": 4, "num_workers": 1}, "generate"), 0)
     plain, _ = ingest_raw_sequence(seq, config(num_points=128, max_depth=1.5))
     capped, _ = ingest_raw_sequence(seq, config(num_points=128, max_depth=1.5, plane_share=0.3))
     table_plain, table_capped = (plain["point_labels"] == 1).mean(), (capped["point_labels"] == 1).mean()

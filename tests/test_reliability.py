@@ -186,7 +186,7 @@ def test_bad_parameters_are_refused_before_any_node_runs(tmp_path):
     assert result.returncode != 0
     line = one_line_error(result.stdout + result.stderr)
     assert "parameters refused before any node ran" in line
-    for text in ("ingest.num_pionts", "generate.width must be >= 16, got 3", "ingest.seed must be an integer"):
+    for text in ("ingest.num_pionts", "generate.width must be an integer >= 16, got 3", "ingest.seed must be an integer"):
         assert text in line
     assert not (project / "data" / "01_raw" / "generated").exists()  # no node ran
 
@@ -290,13 +290,13 @@ def test_staging_litter_older_than_the_run_is_cleaned(tmp_path):
     ("pretrain", {"steps": 2.5}, "pretrain.steps must be an integer, got 2.5"),
     ("pretrain", {"batch_size": 3.7}, "pretrain.batch_size must be an integer, got 3.7"),
     ("pretrain", {"batch_size": True}, "pretrain.batch_size must be an integer, got True"),
-    ("pretrain", {"checkpoint": {"keep": -5}}, "pretrain.checkpoint.keep must be >= 1, got -5"),
+    ("pretrain", {"checkpoint": {"keep": -5}}, "pretrain.checkpoint.keep must be an integer >= 1, got -5"),
     ("pretrain", {"min_lr_ratio": 7}, "pretrain.min_lr_ratio must be >= 0 and <= 1, got 7"),
     ("pretrain", {"model": {"point": {"dim": "x"}}}, "point.dim"),
     ("ingest", {"seed": "abc"}, "ingest.seed must be an integer, got 'abc'"),
     ("ingest", {"image_size": [64, 6.5]}, "ingest.image_size[1] must be an integer, got 6.5"),
     ("ingest", {"num_pionts": 64}, "unknown parameter(s) ['ingest.num_pionts']"),
-    ("generate", {"width": 3}, "generate.width must be >= 16, got 3"),
+    ("generate", {"width": 3}, "generate.width must be an integer >= 16, got 3"),
     ("generate", {"fps": float("inf")}, "generate.fps must be a finite number, got inf"),
     ("finetune", {"lr": -1.0}, "finetune.lr must be > 0, got -1.0"),
     ("augment", {"geometric": {"dropout": 1.5}}, "augment.geometric.dropout must be >= 0 and < 1, got 1.5"),

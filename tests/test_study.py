@@ -14,9 +14,9 @@ from crossvideo_kedro.framework import build_parameters as build_parameters
 from crossvideo_kedro.pipelines.evaluate.nodes import collect_metrics, paired_differences, summarise_study
 from crossvideo_kedro.pipelines.finetune.nodes import variant_pretrain_params
 from crossvideo_kedro.pipelines.finetune.pipeline import variant_pipeline
+from crossvideo_kedro.configs import StudyConfig, Variant, parse
+from crossvideo_kedro.configs.evaluate import variant_of
 from crossvideo_kedro.study import (
-    StudyConfig,
-    Variant,
     check_variant_name,
     load_study_parameters,
     load_variants,
@@ -48,7 +48,7 @@ def test_a_new_variant_is_a_parameter_entry(tmp_path):
     params["evaluate"]["include"] = None  # every defined variant
     (conf / "base" / "parameters_evaluate.yml").write_text(yaml.safe_dump(params, sort_keys=False))
     variants = load_variants(conf)
-    assert variants[-1] == Variant("cross_frame_only", "pretrain", {"cross_frame": 1.0})
+    assert variants[-1] == Variant(name="cross_frame_only", init="pretrain", weights={"cross_frame": 1.0})
     pipe = variant_pipeline(variants[-1])
     assert {n.name for n in pipe.nodes} == {"cross_frame_only.pretrain_variant", "cross_frame_only.finetune_variant"}
     assert "cross_frame_only.downstream_metrics" in pipe.outputs()
@@ -58,7 +58,7 @@ def test_a_new_variant_is_a_parameter_entry(tmp_path):
 
 def test_variant_weights_replace_the_base_weights():
     base = {"epochs": 3, "loss": {"weights": {"intra_video": 1.0, "cross_video": 1.0}, "temperatures": {"x": 1}}}
-    params = variant_pretrain_params(base, Variant("v", "pretrain", {"cross_frame": 2.0}))
+    params = variant_pretrain_params(base, Variant(name="v", init="pretrain", weights={"cross_frame": 2.0}))
     assert params["loss"]["weights"] == {"intra_video": 0.0, "intra_frame": 0.0, "cross_video": 0.0,
                                          "cross_frame": 2.0, "image_intra_video": 0.0, "image_intra_frame": 0.0}
     assert params["loss"]["temperatures"] == {"x": 1} and base["loss"]["weights"]["intra_video"] == 1.0
@@ -76,33 +76,33 @@ def test_variant_weights_replace_the_base_weights():
 )
 def test_bad_variants_are_named(name, spec, message):
     with pytest.raises(ValueError, match=message):
-        Variant.from_dict(name, spec)
+        variant_of(name, spec)
 
 
 def test_study_grid_and_validation():
-    study = StudyConfig.from_dict({
+    study = parse(StudyConfig, {
         "runs": [{"task": "action_segmentation", "protocol": "full", "label_fractions": [0.1, 1.0]}],
         "seeds": [0, 1],
-    })
+    }, "evaluate")
     assert study.grid() == [("action_segmentation", "full", 0.1), ("action_segmentation", "full", 1.0)]
     assert replicates([0, 1, 2], study.seeds) == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
     assert study.seeds_of("action_segmentation", "full", 0.1) == (0, 1)  # no seeds of its own: evaluate.seeds
-    own = StudyConfig.from_dict({"runs": [
+    own = parse(StudyConfig, {"runs": [
         {"task": "action_segmentation", "protocol": "full", "label_fractions": [0.1], "seeds": [0, 1, 2]},
-        {"task": "action_segmentation", "protocol": "full", "label_fractions": [1.0]}], "seeds": [0]})
+        {"task": "action_segmentation", "protocol": "full", "label_fractions": [1.0]}], "seeds": [0]}, "evaluate")
     assert own.seeds_of("action_segmentation", "full", 0.1) == (0, 1, 2)
     assert own.seeds_of("action_segmentation", "full", 1.0) == (0,)
     for bad in ([], [0, 0], [0.5], "0 1", [True]):
         with pytest.raises(ValueError, match=r"evaluate.runs\[0\].seeds must be a non-empty list of distinct"):
-            StudyConfig.from_dict({"runs": [{"task": "action_segmentation", "protocol": "full",
-                                             "label_fractions": [1], "seeds": bad}]})
+            parse(StudyConfig, {"runs": [{"task": "action_segmentation", "protocol": "full",
+                                             "label_fractions": [1], "seeds": bad}]}, "evaluate")
     with pytest.raises(ValueError, match=r"evaluate.runs\[0\] needs task, protocol, label_fractions"):
-        StudyConfig.from_dict({"runs": [{"task": "action_segmentation", "protocol": "full",
-                                         "label_fractions": [1], "seed": [1]}]})
+        parse(StudyConfig, {"runs": [{"task": "action_segmentation", "protocol": "full",
+                                         "label_fractions": [1], "seed": [1]}]}, "evaluate")
     with pytest.raises(ValueError, match=r"evaluate.runs\[0\].protocol must be one of"):
-        StudyConfig.from_dict({"runs": [{"task": "action_segmentation", "protocol": "zero", "label_fractions": [1]}]})
+        parse(StudyConfig, {"runs": [{"task": "action_segmentation", "protocol": "zero", "label_fractions": [1]}]}, "evaluate")
     with pytest.raises(ValueError, match=r"evaluate.runs\[0\].label_fractions must be fractions in \(0, 1\]"):
-        StudyConfig.from_dict({"runs": [{"task": "action_segmentation", "protocol": "full", "label_fractions": [2]}]})
+        parse(StudyConfig, {"runs": [{"task": "action_segmentation", "protocol": "full", "label_fractions": [2]}]}, "evaluate")
 
 
 def _rows(variant: str, values: list[float], task: str = "action_segmentation", metric: str = "accuracy",
@@ -173,18 +173,18 @@ def test_variants_tasks_and_fractions_are_selected_by_parameters():
     params = {"variants": {"scratch": {}, "crossvideo": {"init": "pretrained"}, "fusion": {"fusion": True}},
               "runs": [{"task": "action_segmentation", "protocol": "full", "label_fractions": [0.1, 1.0]},
                        {"task": "semantic_segmentation", "protocol": "full", "label_fractions": [0.1]}]}
-    assert StudyConfig.from_dict(params).selected_variants() == ["scratch", "crossvideo", "fusion"]  # include: null
-    study = StudyConfig.from_dict({**params, "include": ["fusion", "scratch"], "tasks": ["action_segmentation"],
-                                   "label_fractions": [0.5]})
+    assert parse(StudyConfig, params, "evaluate").selected_variants() == ["scratch", "crossvideo", "fusion"]  # include: null
+    study = parse(StudyConfig, {**params, "include": ["fusion", "scratch"], "tasks": ["action_segmentation"],
+                                   "label_fractions": [0.5]}, "evaluate")
     assert study.selected_variants() == ["scratch", "fusion"]  # the definitions' order
     assert study.grid() == [("action_segmentation", "full", 0.5)]
-    from_cli = StudyConfig.from_dict({**params, "include": "fusion crossvideo", "label_fractions": "0.2+1"})
+    from_cli = parse(StudyConfig, {**params, "include": "fusion crossvideo", "label_fractions": "0.2+1"}, "evaluate")
     assert from_cli.selected_variants() == ["crossvideo", "fusion"]  # --params "evaluate.include=fusion crossvideo"
     assert [f for _, _, f in from_cli.grid()] == [0.2, 1.0, 0.2, 1.0]
-    assert StudyConfig.from_dict(params).grid(tasks=["semantic_segmentation"]) == [
+    assert parse(StudyConfig, params, "evaluate").grid(tasks=["semantic_segmentation"]) == [
         ("semantic_segmentation", "full", 0.1)]
     with pytest.raises(ValueError, match=r"evaluate.include names undefined variant\(s\) \['crosvideo'\]"):
-        StudyConfig.from_dict({**params, "include": ["crosvideo"]})
+        parse(StudyConfig, {**params, "include": ["crosvideo"]}, "evaluate")
 
 
 def test_an_environment_and_runtime_params_choose_the_variants(tmp_path):
@@ -225,11 +225,11 @@ def test_a_crossvideo_variant_without_image_terms_is_refused():
     no_cross = {"loss": {"weights": {"intra_video": 1.0, "intra_frame": 1.0, "cross_video": 0.0, "cross_frame": 0.0}}}
     with pytest.raises(ValueError, match=r"variant 'crossvideo' has no cross-modal term \(pretrain.loss.weights.*"
                                          r"rename it"):
-        check_variant_name(Variant("crossvideo", "pretrained"), no_cross)
-    check_variant_name(Variant("intra_only", "pretrained"), no_cross)  # honest name: fine
-    check_variant_name(Variant("crossvideo", "pretrained"), {"loss": {"weights": {"cross_frame": 1.0}}})
+        check_variant_name(Variant(name="crossvideo", init="pretrained"), no_cross)
+    check_variant_name(Variant(name="intra_only", init="pretrained"), no_cross)  # honest name: fine
+    check_variant_name(Variant(name="crossvideo", init="pretrained"), {"loss": {"weights": {"cross_frame": 1.0}}})
     with pytest.raises(ValueError, match=r"evaluate.variants.cross_only.weights"):
-        check_variant_name(Variant("cross_only", "pretrain", {"intra_video": 1.0}), {})
+        check_variant_name(Variant(name="cross_only", init="pretrain", weights={"intra_video": 1.0}), {})
 
 
 def test_a_sources_capabilities_decide_the_tasks():
@@ -257,17 +257,17 @@ def test_a_split_without_val_gets_a_seeded_val_carved_from_train_or_none(caplog)
     study = {"variants": {"scratch": {}}, "runs": [{"task": "action_recognition", "protocol": "full",
                                                      "label_fractions": [1.0]}]}
     args = (None, index, {"action": ["a", "b"]}, [], {"seeds": [0]})
-    plan = plan_variant(Variant("scratch"), *args, {"lr_grid": [0.001, 0.003]},
+    plan = plan_variant(Variant(name="scratch"), *args, {"lr_grid": [0.001, 0.003]},
                         {**study, "val_from_train": 0.2})
     assert (plan.train, plan.val, plan.test) == (train, val, ["t0", "t1"])
     with caplog.at_level("INFO", logger="crossvideo_kedro.study_runner"):
-        plan = plan_variant(Variant("scratch"), *args, {"lr_grid": [0.001, 0.003]}, study)
+        plan = plan_variant(Variant(name="scratch"), *args, {"lr_grid": [0.001, 0.003]}, study)
     assert plan.train == names and plan.val == []
     assert [r.message for r in caplog.records if "lr_grid is not searched" in r.message] == [
         "scratch: no sequence is in split 'val' and evaluate.val_from_train is null: finetune.lr_grid is not "
         "searched, every full run uses finetune.lr 0.001"]
     with pytest.raises(ValueError, match="evaluate.val_from_train must be a fraction in"):
-        StudyConfig.from_dict({**study, "val_from_train": 1.0})
+        parse(StudyConfig, {**study, "val_from_train": 1.0}, "evaluate")
 
 
 def test_summary_reports_video_accuracy_next_to_clip_accuracy_with_its_own_interval():

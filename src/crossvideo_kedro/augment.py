@@ -6,31 +6,18 @@ generator. Shape letters: P pairs, V=2 views, T frames, N points, H×W image.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from crossvideo_kedro.config import check_keys
+from crossvideo_kedro.configs.augment import AugmentConfig, GeometricConfig, ImageAugConfig
+from crossvideo_kedro.configs.finetune import WindowAugmentConfig
 from crossvideo_kedro.geometry.sampling import random_valid_indices
 
 Arrays = dict[str, np.ndarray]
 
 
-@dataclass(frozen=True)
-class GeometricConfig:
-    rotation_deg: float = 15.0  # rotation about the up axis, uniform in ±rotation_deg
-    up_axis: int = 1  # camera frame: y points down, so the vertical is axis 1
-    scale: tuple[float, float] = (0.9, 1.1)  # anisotropic scale, per axis uniform in [lo, hi]
-    translation: float = 0.05  # metres, uniform in ± per axis
-    jitter_std: float = 0.002  # metres, Gaussian per point, clipped at 5 std
-    dropout: float = 0.1  # fraction of points dropped (replaced by duplicates of kept points: N stays fixed)
-
-
-@dataclass(frozen=True)
-class WindowAugment:
+class WindowAugment(WindowAugmentConfig):
     """Geometric augmentation of fine-tuning inputs (``finetune.augment``; the full protocol's training steps only).
 
     One random transform per *group* of windows — a whole sequence for action segmentation (its windows feed one
@@ -39,27 +26,6 @@ class WindowAugment:
     the raw points) are unchanged: every point keeps its index. Drawn from a ``torch.Generator``, so a seeded run
     sees the same transforms.
     """
-
-    rotation_deg: float = 15.0  # uniform in ±rotation_deg about ``up_axis`` (camera y points down: 1)
-    up_axis: int = 1
-    scale: tuple[float, float] = (0.9, 1.1)  # per axis, uniform in [lo, hi]
-    translation: float = 0.05  # metres, per axis uniform in ±
-    jitter_std: float = 0.002  # metres, Gaussian per point, clipped at 5 std
-
-    @classmethod
-    def from_dict(cls, params: dict[str, Any], prefix: str = "finetune.augment") -> WindowAugment:
-        check_keys(cls, params, prefix)
-        params = dict(params)
-        if "scale" in params:
-            params["scale"] = tuple(params["scale"])
-        config = cls(**params)
-        if config.up_axis not in (0, 1, 2):
-            raise ValueError(f"{prefix}.up_axis must be 0, 1 or 2, got {config.up_axis!r}")
-        if len(config.scale) != 2 or not 0 < config.scale[0] <= config.scale[1]:
-            raise ValueError(f"{prefix}.scale must be [lo, hi] with 0 < lo <= hi, got {list(config.scale)!r}")
-        if min(config.rotation_deg, config.translation, config.jitter_std) < 0:
-            raise ValueError(f"{prefix}: rotation_deg, translation and jitter_std must be >= 0, got {config}")
-        return config
 
     def __call__(self, points: torch.Tensor, groups: np.ndarray, generator: torch.Generator) -> torch.Tensor:
         """Augmented copy of ``points``.
@@ -83,107 +49,28 @@ class WindowAugment:
         return out
 
 
-@dataclass(frozen=True)
-class ImageAugConfig:
-    crop_scale: tuple[float, float] = (0.7, 1.0)  # side of the random crop, as a fraction of the frame side
-    brightness: float = 0.3  # factor uniform in [1 − b, 1 + b]
-    contrast: float = 0.3
-    saturation: float = 0.3
-    flip_prob: float = 0.5  # horizontal flip; the same view's points are mirrored (x → −x) to stay consistent
+def view_layouts(config: AugmentConfig) -> list[np.ndarray]:
+    """For each first-view step ``frame_steps[i]``: every admissible (offset 1, step 2, offset 2) of the views.
 
+    A view with step s and offset o reads frames o + s·j (j < T) of the clip span. A layout is admissible when
+    the two views share at least ``ceil(min_overlap · T)`` source frames; (o, s, o) always is, so no list is
+    empty whatever ``frame_steps`` are.
 
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Parameters of ``augment`` (``conf/base/parameters_augment.yml``, key ``augment``).
-
-    Pretraining draws fresh views every step from these parameters (nothing caps the number of distinct
-    augmentations a clip sees); ``augment`` itself stores the pool of sequences and a preview of the views.
+    Returns:
+        one int64 (L_i, 3) array per entry of ``frame_steps``.
     """
-
-    seed: int = 0  # augmentation seed; the views of step s of pretraining seed p come from rng([seed, p, s])
-    splits: tuple[str, ...] = ("train", "unlabelled")  # sequences pretraining draws clips from (labels never read)
-    clip_frames: int = 8  # T frames per view
-    clip_span: int = 16  # source frames one clip covers; both views pick their frames inside it
-    frame_steps: tuple[int, ...] = (1, 2)  # frame-rate change: each view keeps every s-th frame, s from this list
-    min_overlap: float = 0.5  # the two views of a clip share at least this fraction of their T frames
-    preview_clips: int = 4  # clips drawn for the augment preview plot
-    geometric: GeometricConfig = field(default_factory=GeometricConfig)
-    image: ImageAugConfig = field(default_factory=ImageAugConfig)
-
-    @classmethod
-    def from_dict(cls, params: dict[str, Any], prefix: str = "augment") -> AugmentConfig:
-        check_keys(cls, params, prefix)
-        params = dict(params)
-        check_keys(GeometricConfig, params.get("geometric", {}), f"{prefix}.geometric")
-        check_keys(ImageAugConfig, params.get("image", {}), f"{prefix}.image")
-        geometric = dict(params.pop("geometric", {}))
-        image = dict(params.pop("image", {}))
-        for key in ("scale",):
-            if key in geometric:
-                geometric[key] = tuple(geometric[key])
-        if "crop_scale" in image:
-            image["crop_scale"] = tuple(image["crop_scale"])
-        for key in ("splits", "frame_steps"):
-            if key in params:
-                params[key] = tuple(params[key])
-        config = cls(**params, geometric=GeometricConfig(**geometric), image=ImageAugConfig(**image))
-        config._validate(prefix)
-        return config
-
-    def _validate(self, prefix: str) -> None:
-        def bad(key: str, expected: str, value: Any) -> ValueError:
-            return ValueError(f"{prefix}.{key} must be {expected}, got {value!r}")
-
-        if self.clip_frames < 1:
-            raise bad("clip_frames", ">= 1", self.clip_frames)
-        if not self.frame_steps or min(self.frame_steps) < 1:
-            raise bad("frame_steps", "a non-empty list of integers >= 1", self.frame_steps)
-        needed = (self.clip_frames - 1) * max(self.frame_steps) + 1
-        if self.clip_span < needed:
-            raise bad("clip_span", f">= (clip_frames - 1) * max(frame_steps) + 1 = {needed} (every view must fit in "
-                      "the span)", self.clip_span)
-        if not 0 < self.min_overlap <= 1:
-            raise bad("min_overlap", "a fraction in (0, 1]", self.min_overlap)
-        if self.preview_clips < 1:
-            raise bad("preview_clips", ">= 1", self.preview_clips)
-        if set(self.splits) - {"train", "val", "test", "unlabelled"} or not self.splits:
-            raise bad("splits", "a non-empty subset of [train, val, test, unlabelled]", self.splits)
-        g, i = self.geometric, self.image
-        if g.up_axis not in (0, 1, 2):
-            raise bad("geometric.up_axis", "0, 1 or 2", g.up_axis)
-        if not 0 < g.scale[0] <= g.scale[1]:
-            raise bad("geometric.scale", "[lo, hi] with 0 < lo <= hi", g.scale)
-        if not 0 <= g.dropout < 1:
-            raise bad("geometric.dropout", "in [0, 1)", g.dropout)
-        if min(g.rotation_deg, g.translation, g.jitter_std) < 0:
-            raise bad("geometric", "non-negative rotation_deg, translation and jitter_std", g)
-        if not 0 < i.crop_scale[0] <= i.crop_scale[1] <= 1:
-            raise bad("image.crop_scale", "[lo, hi] with 0 < lo <= hi <= 1", i.crop_scale)
-        if not 0 <= i.flip_prob <= 1 or min(i.brightness, i.contrast, i.saturation) < 0 or i.brightness >= 1:
-            raise bad("image", "flip_prob in [0, 1] and jitter strengths in [0, 1)", i)
-
-    def view_layouts(self) -> list[np.ndarray]:
-        """For each first-view step ``frame_steps[i]``: every admissible (offset 1, step 2, offset 2) of the views.
-
-        A view with step s and offset o reads frames o + s·j (j < T) of the clip span. A layout is admissible when
-        the two views share at least ``ceil(min_overlap · T)`` source frames; (o, s, o) always is, so no list is
-        empty whatever ``frame_steps`` are.
-
-        Returns:
-            one int64 (L_i, 3) array per entry of ``frame_steps``.
-        """
-        T, need = self.clip_frames, int(np.ceil(self.min_overlap * self.clip_frames - 1e-9))
-        layouts = []
-        for s1 in self.frame_steps:
-            rows = []
-            for o1 in range(self.clip_span - (T - 1) * s1):
-                first = set(range(o1, o1 + T * s1, s1))
-                for s2 in self.frame_steps:
-                    for o2 in range(self.clip_span - (T - 1) * s2):
-                        if len(first.intersection(range(o2, o2 + T * s2, s2))) >= need:
-                            rows.append((o1, s2, o2))
-            layouts.append(np.asarray(rows, dtype=np.int64))
-        return layouts
+    T, need = config.clip_frames, int(np.ceil(config.min_overlap * config.clip_frames - 1e-9))
+    layouts = []
+    for s1 in config.frame_steps:
+        rows = []
+        for o1 in range(config.clip_span - (T - 1) * s1):
+            first = set(range(o1, o1 + T * s1, s1))
+            for s2 in config.frame_steps:
+                for o2 in range(config.clip_span - (T - 1) * s2):
+                    if len(first.intersection(range(o2, o2 + T * s2, s2))) >= need:
+                        rows.append((o1, s2, o2))
+        layouts.append(np.asarray(rows, dtype=np.int64))
+    return layouts
 
 
 def sample_view_frames(rng: np.random.Generator, starts: np.ndarray, num_frames: np.ndarray,
@@ -192,7 +79,7 @@ def sample_view_frames(rng: np.random.Generator, starts: np.ndarray, num_frames:
 
     View 1's step is drawn from ``frame_steps``; (its offset, view 2's step, view 2's offset) is drawn uniformly
     among the layouts in which the views share at least ``min_overlap`` of their frames
-    (:meth:`AugmentConfig.view_layouts`, pass it precomputed as ``layouts`` in loops).
+    (:func:`view_layouts`, pass it precomputed as ``layouts`` in loops).
 
     Args:
         starts: int (B,) first source frame of each clip's span.
@@ -201,7 +88,7 @@ def sample_view_frames(rng: np.random.Generator, starts: np.ndarray, num_frames:
     Returns:
         int64 (B, 2, T) frame indices within each sequence.
     """
-    layouts = config.view_layouts() if layouts is None else layouts
+    layouts = view_layouts(config) if layouts is None else layouts
     B, T = len(starts), config.clip_frames
     counts = np.array([len(layout) for layout in layouts])
     which = rng.integers(0, len(layouts), size=B)  # (B,) view 1's step index

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from crossvideo_kedro.augment import AugmentConfig, augment_images, augment_points, center_clip, sample_view_frames
+from crossvideo_kedro.augment import augment_images, augment_points, center_clip, sample_view_frames
+from crossvideo_kedro.configs.augment import AugmentConfig
 from crossvideo_kedro.partitions import materialise
 
 Arrays = dict[str, np.ndarray]

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
-from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from crossvideo_kedro.config import check_keys
+from crossvideo_kedro.configs.ingest import IngestConfig
 from crossvideo_kedro.geometry import backproject_pixels, sample_fixed, scale_intrinsics, valid_depth_mask
-from crossvideo_kedro.geometry.sampling import SAMPLING_METHODS, PlaneCap
+from crossvideo_kedro.geometry.sampling import PlaneCap
 from crossvideo_kedro.sequences import (
     SPLITS,
     DataError,
@@ -26,95 +24,11 @@ from crossvideo_kedro.sequences import (
 Arrays = dict[str, np.ndarray]
 
 
-@dataclass(frozen=True)
-class IngestConfig:
-    """Parameters of ``ingest`` (``conf/base/parameters_ingest.yml``, key ``ingest``)."""
-
-    num_points: int = 256  # N points per frame
-    sampling: str = "fps"  # "fps" (farthest point sampling) or "random"
-    fps_pool: int = 4  # FPS runs on fps_pool·N random valid candidates
-    plane_share: float | None = None  # the dominant plane (RANSAC) gets at most this share of the N points (None: off)
-    plane_threshold: float = 0.015  # metres from the plane that still count as on it
-    plane_iterations: int = 64  # RANSAC hypotheses per frame
-    min_depth: float = 0.1  # metres; nearer depth is discarded
-    max_depth: float = 2.0  # metres; farther depth is discarded
-    frame_step: int = 1  # keep every frame_step-th stored frame
-    target_fps: float | None = None  # if set, overrides frame_step: step = round(fps / target_fps)
-    max_frames: int | None = None  # keep at most this many frames (after the step)
-    image_size: tuple[int, int] = (64, 64)  # (H, W) of the image video frames for the image encoder
-    split: dict | str | None = None  # {"train": 0.7, "val": 0.1, "test": 0.2} (seeded), or "file" (split_file)
-    seed: int = 0
-    num_workers: int = 2  # sequences processed in parallel
-    chunk_frames: int = 32  # frames decoded, back-projected and sampled at once: peak memory ∝ this, not T
-    action_classes: list | None = None  # used when a source does not name its classes
-    semantic_classes: list | None = None
-    min_points: int = 32  # a kept frame needs at least this many valid depth pixels ...
-    sparse_frames: Literal["error", "skip"] = "error"  # ... else it is an error, or the frame is dropped
-    on_error: Literal["raise", "skip"] = "raise"  # a bad sequence stops ingest (all listed), or is skipped+recorded
-
-    @classmethod
-    def from_dict(cls, params: dict[str, Any], prefix: str = "ingest") -> IngestConfig:
-        """Build and validate; an unknown key or a bad value raises ``ValueError`` naming ``<prefix>.<key>``."""
-        check_keys(cls, params, prefix)
-        params = dict(params)
-        if "image_size" in params:
-            params["image_size"] = tuple(params["image_size"])
-        config = cls(**params)
-        config._validate(prefix)
-        return config
-
-    @property
-    def plane_cap(self) -> PlaneCap | None:
-        """The dominant-plane cap of ``sample_fixed`` (None when ``plane_share`` is null)."""
-        if self.plane_share is None:
-            return None
-        return PlaneCap(float(self.plane_share), float(self.plane_threshold), int(self.plane_iterations))
-
-    def _validate(self, prefix: str) -> None:
-        def bad(key: str, expected: str) -> ValueError:
-            return ValueError(f"{prefix}.{key} must be {expected}, got {getattr(self, key)!r}")
-
-        if not isinstance(self.num_points, int) or self.num_points <= 0:
-            raise bad("num_points", "an integer > 0")
-        if self.sampling not in SAMPLING_METHODS:
-            raise bad("sampling", f"one of {SAMPLING_METHODS}")
-        if self.fps_pool < 1:
-            raise bad("fps_pool", ">= 1")
-        if self.plane_share is not None and (isinstance(self.plane_share, bool) or not 0 <= self.plane_share <= 1):
-            raise bad("plane_share", "a fraction in [0, 1] or null")
-        if not self.plane_threshold > 0:
-            raise bad("plane_threshold", "> 0 (metres)")
-        if not isinstance(self.plane_iterations, int) or self.plane_iterations < 1:
-            raise bad("plane_iterations", "an integer >= 1")
-        if not 0 <= self.min_depth < self.max_depth:
-            raise bad("max_depth", f"> min_depth ({self.min_depth}) >= 0")
-        if not isinstance(self.frame_step, int) or self.frame_step < 1:
-            raise bad("frame_step", "an integer >= 1")
-        if self.target_fps is not None and not self.target_fps > 0:
-            raise bad("target_fps", "> 0 or null")
-        if self.max_frames is not None and self.max_frames < 1:
-            raise bad("max_frames", ">= 1 or null")
-        if len(self.image_size) != 2 or min(self.image_size) < 8:
-            raise bad("image_size", "[H, W] with H, W >= 8")
-        if self.num_workers < 1:
-            raise bad("num_workers", ">= 1")
-        if self.chunk_frames < 1:
-            raise bad("chunk_frames", ">= 1")
-        if self.split == "file":
-            pass
-        elif isinstance(self.split, str):
-            raise bad("split", "fractions {train, val, test} or 'file' (read the catalog entry split_file)")
-        else:
-            split = self.split or {"train": 1.0}
-            if (set(split) - {"train", "val", "test"} or any(v < 0 for v in split.values())
-                    or not sum(split.values()) > 0):
-                raise bad("split", "a mapping of train/val/test to non-negative fractions, or 'file'")
-        if not isinstance(self.min_points, int) or self.min_points < 1:
-            raise bad("min_points", "an integer >= 1")
-        if self.sparse_frames not in ("error", "skip"):
-            raise bad("sparse_frames", "'error' or 'skip'")
-        if self.on_error not in ("raise", "skip"):
-            raise bad("on_error", "'raise' or 'skip'")
+def plane_cap(config: IngestConfig) -> PlaneCap | None:
+    """The dominant-plane cap of ``sample_fixed`` (None when ``ingest.plane_share`` is null)."""
+    if config.plane_share is None:
+        return None
+    return PlaneCap(float(config.plane_share), float(config.plane_threshold), int(config.plane_iterations))
 
 
 def sequence_rng(seed: int, name: str) -> np.random.Generator:
@@ -206,7 +120,7 @@ def _ingest_chunk(
     if len(frames) == 0:
         return out
     pixels = sample_fixed(lambda pool: backproject_pixels(depth, pool, seq.intrinsics), valid, config.num_points,
-                          config.sampling, rng, config.fps_pool, config.plane_cap)  # (t, N) flat pixel indices
+                          config.sampling, rng, config.fps_pool, plane_cap(config))  # (t, N) flat pixel indices
     out["points"] = backproject_pixels(depth, pixels, seq.intrinsics)
     if chunk.color is not None:
         colors = np.take_along_axis(chunk.color.reshape(len(frames), -1, 3), pixels[..., None], axis=1)
@@ -326,7 +240,7 @@ def ingest_point_sequence(seq: PointSequence, config: IngestConfig) -> Arrays:
                         f"expected at least ingest.min_points = {config.min_points}")
     points = np.where(valid[..., None], points, 0.0)
     idx = sample_fixed(points, valid, config.num_points, config.sampling, sequence_rng(config.seed, seq.name),
-                       config.fps_pool, config.plane_cap)
+                       config.fps_pool, plane_cap(config))
     t = len(keep)
     point_labels = (
         np.take_along_axis(np.asarray(seq.point_labels[keep]), idx, axis=1).astype(np.int16)

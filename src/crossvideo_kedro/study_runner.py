@@ -15,7 +15,6 @@ initialisation, so the runs of scratch and of every pretrained variant are paire
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,19 +24,17 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from crossvideo_kedro.models.presets import ModelConfig
+from crossvideo_kedro.configs import FinetuneConfig, PretrainConfig, StudyConfig, Variant, parse
+from crossvideo_kedro.configs.model import ModelConfig
 from crossvideo_kedro.study import (
-    StudyConfig,
-    Variant,
     carve_val,
     images_missing,
     pretrain_seeds_of,
     replicates,
     supported_tasks,
 )
-from crossvideo_kedro.training.finetune import HEADLINE, FinetuneConfig, pick_label_fraction
+from crossvideo_kedro.training.finetune import HEADLINE, pick_label_fraction
 from crossvideo_kedro.training.model import encoder_runs
-from crossvideo_kedro.training.pretrain import PretrainConfig
 from crossvideo_kedro.training.run_executor import (
     DownstreamRun,
     RunResult,
@@ -100,11 +97,11 @@ def _encoders(pretrained_encoders: dict[str, Any] | None, pretrain_params: dict[
               ) -> tuple[ModelConfig, list[int], dict[int, dict[str, Any]]]:
     """(model configuration, pretraining seeds, encoder state per seed) of a pretrained or scratch variant."""
     if pretrained_encoders is None:
-        model = ModelConfig.from_dict(PretrainConfig.from_dict(pretrain_params).model)
+        model = parse(PretrainConfig, pretrain_params, "pretrain").model
         return model, pretrain_seeds_of(pretrain_params), {}
     runs = encoder_runs(pretrained_encoders)
     seeds = [int(r.get("pretrain_seed", i)) for i, r in enumerate(runs)]
-    return ModelConfig.from_dict(runs[0]["model_config"]), seeds, dict(zip(seeds, runs, strict=True))
+    return parse(ModelConfig, runs[0]["model_config"], "model"), seeds, dict(zip(seeds, runs, strict=True))
 
 
 def _supported_grid(variant: Variant, study: StudyConfig, sequence_index: pd.DataFrame,
@@ -112,7 +109,7 @@ def _supported_grid(variant: Variant, study: StudyConfig, sequence_index: pd.Dat
     """The cells this source supports; tasks and variants it cannot support are skipped with one log line."""
     downstream = [*study.train_splits, study.val_split, study.test_split]
     reasons = supported_tasks(sequence_index, class_names, downstream)
-    for task in dict.fromkeys(run["task"] for run in study.runs):
+    for task in dict.fromkeys(run.task for run in study.runs):
         if reasons.get(task):
             logger.info("%s: skipping %s — %s", variant.name, task, reasons[task])
     if variant.fusion:
@@ -138,8 +135,8 @@ def plan_variant(variant: Variant, pretrained_encoders: dict[str, Any] | None, s
                  pretrain_params: dict[str, Any], finetune_params: dict[str, Any],
                  study_params: dict[str, Any]) -> VariantPlan:
     """The plan of one variant (``pretrained_encoders`` None: a scratch variant)."""
-    study = StudyConfig.from_dict(study_params)
-    config = FinetuneConfig.from_dict(finetune_params)
+    study = parse(StudyConfig, study_params, "evaluate")
+    config = parse(FinetuneConfig, finetune_params, "finetune")
     model_config, seeds, states = _encoders(pretrained_encoders, pretrain_params)
     splits = sequence_index.set_index("sequence")["split"]
     train = sorted(splits.index[splits.isin(study.train_splits)])
@@ -180,9 +177,9 @@ def make_run(plan: VariantPlan, cell: Cell, replicate: tuple[int, int], on: Sequ
     task, protocol, fraction = cell
     config = plan.config.for_run(task, fraction)  # the full protocol's step budget of this task and fraction
     if val_every is not None:
-        config = dataclasses.replace(config, val_every=val_every)
+        config = config.model_copy(update={"val_every": val_every})
     if quiet:
-        config = dataclasses.replace(config, progress=False)  # no per-run bars in workers or under the study's bar
+        config = config.model_copy(update={"progress": False})  # no per-run bars in workers or under the study's bar
     state = plan.states.get(replicate[0]) if plan.variant.init != "scratch" else None
     train = tuple(pick_label_fraction(plan.train, fraction, replicate))
     return DownstreamRun(task, protocol, train, tuple(on), plan.num_classes[task], state, config, replicate,
@@ -325,7 +322,7 @@ def study_outputs(plan: VariantPlan, planned: Sequence[PlannedRun], results: Seq
     its largest fraction)."""
     rows = list(rows)
     predictions: dict[str, Arrays] = {}
-    models: dict[str, Any] = {"variant": plan.variant.name, "model_config": dataclasses.asdict(plan.model_config),
+    models: dict[str, Any] = {"variant": plan.variant.name, "model_config": plan.model_config.model_dump(),
                               "state_dicts": {}, "specs": {}}
     for p, result in zip(planned, results, strict=True):
         rows += [_row(plan, p.cell, p.replicate, len(p.run.train), p.lr, m, v) for m, v in _scores(result).items()]

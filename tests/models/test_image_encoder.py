@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
+from crossvideo_kedro.configs.base import parse
 from crossvideo_kedro.models.image import ImageVideoEncoder
-from crossvideo_kedro.models.presets import ImageEncoderConfig
+from crossvideo_kedro.configs.model import ImageEncoderConfig
 
 
 def _cfg(**overrides: object) -> ImageEncoderConfig:
-    return ImageEncoderConfig.from_dict({"channels": [8, 16], "dim": 24, "depth": 1, "heads": 4, **overrides})
+    return parse(ImageEncoderConfig, {"channels": [8, 16], "dim": 24, "depth": 1, "heads": 4, **overrides}, "image")
 
 
 def test_shapes_gradients_and_finiteness() -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 
-from crossvideo_kedro.models.presets import (
+from crossvideo_kedro.configs.base import parse
+from crossvideo_kedro.configs.model import (
     PRESETS,
     DecoderConfig,
     ImageEncoderConfig,
@@ -75,13 +74,13 @@ def test_paper_preset_tiny_forward() -> None:
 
 def test_misspelt_key_is_named() -> None:
     with pytest.raises(ValueError, match=r"radus"):
-        PointEncoderConfig.from_dict({"radus": 0.1})
+        parse(PointEncoderConfig, {"radus": 0.1}, "point")
     with pytest.raises(ValueError, match=r"chanels"):
-        ImageEncoderConfig.from_dict({"chanels": [8]})
-    with pytest.raises(ValueError, match=r"model: unknown key\(s\) \['pointt'\]"):
-        ModelConfig.from_dict({"pointt": {}})
+        parse(ImageEncoderConfig, {"chanels": [8]}, "image")
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['model.pointt'\]"):
+        parse(ModelConfig, {"pointt": {}}, "model")
     with pytest.raises(ValueError, match=r"'depht'"):
-        ModelConfig.from_dict({"preset": "small", "point": {"depht": 3}})
+        parse(ModelConfig, {"preset": "small", "point": {"depht": 3}}, "model")
 
 
 @pytest.mark.parametrize(
@@ -106,23 +105,23 @@ def test_misspelt_key_is_named() -> None:
 )
 def test_invalid_value_is_named(cls: type, d: dict, key: str) -> None:
     with pytest.raises(ValueError, match=key.replace(".", r"\.")):
-        cls.from_dict(d)
+        parse(cls, d, key.split(".")[0])
 
 
 def test_overrides_and_lists() -> None:
-    cfg = ModelConfig.from_dict({"preset": "paper", "point": {"depth": 1, "conv_channels": [64]}, "head": None})
+    cfg = parse(ModelConfig, {"preset": "paper", "point": {"depth": 1, "conv_channels": [64]}, "head": None}, "model")
     assert cfg.point.depth == 1 and cfg.point.conv_channels == (64,)
     assert cfg.point.dim == PRESETS["paper"].point.dim
     assert cfg.image == PRESETS["paper"].image
-    assert ModelConfig.from_dict({}) == PRESETS["small"]
-    assert ImageEncoderConfig.from_dict({"channels": [8, 16]}).channels == (8, 16)
+    assert parse(ModelConfig, {}, "model") == PRESETS["small"]
+    assert parse(ImageEncoderConfig, {"channels": [8, 16]}, "image").channels == (8, 16)
     with pytest.raises(ValueError, match="model.preset"):
-        ModelConfig.from_dict({"preset": "huge"})
+        parse(ModelConfig, {"preset": "huge"}, "model")
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_round_trip_through_a_plain_dict(name: str) -> None:
-    """A checkpoint stores ``asdict(config)`` (tuples may come back as lists): it rebuilds the same config."""
-    plain = dataclasses.asdict(PRESETS[name])
+    """A checkpoint stores ``config.model_dump()`` (tuples may come back as lists): it rebuilds the same config."""
+    plain = PRESETS[name].model_dump()
     plain["image"]["channels"] = list(plain["image"]["channels"])
-    assert ModelConfig.from_dict(plain) == PRESETS[name]
+    assert parse(ModelConfig, plain, "model") == PRESETS[name]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from crossvideo_kedro.configs.base import parse
 from crossvideo_kedro._open3d import ml_ops
 from crossvideo_kedro.models import point4d
 from crossvideo_kedro.models.point4d import P4Conv, PointVideoEncoder, gather_frames, temporal_window
-from crossvideo_kedro.models.presets import PointEncoderConfig
+from crossvideo_kedro.configs.model import PointEncoderConfig
 
 
 def _clip(seed: int, B: int = 2, T: int = 4, N: int = 64) -> torch.Tensor:
@@ -18,7 +19,7 @@ def _clip(seed: int, B: int = 2, T: int = 4, N: int = 64) -> torch.Tensor:
 
 def _tiny_cfg(**overrides: object) -> PointEncoderConfig:
     base = dict(num_points=64, num_anchors=8, radius=0.15, k=8, dim=32, depth=1, heads=4, conv_channels=(16,))
-    return PointEncoderConfig.from_dict({**base, **overrides})
+    return parse(PointEncoderConfig, {**base, **overrides}, "point")
 
 
 def test_temporal_window_replicates_ends() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from crossvideo_kedro.models.decoder import PointDecoder, interpolate_features
-from crossvideo_kedro.models.presets import DecoderConfig
+from crossvideo_kedro.configs.model import DecoderConfig
 
 
 def test_interpolation_reproduces_anchor_features_exactly_at_anchors() -> None:

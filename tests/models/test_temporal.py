@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from crossvideo_kedro.models.temporal import MultiStageTCN, TemporalConfig, smoothing_loss, temporal_loss
+from crossvideo_kedro.configs import TemporalConfig, parse
+from crossvideo_kedro.models.temporal import MultiStageTCN, smoothing_loss, temporal_loss
 
 
 def _model(stages: int, layers: int, dim: int = 4, classes: int = 3) -> MultiStageTCN:
@@ -104,6 +105,6 @@ def test_mstcn_learns_a_task_that_needs_temporal_context(one_thread):
 
 def test_bad_temporal_parameters_are_named():
     with pytest.raises(ValueError, match=r"finetune.temporal.layers must be an integer >= 1"):
-        TemporalConfig.from_dict({"layers": 0})
+        parse(TemporalConfig, {"layers": 0}, "finetune.temporal")
     with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['finetune.temporal.stage'\]"):
-        TemporalConfig.from_dict({"stage": 2})
+        parse(TemporalConfig, {"stage": 2}, "finetune.temporal")

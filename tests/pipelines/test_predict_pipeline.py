@@ -14,12 +14,14 @@ import torch
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+from crossvideo_kedro.configs.base import parse
 from crossvideo_kedro.datasets.npz import NpzPartitionsDataset
 from crossvideo_kedro.datasets.plots import FigureDataset
 from crossvideo_kedro.datasets.ply import PointCloudFramesDataset
-from crossvideo_kedro.models.presets import ModelConfig
+from crossvideo_kedro.configs.model import ModelConfig
 from crossvideo_kedro.pipelines.predict import create_pipeline
-from crossvideo_kedro.pipelines.predict.nodes import PredictConfig, generate_unseen_sequences
+from crossvideo_kedro.configs import PredictConfig
+from crossvideo_kedro.pipelines.predict.nodes import generate_unseen_sequences
 from crossvideo_kedro.training.model import CrossVideoModel
 from tests.conftest import plane_sequence
 
@@ -40,7 +42,7 @@ def models() -> dict:
     from crossvideo_kedro.training.finetune import RunSpec, build_task_model  # noqa: PLC0415
     from crossvideo_kedro.training.predict import spec_dict  # noqa: PLC0415
 
-    config = ModelConfig.from_dict(MODEL)
+    config = parse(ModelConfig, MODEL, "model")
     states, specs = {}, {}
     for task, classes in (("action_segmentation", 3), ("semantic_segmentation", 3)):
         torch.manual_seed(0)
@@ -48,7 +50,7 @@ def models() -> dict:
         states[task] = build_task_model(spec, config).state_dict()
         specs[task] = spec_dict(spec)
     encoders = CrossVideoModel(config, use_images=True, terms={"intra_video": 1.0, "cross_video": 1.0})
-    return {"downstream": {"variant": "crossvideo", "model_config": dataclasses.asdict(config),
+    return {"downstream": {"variant": "crossvideo", "model_config": config.model_dump(),
                            "state_dicts": states, "specs": specs},
             "encoders": {"runs": [{**encoders.encoder_state(), "pretrain_seed": 0}]}}
 
@@ -121,9 +123,9 @@ def test_predict_refuses_tasks_the_models_lack_and_bad_parameters(models, tmp_pa
     with pytest.raises(Exception, match=r"semantic_segmentation.*has models for \['action_segmentation'\]"):
         run(missing, {"rec": plane_sequence("rec", frames=6)}, tmp_path)
     with pytest.raises(ValueError, match="predict.tasks must be a non-empty subset"):
-        PredictConfig.from_dict({"tasks": ["action_recognition"]})
+        parse(PredictConfig, {"tasks": ["action_recognition"]}, "predict")
     with pytest.raises(ValueError, match="predict.nop"):
-        PredictConfig.from_dict({"nop": 1})
+        parse(PredictConfig, {"nop": 1}, "predict")
 
 
 def test_unseen_sequences_use_another_seed_and_their_own_names():

@@ -11,6 +11,7 @@ import pytest
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+from crossvideo_kedro.configs.base import parse
 from crossvideo_kedro.framework import build_parameters as build_parameters
 from crossvideo_kedro.datasets.plots import FigureDataset
 from crossvideo_kedro.pipelines.evaluate.nodes import plot_per_class_iou, plot_semantic_frame
@@ -103,13 +104,13 @@ def test_semantic_plots_that_do_not_apply_return_none(caplog):
 
 
 def test_pretrained_runs_and_scratch_are_paired_per_replicate():
-    from crossvideo_kedro.models.presets import ModelConfig
+    from crossvideo_kedro.configs.model import ModelConfig
     from crossvideo_kedro.pipelines.evaluate.nodes import collect_metrics, paired_differences
     from crossvideo_kedro.pipelines.finetune.nodes import finetune_variant
     from crossvideo_kedro.training.model import CrossVideoModel
 
     videos, index, classes = depth_only_source()
-    config = ModelConfig.from_dict(TINY_MODEL)
+    config = parse(ModelConfig, TINY_MODEL, "model")
     runs = [{**CrossVideoModel(config, use_images=False, terms={"intra_video": 1.0}).encoder_state(),
              "pretrain_seed": seed} for seed in (0, 1)]
     study = {**STUDY, "runs": [{"task": "action_segmentation", "protocol": "full", "label_fractions": [0.5]}],

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from crossvideo_kedro.configs.base import parse
 from crossvideo_kedro.framework.build_parameters import load_build_parameters
 from crossvideo_kedro.synth import GeneratorConfig
 from crossvideo_kedro.synth.scene import distractor_size
@@ -20,7 +21,7 @@ CATEGORIES = ["mug", "jar", "can", "box", "ball", "apple", "cone", "ring"]
 
 
 def config(env: str) -> GeneratorConfig:
-    return GeneratorConfig.from_dict(load_build_parameters("generate", conf_source=CONF, env=env))
+    return parse(GeneratorConfig, load_build_parameters("generate", conf_source=CONF, env=env), "generate")
 
 
 class _Edge:

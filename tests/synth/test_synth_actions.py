@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from crossvideo_kedro.configs.base import parse
 from crossvideo_kedro.synth import GeneratorConfig
 from crossvideo_kedro.synth.actions import (
     MotionContext,
@@ -29,7 +30,7 @@ def _motion(config: GeneratorConfig, seed: int):
 
 @pytest.mark.parametrize("fps", [15.0, 7.0])
 def test_plan_fills_the_video_with_back_to_back_events(fps):
-    config = GeneratorConfig.from_dict({"num_frames": 97, "fps": fps})
+    config = parse(GeneratorConfig, {"num_frames": 97, "fps": fps}, "generate")
     for seed in range(5):
         plan = sample_plan(config, np.random.default_rng(seed))
         assert sum(frames for _, frames in plan) == 97 and all(frames >= 1 for _, frames in plan)
@@ -56,7 +57,7 @@ def test_plan_follows_the_grammar_and_reaches_every_action():
 
 
 def test_durations_come_from_the_configured_ranges():
-    config = GeneratorConfig.from_dict({"num_frames": 2000})
+    config = parse(GeneratorConfig, {"num_frames": 2000}, "generate")
     plan = sample_plan(config, np.random.default_rng(3))
     for name, frames in plan[:-1]:  # the last one may be cut by the end of the video
         lo, hi = config.durations[name]
@@ -72,7 +73,7 @@ def _segments(plan, name):
 
 
 def test_object_moves_only_while_grasped_and_rigidly_with_the_hand():
-    config = GeneratorConfig.from_dict({"num_frames": 400})
+    config = parse(GeneratorConfig, {"num_frames": 400}, "generate")
     plan, motion = _motion(config, seed=1)
     names = {name for name, _ in plan}
     assert {"lift", "carry", "place"} <= names or {"push"} <= names or {"rotate"} <= names
@@ -94,7 +95,7 @@ def test_object_moves_only_while_grasped_and_rigidly_with_the_hand():
 
 
 def test_primitives_are_distinguishable_by_their_geometry():
-    config = GeneratorConfig.from_dict({"num_frames": 1500})
+    config = parse(GeneratorConfig, {"num_frames": 1500}, "generate")
     plan, motion = _motion(config, seed=2)
     obj = motion.object_pose[:, :3, 3]
     flex = motion.flexion

@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from crossvideo_kedro.configs.base import parse
 from crossvideo_kedro.synth import GeneratorConfig
 from crossvideo_kedro.synth.config import BASE_SEMANTIC_CLASSES
 
 
 def test_defaults_are_valid_and_round_trip_through_plain_data():
-    config = GeneratorConfig.from_dict({})
+    config = parse(GeneratorConfig, {}, "generate")
     plain = config.to_dict()
     json.dumps(plain)  # plain dict/list data, as the YAML file holds it
-    assert GeneratorConfig.from_dict(plain) == config
+    assert parse(GeneratorConfig, plain, "generate") == config
     assert config.semantic_classes == [*BASE_SEMANTIC_CLASSES, *config.categories]
     assert config.semantic_classes[:4] == ["background", "table", "hand", "distractor"]
     assert len(config.categories) >= 6 and len(config.action_classes) >= 8
@@ -43,7 +44,7 @@ def test_default_categories_pair_up_as_shape_twins_and_appearance_twins():
 
 
 def test_intrinsics_follow_the_horizontal_field_of_view():
-    config = GeneratorConfig.from_dict({"width": 200, "height": 100, "hfov_deg": 90.0})
+    config = parse(GeneratorConfig, {"width": 200, "height": 100, "hfov_deg": 90.0}, "generate")
     k = config.intrinsics
     assert k[0][0] == pytest.approx(100.0) and k[1][1] == pytest.approx(100.0)  # (W/2) / tan(45°)
     assert k[0][2] == pytest.approx(99.5) and k[1][2] == pytest.approx(49.5)
@@ -52,13 +53,13 @@ def test_intrinsics_follow_the_horizontal_field_of_view():
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ({"num_sequences": 0}, "generate.num_sequences must be > 0, got 0"),
-        ({"num_frames": -3}, "generate.num_frames must be > 0"),
-        ({"width": 0}, "generate.width must be > 0, got 0"),
+        ({"num_sequences": 0}, "generate.num_sequences must be an integer >= 1, got 0"),
+        ({"num_frames": -3}, "generate.num_frames must be an integer >= 2, got -3"),
+        ({"width": 0}, "generate.width must be an integer >= 16, got 0"),
         ({"height": 2.5}, "generate.height must be an integer"),
         ({"fps": 0}, "generate.fps must be > 0, got 0"),
         ({"seed": True}, "generate.seed must be an integer"),
-        ({"num_workers": 0}, "generate.num_workers must be > 0"),
+        ({"num_workers": 0}, "generate.num_workers must be an integer >= 1, got 0"),
         ({"hfov_deg": 179}, "generate.hfov_deg must be in [10, 150]"),
         ({"categories": {}}, "generate.categories must be a non-empty mapping"),
         ({"action_classes": ["rest", "dance"]}, "generate.action_classes names ['dance'] with no motion primitive"),
@@ -77,7 +78,7 @@ def test_intrinsics_follow_the_horizontal_field_of_view():
 )
 def test_bad_values_are_rejected_naming_the_parameter(override, message):
     with pytest.raises(ValueError) as error:
-        GeneratorConfig.from_dict(override)
+        parse(GeneratorConfig, override, "generate")
     assert message in str(error.value)
 
 
@@ -104,7 +105,7 @@ def _with_grammar(**changes):
 )
 def test_grammar_errors_name_the_action(params, message):
     with pytest.raises(ValueError) as error:
-        GeneratorConfig.from_dict(params)
+        parse(GeneratorConfig, params, "generate")
     assert message in str(error.value)
 
 
@@ -126,13 +127,14 @@ def test_grammar_errors_name_the_action(params, message):
 )
 def test_category_errors_name_the_category_and_key(spec, message):
     with pytest.raises(ValueError) as error:
-        GeneratorConfig.from_dict({"categories": {"thing": spec}})
+        parse(GeneratorConfig, {"categories": {"thing": spec}}, "generate")
     assert message in str(error.value)
 
 
 def test_reserved_semantic_names_cannot_be_categories():
     with pytest.raises(ValueError, match="reserved semantic classes"):
-        GeneratorConfig.from_dict({"categories": {"hand": {"shape": "sphere", "size": [0.04], "color": [1, 2, 3]}}})
+        parse(GeneratorConfig, {"categories": {"hand": {"shape": "sphere", "size": [0.04], "color": [1, 2, 3]}}},
+              "generate")
 
 
 
@@ -144,7 +146,7 @@ def test_the_base_parameters_file_mirrors_the_defaults():
     if not path.is_file():
         pytest.skip(f"{path} not present")
     params = yaml.safe_load(path.read_text(encoding="utf-8"))["generate"]
-    config = GeneratorConfig.from_dict(params)
+    config = parse(GeneratorConfig, params, "generate")
     defaults = GeneratorConfig().to_dict()
     built = config.to_dict()
     for key in params:

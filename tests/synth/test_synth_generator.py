@@ -8,6 +8,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from crossvideo_kedro.configs.base import parse
 from crossvideo_kedro.sequences import RawSequence
 from crossvideo_kedro.synth import (
     GENERATOR_VERSION,
@@ -24,7 +25,7 @@ QUIET = {"depth_noise": [0.0, 0.0], "dropout": [0.0, 0.0], "edge_dropout": 0.0, 
 
 
 def small(**overrides) -> GeneratorConfig:
-    return GeneratorConfig.from_dict({**SMALL, **overrides})
+    return parse(GeneratorConfig, {**SMALL, **overrides}, "generate")
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +149,7 @@ def test_hand_and_object_are_visible_in_most_frames(pair):
 
 
 def test_hand_and_object_are_visible_in_the_default_framing():
-    seq = generate_sequence(GeneratorConfig.from_dict({"num_frames": 30, "fps": 5.0, "num_workers": 1}), 5)
+    seq = generate_sequence(parse(GeneratorConfig, {"num_frames": 30, "fps": 5.0, "num_workers": 1}, "generate"), 5)
     hand = _frames_of(seq, "hand")
     obj = _object_pixels(seq).sum(axis=(1, 2))
     assert (hand >= 200).mean() >= 0.9 and (obj >= 60).mean() >= 0.8
@@ -283,10 +284,10 @@ def test_round_trip_through_the_hoi4d_raw_layout(pair, tmp_path):
 GENERATOR_KILL_SCRIPT = """
 import json, time
 from multiprocessing import resource_tracker
-from crossvideo_kedro.synth.config import GeneratorConfig
+from crossvideo_kedro.configs import GeneratorConfig, parse
 from crossvideo_kedro.synth.generator import stream_sequences
-config = GeneratorConfig.from_dict({"num_sequences": 40, "num_frames": 40, "width": 64, "height": 48,
-                                    "num_workers": 2})
+config = parse(GeneratorConfig, {"num_sequences": 40, "num_frames": 40, "width": 64, "height": 48,
+                                 "num_workers": 2}, "generate")
 loaders = stream_sequences(config)
 loaders["seq_0000"]()  # the pool now renders the next ones
 stream = loaders["seq_0000"].func.__self__

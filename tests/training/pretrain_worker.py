@@ -18,10 +18,10 @@ import numpy as np
 import torch
 import yaml
 
-from crossvideo_kedro.augment import AugmentConfig
+from crossvideo_kedro.configs import AugmentConfig, PretrainConfig, parse
 from crossvideo_kedro.clip_pool import ClipPool
 from crossvideo_kedro.training.distributed import init_distributed
-from crossvideo_kedro.training.pretrain import PretrainConfig, pretrain
+from crossvideo_kedro.training.pretrain import pretrain
 
 TINY_MODEL = {
     "point": {"num_points": 32, "num_anchors": 8, "k": 8, "radius": 0.5, "conv_channels": [16], "dim": 32,
@@ -47,7 +47,7 @@ def tiny_pool(num_sequences: int = 8, images: bool = True, seed: int = 0, num_po
 
 
 def tiny_augment(**overrides) -> AugmentConfig:
-    return AugmentConfig.from_dict({**TINY_AUGMENT, **overrides})
+    return parse(AugmentConfig, {**TINY_AUGMENT, **overrides}, "augment")
 
 
 def tiny_config(**overrides) -> PretrainConfig:
@@ -55,7 +55,7 @@ def tiny_config(**overrides) -> PretrainConfig:
               "checkpoint": {"dir": tempfile.mkdtemp(prefix="ckpt-"), "every_steps": 1000, "resume": False},
               "device": "cpu", "amp": False}
     params.update(overrides)
-    return PretrainConfig.from_dict(params)
+    return parse(PretrainConfig, params, "pretrain")
 
 
 def shipped_model(num_points: int = 64) -> dict:

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from crossvideo_kedro.augment import AugmentConfig
+from crossvideo_kedro.configs import AugmentConfig, parse
 from crossvideo_kedro.clip_pool import ClipPool
 from crossvideo_kedro.losses import CrossVideoLoss
 
@@ -25,7 +25,7 @@ def pool(num_sequences=24, num_frames=45, images=True, seed=0) -> ClipPool:
     return ClipPool.from_videos(videos, videos, frames if images else None, need_images=images)
 
 
-CONFIG = AugmentConfig.from_dict({"clip_frames": T, "clip_span": 16, "frame_steps": [1, 2]})
+CONFIG = parse(AugmentConfig, {"clip_frames": T, "clip_span": 16, "frame_steps": [1, 2]}, "augment")
 
 
 def test_batches_are_fresh_per_step_and_identical_for_the_same_step():

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from crossvideo_kedro.models import point4d
-from crossvideo_kedro.models.presets import ModelConfig
+from crossvideo_kedro.configs import ModelConfig, parse
 from crossvideo_kedro.training.downstream import run_downstream
 from crossvideo_kedro.training.pretrain import pretrain
 from tests.training.pretrain_worker import TINY_MODEL, tiny_augment, tiny_config, tiny_pool
@@ -67,7 +67,7 @@ def test_full_finetuning_on_cuda_learns_the_toy_tasks(task):
         videos[name]["points"][..., 2] += 1.0
         images[name]["intrinsics"] = np.array([[10, 0, 7.5], [0, 10, 7.5], [0, 0, 1]], np.float32)
     scores, preds, history, model = run_downstream(
-        task, "full", videos, images, [f"s{i}" for i in range(6)], ["s6", "s7"], 3, ModelConfig.from_dict(TINY_MODEL),
+        task, "full", videos, images, [f"s{i}" for i in range(6)], ["s6", "s7"], 3, parse(ModelConfig, TINY_MODEL, "model"),
         None, task == "semantic_segmentation", finetune_config(steps=40, lr=3e-3, device="cuda", amp="auto"), seed=0)
     assert next(model.parameters()).device.type == "cuda"
     assert np.isfinite(history["loss"]).all()

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from crossvideo_kedro.models.presets import ModelConfig
+from crossvideo_kedro.configs import FinetuneConfig, parse
+from crossvideo_kedro.configs.model import ModelConfig
 from crossvideo_kedro.training.downstream import run_downstream
 from crossvideo_kedro.training.finetune import (
-    FinetuneConfig,
     assemble,
     make_event_clips,
     make_video_clips,
@@ -51,7 +51,7 @@ def config(**overrides) -> FinetuneConfig:
     params = {"steps": 3, "linear_steps": 3, "batch_size": 4, "sequence_batch": 2, "clip_frames": 4,
               "progress": False, "device": "cpu", "temporal": {"stages": 1, "layers": 3, "channels": 16},
               **overrides}
-    return FinetuneConfig.from_dict(params)
+    return parse(FinetuneConfig, params, "finetune")
 
 
 def test_windows_cover_every_frame_and_keep_labels():
@@ -113,7 +113,7 @@ def test_window_features_go_back_to_their_sequence_frames_averaged():
 @pytest.mark.parametrize("protocol", ["full", "linear"])
 def test_every_task_and_protocol_trains_and_scores(task, protocol):
     videos, _ = toy_videos()
-    model_config = ModelConfig.from_dict(TINY_MODEL)
+    model_config = parse(ModelConfig, TINY_MODEL, "model")
     scores, preds, history, model = run_downstream(
         task, protocol, videos, None, ["s0", "s1", "s2", "s3"], ["s4", "s5"], 3, model_config, None, False,
         config(steps=4, linear_steps=4, val_every=2), seed=0, val_names=["s3"],
@@ -129,7 +129,7 @@ def test_every_task_and_protocol_trains_and_scores(task, protocol):
 
 def test_linear_probe_freezes_the_encoder_and_loads_pretrained_weights():
     videos, _ = toy_videos()
-    model_config = ModelConfig.from_dict(TINY_MODEL)
+    model_config = parse(ModelConfig, TINY_MODEL, "model")
     torch.manual_seed(5)
     pretrained = CrossVideoModel(model_config, use_images=False, terms={"intra_video": 1.0}).encoder_state()
     _, _, _, model = run_downstream("action_segmentation", "linear", videos, None, ["s0", "s1"], ["s4"], 3,
@@ -146,7 +146,7 @@ def test_linear_probe_freezes_the_encoder_and_loads_pretrained_weights():
 def test_full_finetuning_learns_a_readable_action_over_whole_sequences():
     videos, _ = toy_videos(8)
     scores, preds, *_ = run_downstream("action_segmentation", "full", videos, None, [f"s{i}" for i in range(6)],
-                                       ["s6", "s7"], 3, ModelConfig.from_dict(TINY_MODEL), None, False,
+                                       ["s6", "s7"], 3, parse(ModelConfig, TINY_MODEL, "model"), None, False,
                                        config(steps=40, lr=3e-3), seed=0)
     assert scores["accuracy"] > 80  # chance is ~40% (majority class)
     assert preds["s6"].shape == (NUM_FRAMES,)
@@ -163,7 +163,7 @@ def test_a_random_encoder_trains_at_the_full_learning_rate():
         return real(groups, *args, **kwargs)
 
     videos, _ = toy_videos()
-    model_config = ModelConfig.from_dict(TINY_MODEL)
+    model_config = parse(ModelConfig, TINY_MODEL, "model")
     pretrained = CrossVideoModel(model_config, use_images=False, terms={"intra_video": 1.0}).encoder_state()
     finetune.build_optimizer = spy
     try:
@@ -180,7 +180,7 @@ def test_a_random_encoder_trains_at_the_full_learning_rate():
 def test_fusion_uses_images():
     videos, images = toy_videos()
     _, _, _, model = run_downstream("action_recognition", "full", videos, images, ["s0", "s1"], ["s4"], 3,
-                                    ModelConfig.from_dict(TINY_MODEL), None, True, config(steps=1), seed=0)
+                                    parse(ModelConfig, TINY_MODEL, "model"), None, True, config(steps=1), seed=0)
     assert model.image_encoder is not None and model.head.in_features == 32 + 32
 
 
@@ -207,7 +207,7 @@ def test_per_point_fusion_samples_the_image_at_each_points_pixel():
     for name in images:
         videos[name]["points"][..., 2] += 1.0  # in front of the camera
         images[name]["intrinsics"] = np.array([[10, 0, 7.5], [0, 10, 7.5], [0, 0, 1]], np.float32)
-    model_config = ModelConfig.from_dict(TINY_MODEL)
+    model_config = parse(ModelConfig, TINY_MODEL, "model")
     scores, preds, _, model = run_downstream("semantic_segmentation", "full", videos, images, ["s0", "s1"], ["s4"],
                                              3, model_config, None, True, config(steps=2), seed=0)
     assert preds["s4"].shape == (NUM_FRAMES, N)
@@ -224,12 +224,11 @@ def test_per_point_fusion_samples_the_image_at_each_points_pixel():
 @pytest.mark.parametrize("task", ["action_segmentation", "semantic_segmentation", "action_recognition"])
 def test_predict_api_rebuilds_the_trained_model(task):
     videos, _ = toy_videos()
-    model_config = ModelConfig.from_dict(TINY_MODEL)
+    model_config = parse(ModelConfig, TINY_MODEL, "model")
     _, preds, _, model = run_downstream(task, "full", videos, None, ["s0", "s1"], ["s4"], 3, model_config, None,
                                         False, config(steps=2), seed=0)
-    import dataclasses
-
-    saved = {"variant": "scratch", "model_config": dataclasses.asdict(model_config),
+    
+    saved = {"variant": "scratch", "model_config": model_config.model_dump(),
              "state_dicts": {task: model.state_dict()}, "specs": {task: spec_dict(model.spec)}}
     loaded = load_task_model(saved, task)
     video = {"points": videos["s4"]["points"], "timestamps": videos["s4"]["timestamps"]}  # no labels needed
@@ -245,12 +244,12 @@ def test_bad_finetune_parameters_name_the_key():
     with pytest.raises(ValueError, match=r"finetune.batch_size must be (an integer )?>= 1, got 0"):
         config(batch_size=0)
     with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['finetune.epochs'\]"):
-        FinetuneConfig.from_dict({"epochs": 3})
+        parse(FinetuneConfig, {"epochs": 3}, "finetune")
     with pytest.raises(ValueError, match=r"finetune.temporal.channels must be an integer >= 1"):
         config(temporal={"channels": 0})
     with pytest.raises(ValueError, match="protocol must be one of"):
         run_downstream("action_segmentation", "probe", *toy_videos(), ["s0"], ["s1"], 3,
-                       ModelConfig.from_dict(TINY_MODEL), None, False, config(), 0)
+                       parse(ModelConfig, TINY_MODEL, "model"), None, False, config(), 0)
 
 
 def test_low_label_runs_and_tasks_take_their_own_step_budget():
@@ -275,7 +274,7 @@ def test_low_label_runs_and_tasks_take_their_own_step_budget():
 
 def test_shared_feature_cache_gives_the_same_results_and_is_filled_once():
     videos, _ = toy_videos()
-    model_config = ModelConfig.from_dict(TINY_MODEL)
+    model_config = parse(ModelConfig, TINY_MODEL, "model")
     args = ("action_segmentation", "linear", videos, None, ["s0", "s1", "s2"], ["s4", "s5"], 3, model_config, None,
             False, config())
     plain, *_ = run_downstream(*args, seed=0)
@@ -320,7 +319,7 @@ def test_a_batch_never_holds_one_sequence_twice_across_an_epoch_end():
     try:
         videos, _ = toy_videos()
         run_downstream("action_segmentation", "full", videos, None, ["s0", "s1", "s2"], ["s4"], 3,
-                       ModelConfig.from_dict(TINY_MODEL), None, False, config(steps=12), seed=0)
+                       parse(ModelConfig, TINY_MODEL, "model"), None, False, config(steps=12), seed=0)
     finally:
         finetune.encode_sequences = real
     training = batches[:12]  # then prediction
@@ -343,7 +342,7 @@ def test_augmentation_moves_whole_sequences_in_training_only_and_is_seeded(monke
 
     monkeypatch.setattr(WindowAugment, "__call__", spy)
     videos, _ = toy_videos()
-    model_config = ModelConfig.from_dict(TINY_MODEL)
+    model_config = parse(ModelConfig, TINY_MODEL, "model")
     augment = {"rotation_deg": 15.0, "scale": [0.9, 1.1], "translation": 0.05, "jitter_std": 0.002}
     args = (videos, None, ["s0", "s1", "s2"], ["s4"], 3, model_config, None, False)
     *_, first, _ = run_downstream("action_segmentation", "full", *args, config(steps=2, augment=augment), seed=0)
@@ -376,7 +375,7 @@ def test_the_step_the_benchmark_times_is_the_step_that_trains(task):
     losses = []
     for by_hand in (False, True):
         torch.manual_seed(0)
-        model = build_task_model(spec, ModelConfig.from_dict(TINY_MODEL))
+        model = build_task_model(spec, parse(ModelConfig, TINY_MODEL, "model"))
         if by_hand:
             trainer = FinetuneTrainer.build(model, task, "full", train, cfg, seed=5, device=torch.device("cpu"))
             losses.append([float(trainer.step(trainer.next_batch()).loss) for _ in range(cfg.steps)])
@@ -434,7 +433,7 @@ def test_video_recognition_trains_on_random_clips_and_scores_videos(protocol):
     videos = single_label_videos(12)
     scores, preds, history, _ = run_downstream(
         "action_recognition", protocol, videos, None, [f"v{i}" for i in range(8)], [f"v{i}" for i in range(8, 12)],
-        2, ModelConfig.from_dict(TINY_MODEL), None, False,
+        2, parse(ModelConfig, TINY_MODEL, "pretrain.model"), None, False,
         config(steps=30, linear_steps=30, lr=3e-3, clip_frames=4, recognition="video", recognition_stride=2),
         seed=0)
     assert set(scores) == {"clip_accuracy", "video_accuracy"} and len(preds["video_pred"]) == 4

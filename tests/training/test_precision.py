@@ -6,11 +6,12 @@ import pytest
 import torch
 from torch import nn
 
+from crossvideo_kedro.configs.base import parse
 from crossvideo_kedro.losses import NTXentLoss
 from crossvideo_kedro.models.heads import ProjectionHead
 from crossvideo_kedro.models.image import ImageVideoEncoder
 from crossvideo_kedro.models.point4d import PointVideoEncoder
-from crossvideo_kedro.models.presets import ImageEncoderConfig, PointEncoderConfig
+from crossvideo_kedro.configs.model import ImageEncoderConfig, PointEncoderConfig
 from crossvideo_kedro.training import precision
 from crossvideo_kedro.training.precision import autocast, cpu_has_bf16_matmul, maybe_compile, resolve_amp
 
@@ -63,9 +64,9 @@ def test_maybe_compile_off_returns_the_module() -> None:
 
 def _models(seed: int) -> nn.ModuleDict:
     torch.manual_seed(seed)
-    point = PointEncoderConfig.from_dict(dict(num_points=64, num_anchors=8, radius=0.2, k=8, dim=32, depth=1,
-                                              heads=4, conv_channels=(16,), tube_chunk_rows=128))
-    image = ImageEncoderConfig.from_dict(dict(image_size=16, channels=(8, 16), dim=32, depth=1, heads=4))
+    point = parse(PointEncoderConfig, dict(num_points=64, num_anchors=8, radius=0.2, k=8, dim=32, depth=1,
+                                              heads=4, conv_channels=(16,), tube_chunk_rows=128), "point")
+    image = parse(ImageEncoderConfig, dict(image_size=16, channels=(8, 16), dim=32, depth=1, heads=4), "image")
     return nn.ModuleDict({"point": PointVideoEncoder(point), "image": ImageVideoEncoder(image),
                           "point_head": ProjectionHead(32, 64, 16), "image_head": ProjectionHead(32, 64, 16)})
 

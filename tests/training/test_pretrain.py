@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from crossvideo_kedro.training.pretrain import PretrainConfig, pretrain, use_prefetch
+from crossvideo_kedro.configs import PretrainConfig, parse
+from crossvideo_kedro.training.pretrain import pretrain, use_prefetch
 from tests.training.pretrain_worker import tiny_augment, tiny_config, tiny_pool
 
 WORKER = Path(__file__).with_name("pretrain_worker.py")
@@ -68,7 +69,7 @@ def test_prefetching_views_changes_no_number_and_is_off_on_cpu_by_default():
     assert use_prefetch("auto", torch.device("cuda")) and use_prefetch(True, torch.device("cpu"))
     assert not use_prefetch(False, torch.device("cuda"))
     with pytest.raises(ValueError, match="pretrain.prefetch must be true, false or auto, got 'yes'"):
-        PretrainConfig.from_dict({"prefetch": "yes"})
+        parse(PretrainConfig, {"prefetch": "yes"}, "pretrain")
 
 
 def _run_worker(out: Path, config: dict, sleep: float = 0.0, shipped: bool = False) -> subprocess.Popen:

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import torch
 
-from crossvideo_kedro.models.presets import ModelConfig
+from crossvideo_kedro.configs.model import ModelConfig
 from crossvideo_kedro.pipelines.finetune.nodes import finetune_variant
-from crossvideo_kedro.training.finetune import FinetuneConfig
+from crossvideo_kedro.configs import FinetuneConfig, parse
 from crossvideo_kedro.training.model import CrossVideoModel
 from crossvideo_kedro.training.run_executor import (
     DownstreamRun,
@@ -64,7 +64,7 @@ def test_workers_reproduce_one_process_run_for_run(keep_threads):
     """lr chosen on val, full and linear runs (one shared frozen-feature cache per encoder), showcase predictions
     and models: all equal, with 2 worker processes of 1 thread and with the node's own process at 1 thread."""
     videos, index, classes = source()
-    config = ModelConfig.from_dict(TINY_MODEL)
+    config = parse(ModelConfig, TINY_MODEL, "model")
     torch.manual_seed(0)
     runs = [{**CrossVideoModel(config, use_images=False, terms={"intra_video": 1.0}).encoder_state(),
              "pretrain_seed": seed} for seed in (0, 1)]
@@ -89,7 +89,7 @@ def test_workers_reproduce_one_process_run_for_run(keep_threads):
 
 
 def _run(task: str, threads: int | None = 1) -> DownstreamRun:
-    config = FinetuneConfig.from_dict({k: v for k, v in FINETUNE.items() if k != "lr_grid"})
+    config = parse(FinetuneConfig, {k: v for k, v in FINETUNE.items() if k != "lr_grid"}, "finetune")
     return DownstreamRun(task, "full", ("s0", "s1"), ("s5",), 3, None, config, (0, 0), threads=threads)
 
 
@@ -100,14 +100,14 @@ def run_groups(groups, shared, workers, on_done=None):
 
 def test_a_failing_run_in_a_worker_raises_here():
     videos, _, _ = source()
-    shared = Shared(videos, None, ModelConfig.from_dict(TINY_MODEL), fusion=False)
+    shared = Shared(videos, None, parse(ModelConfig, TINY_MODEL, "model"), fusion=False)
     with pytest.raises(ValueError, match="task must be one of"):
         run_groups([[_run("action_segmentation")], [_run("dancing")]], shared, workers=2)
 
 
 def test_on_done_sees_every_group_and_results_keep_their_order(keep_threads):
     videos, _, _ = source()
-    shared = Shared(videos, None, ModelConfig.from_dict(TINY_MODEL), fusion=False)
+    shared = Shared(videos, None, parse(ModelConfig, TINY_MODEL, "model"), fusion=False)
     seen = []
     groups = [[_run("action_segmentation")], [_run("semantic_segmentation"), _run("action_segmentation")]]
     results = run_groups(groups, shared, workers=2, on_done=lambda i, rs: seen.append((i, len(rs))))
@@ -123,7 +123,7 @@ def test_runs_in_this_process_leave_its_thread_count_as_they_found_it(keep_threa
     next in a full ``kedro run`` would otherwise take 1 thread (slower, and other numbers than
     ``kedro run --pipelines pretrain``)."""
     videos, _, _ = source()
-    shared = Shared(videos, None, ModelConfig.from_dict(TINY_MODEL), fusion=False)
+    shared = Shared(videos, None, parse(ModelConfig, TINY_MODEL, "model"), fusion=False)
     torch.set_num_threads(2)
     assert map_groups(InlineExecutor(), shared, []) == []
     seen = []
@@ -158,12 +158,12 @@ def test_resolve_workers():
 
 
 def test_finetune_config_takes_auto_workers_and_a_scheduler_address():
-    assert FinetuneConfig.from_dict({"workers": "auto"}).workers == "auto"
-    assert FinetuneConfig.from_dict({"executor": "tcp://10.0.0.5:8786"}).executor == "tcp://10.0.0.5:8786"
+    assert parse(FinetuneConfig, {"workers": "auto"}, "finetune").workers == "auto"
+    assert parse(FinetuneConfig, {"executor": "tcp://10.0.0.5:8786"}, "finetune").executor == "tcp://10.0.0.5:8786"
     with pytest.raises(ValueError, match="finetune.workers must be"):
-        FinetuneConfig.from_dict({"workers": "many"})
+        parse(FinetuneConfig, {"workers": "many"}, "finetune")
     with pytest.raises(ValueError, match="finetune.executor must be 'local' or a Dask scheduler address"):
-        FinetuneConfig.from_dict({"executor": "dask"})
+        parse(FinetuneConfig, {"executor": "dask"}, "finetune")
 
 
 def test_runs_share_out_the_gpus_round_robin():
@@ -191,7 +191,7 @@ def test_a_dask_cluster_gives_the_numbers_of_the_local_pool(keep_threads):
     distributed = pytest.importorskip("distributed")
     videos, index, classes = source()
     study = {**STUDY, "runs": STUDY["runs"][:1] + STUDY["runs"][2:3], "seeds": [0]}
-    runs = [{**CrossVideoModel(ModelConfig.from_dict(TINY_MODEL), use_images=False,
+    runs = [{**CrossVideoModel(parse(ModelConfig, TINY_MODEL, "model"), use_images=False,
                                terms={"intra_video": 1.0}).encoder_state(), "pretrain_seed": 0}]
     out = {}
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
@@ -217,10 +217,10 @@ def test_a_worker_that_cannot_start_is_an_error_not_a_hang(tmp_path):
     script = tmp_path / "study.py"
     script.write_text(
         "from crossvideo_kedro.training.run_executor import Shared\n"
-        "from crossvideo_kedro.models.presets import ModelConfig\n"
+        "from crossvideo_kedro.configs import ModelConfig, parse\n"
         "from tests.training.test_run_executor import _run, run_groups, source\n"
         "from tests.training.pretrain_worker import TINY_MODEL\n"
-        "shared = Shared(source()[0], None, ModelConfig.from_dict(TINY_MODEL), fusion=False)\n"
+        "shared = Shared(source()[0], None, parse(ModelConfig, TINY_MODEL, 'model'), fusion=False)\n"
         "run_groups([[_run('action_segmentation')], [_run('action_segmentation')]], shared, workers=2)\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env)

@@ -1,8 +1,8 @@
 """Every parameter block a pipeline consumes, validated before its first node runs.
 
-One table maps a ``params:<key>`` input to the config class that owns it; each block goes through the generic,
-annotation-driven :func:`crossvideo_kedro.config.check_keys` (unknown keys, types, NaN, ranges) and then the class's
-own ``from_dict`` (cross-field rules). Problems of all blocks are reported together.
+One table maps a ``params:<key>`` input to the model of :mod:`crossvideo_kedro.configs` that owns it;
+:func:`crossvideo_kedro.configs.parse` checks unknown keys, types, NaN, ranges and cross-field rules and names the
+full key (``pretrain.model.point.radius``). Problems of all blocks are reported together, one line each.
 """
 
 from __future__ import annotations
@@ -12,100 +12,44 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from crossvideo_kedro.config import check_keys
+from crossvideo_kedro import configs
+from crossvideo_kedro.configs.evaluate import variant_of
 
 logger = logging.getLogger(__name__)
 
 
-def _generate(params: Any, prefix: str) -> None:
-    from crossvideo_kedro.synth.config import GeneratorConfig  # noqa: PLC0415 - imports stay lazy (no cycles)
-
-    check_keys(GeneratorConfig, params, prefix)
-    GeneratorConfig.from_dict(params, prefix)
-
-
-def _ingest(params: Any, prefix: str) -> None:
-    from crossvideo_kedro.preprocess import IngestConfig  # noqa: PLC0415
-
-    IngestConfig.from_dict(params, prefix)
-
-
-def _augment(params: Any, prefix: str) -> None:
-    from crossvideo_kedro.augment import AugmentConfig  # noqa: PLC0415
-
-    AugmentConfig.from_dict(params, prefix)
-
-
 def _pretrain(params: Any, prefix: str) -> None:
     from crossvideo_kedro.losses import CrossVideoLoss  # noqa: PLC0415
-    from crossvideo_kedro.models.presets import ModelConfig  # noqa: PLC0415
-    from crossvideo_kedro.training.pretrain import PretrainConfig  # noqa: PLC0415
 
-    params = params if isinstance(params, Mapping) else {}
-    problems = _collect(
-        lambda: check_keys(PretrainConfig, params, prefix),
-        lambda: _checkpoint_keys(params.get("checkpoint"), f"{prefix}.checkpoint"),
-        lambda: _nested(lambda: ModelConfig.from_dict(params.get("model")), f"{prefix}.model"),
-        lambda: _nested(lambda: CrossVideoLoss(**(params.get("loss") or {})), f"{prefix}.loss"),
-    )
-    if problems:
-        raise ValueError("; ".join(problems))
-    PretrainConfig.from_dict(params, prefix)
-
-
-def _checkpoint_keys(params: Any, prefix: str) -> None:
-    from crossvideo_kedro.training.pretrain import CheckpointConfig  # noqa: PLC0415
-
-    check_keys(CheckpointConfig, params, prefix)
-
-
-def _collect(*checks: Callable[[], Any]) -> list[str]:
-    """Run every check; the messages of those that raise, without repeats."""
-    problems: list[str] = []
-    for check in checks:
-        try:
-            check()
-        except (TypeError, ValueError) as error:
-            if str(error) not in problems:
-                problems.append(str(error))
-    return problems
-
-
-def _finetune(params: Any, prefix: str) -> None:
-    from crossvideo_kedro.training.finetune import FinetuneConfig  # noqa: PLC0415
-
-    FinetuneConfig.from_dict(params, prefix)
+    config = configs.parse(configs.PretrainConfig, params, prefix)
+    try:
+        CrossVideoLoss(**config.loss)  # the loss checks its own weights and temperatures
+    except (TypeError, ValueError) as error:
+        message = str(error)
+        raise ValueError(message if message.startswith(prefix) else f"{prefix}.loss: {message}") from error
 
 
 def _evaluate(params: Any, prefix: str) -> None:
-    from crossvideo_kedro.study import StudyConfig, Variant  # noqa: PLC0415
-
-    config = StudyConfig.from_dict(params, prefix)
-    for name, variant in (config.variants or {}).items():
-        Variant.from_dict(name, variant)
+    study = configs.parse(configs.StudyConfig, params, prefix)
+    for name in study.variants:
+        study.variant(name)
 
 
 def _variant(params: Any, prefix: str) -> None:
-    from crossvideo_kedro.study import Variant  # noqa: PLC0415
-
-    Variant.from_dict(prefix.rsplit(".", 1)[-1], params)
+    variant_of(prefix.rsplit(".", 1)[-1], params)
 
 
-def _nested(build: Callable[[], Any], prefix: str) -> None:
-    try:
-        build()
-    except (TypeError, ValueError) as error:
-        message = str(error)
-        raise ValueError(message if message.startswith(prefix.split(".")[0]) else f"{prefix}: {message}") from error
+def _model(model: type[configs.Config]) -> Callable[[Any, str], None]:
+    return lambda params, prefix: configs.parse(model, params, prefix) and None
 
 
 # params:<key> -> validator(params, prefix). Keys not listed (user additions) are passed through unchecked.
 VALIDATORS: dict[str, Callable[[Any, str], None]] = {
-    "generate": _generate,
-    "ingest": _ingest,
-    "augment": _augment,
+    "generate": _model(configs.GeneratorConfig),
+    "ingest": _model(configs.IngestConfig),
+    "augment": _model(configs.AugmentConfig),
     "pretrain": _pretrain,
-    "finetune": _finetune,
+    "finetune": _model(configs.FinetuneConfig),
     "evaluate": _evaluate,
 }
 

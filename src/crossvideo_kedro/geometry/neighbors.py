@@ -20,13 +20,13 @@ Both functions return int64 indices and never carry gradients.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import get_args
 
 import torch
 
 from crossvideo_kedro._open3d import ml_ops
+from crossvideo_kedro.configs.model import NeighborBackend
 
-NeighborBackend = Literal["auto", "open3d", "torch"]
 NEIGHBOR_BACKENDS: tuple[str, ...] = get_args(NeighborBackend)
 
 # "auto" FPS on CPU: Open3D's kernel pays a per-cloud cost, so for many small clouds and few picks the vectorised

@@ -9,8 +9,9 @@ from typing import Literal
 import numpy as np
 import torch
 
+from crossvideo_kedro.configs.ingest import SAMPLING_METHODS
+
 SamplingMethod = Literal["fps", "random"]
-SAMPLING_METHODS: tuple[str, ...] = ("fps", "random")
 
 
 def random_valid_indices(valid: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
@@ -86,7 +87,7 @@ def sample_fixed(
 @dataclass(frozen=True)
 class PlaneCap:
     """How much of a frame the dominant plane may take (``ingest.plane_share`` / ``plane_threshold`` /
-    ``plane_iterations``; their defaults live in ``IngestConfig`` only, ``IngestConfig.plane_cap()`` builds this).
+    ``plane_iterations``; their defaults live in ``IngestConfig`` only, ``preprocess.plane_cap()`` builds this).
 
     Attributes:
         share: at most this fraction of the N points lies on the plane, in [0, 1].

@@ -8,7 +8,7 @@ from crossvideo_kedro.models.decoder import PointDecoder, interpolate_features
 from crossvideo_kedro.models.heads import ProjectionHead
 from crossvideo_kedro.models.image import ImageVideoEncoder
 from crossvideo_kedro.models.point4d import P4Conv, PointVideoEncoder, TransformerEncoder
-from crossvideo_kedro.models.presets import (
+from crossvideo_kedro.configs.model import (
     PRESETS,
     DecoderConfig,
     HeadConfig,

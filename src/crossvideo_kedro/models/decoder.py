@@ -8,7 +8,7 @@ from torch import nn
 from crossvideo_kedro.geometry.neighbors import knn
 from crossvideo_kedro.models.heads import ChannelNorm
 from crossvideo_kedro.models.point4d import linear_max_over_neighbors
-from crossvideo_kedro.models.presets import DecoderConfig
+from crossvideo_kedro.configs.model import DecoderConfig
 
 # Squared distance (m²) under which a point counts as sitting on an anchor and copies its feature exactly.
 _COINCIDENT_D2 = 1e-12

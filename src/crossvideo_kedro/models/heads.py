@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.profiler import record_function
 
-from crossvideo_kedro.models.presets import Norm
+from crossvideo_kedro.configs.model import Norm
 
 
 class ChannelNorm(nn.Module):

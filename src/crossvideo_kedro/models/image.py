@@ -9,7 +9,7 @@ from torch import nn
 from torch.profiler import record_function
 
 from crossvideo_kedro.models.point4d import ClassifierHeadMixin, TransformerEncoder, default_times, pool_frames
-from crossvideo_kedro.models.presets import ImageEncoderConfig
+from crossvideo_kedro.configs.model import ImageEncoderConfig
 
 
 def norm2d(kind: str, channels: int) -> nn.Module:

@@ -21,7 +21,7 @@ from torch.profiler import record_function
 
 from crossvideo_kedro.geometry.neighbors import NEIGHBOR_BACKENDS, NeighborBackend, ball_query, furthest_point_sample
 from crossvideo_kedro.models.heads import ChannelNorm
-from crossvideo_kedro.models.presets import Norm, PointEncoderConfig, TemporalPool, VideoPool
+from crossvideo_kedro.configs.model import Norm, PointEncoderConfig, TemporalPool, VideoPool
 
 # ---------------------------------------------------------------------------------------------------------------
 # The steps of the point 4D convolution

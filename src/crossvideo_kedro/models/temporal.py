@@ -17,46 +17,11 @@ Shape letters: B sequences, L frames, D feature width, F channels, C classes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crossvideo_kedro.config import check_keys
-
-
-@dataclass(frozen=True)
-class TemporalConfig:
-    """MS-TCN head (``finetune.temporal`` in ``parameters_finetune.yml``)."""
-
-    stages: int = 2  # refinement stages (MS-TCN: 4); 1 = a single-stage TCN
-    layers: int = 5  # dilated residual layers per stage: receptive field 2^(layers+1) - 1 frames per stage
-    channels: int = 64  # F, width of every stage
-    dropout: float = 0.3  # dropout inside each residual layer (MS-TCN: 0.5)
-    smoothing_weight: float = 0.15  # λ of the truncated-MSE smoothing loss (MS-TCN: 0.15); 0 turns it off
-    smoothing_clamp: float = 4.0  # τ: |Δ log p| is clamped here before squaring (MS-TCN: 4)
-
-    @classmethod
-    def from_dict(cls, params: dict[str, Any] | None, prefix: str = "finetune.temporal") -> TemporalConfig:
-        params = dict(params or {})
-        check_keys(cls, params, prefix)
-        config = cls(**params)
-        for key in ("stages", "layers", "channels"):
-            if not isinstance(getattr(config, key), int) or getattr(config, key) < 1:
-                raise ValueError(f"{prefix}.{key} must be an integer >= 1, got {getattr(config, key)!r}")
-        if not 0 <= config.dropout < 1:
-            raise ValueError(f"{prefix}.dropout must be in [0, 1), got {config.dropout!r}")
-        if config.smoothing_weight < 0 or config.smoothing_clamp <= 0:
-            raise ValueError(f"{prefix}.smoothing_weight must be >= 0 and {prefix}.smoothing_clamp > 0")
-        return config
-
-    @property
-    def receptive_field(self) -> int:
-        """Frames that one output frame of the whole stack depends on."""
-        per_stage = 2 ** (self.layers + 1) - 1
-        return self.stages * (per_stage - 1) + 1
+from crossvideo_kedro.configs.finetune import TemporalConfig
 
 
 class DilatedResidualLayer(nn.Module):

@@ -7,9 +7,10 @@ orbiting RGB-D camera with sensor-like depth noise and holes. Rendered on the CP
 
 Usage::
 
-    from crossvideo_kedro.synth import GeneratorConfig, generate_sequence, generate_sequences, stream_sequences
+    from crossvideo_kedro.configs import GeneratorConfig, parse
+    from crossvideo_kedro.synth import generate_sequence, generate_sequences, stream_sequences
 
-    config = GeneratorConfig.from_dict(params)  # strict: unknown key or bad value -> ValueError
+    config = parse(GeneratorConfig, params, "generate")  # strict: unknown key or bad value -> ValueError
     sequence = generate_sequence(config, 0)  # RawSequence, deterministic for (config.seed, index)
     sequences = generate_sequences(config)  # {"seq_0000": RawSequence, ...}
     loaders = stream_sequences(config)  # {"seq_0000": loader, ...}: rendered on demand, bounded memory

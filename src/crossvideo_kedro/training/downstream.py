@@ -12,12 +12,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from crossvideo_kedro.models.presets import ModelConfig
+from crossvideo_kedro.configs.finetune import PROTOCOLS, FinetuneConfig
+from crossvideo_kedro.configs.model import ModelConfig
 from crossvideo_kedro.training.finetune import (
-    PROTOCOLS,
     Arrays,
     FeatureCache,
-    FinetuneConfig,
     RunSpec,
     assemble,
     build_task_model,
@@ -69,7 +68,8 @@ def run_downstream(
     val = windows(val_names) if val_names else None
     seeds = list(seed) if isinstance(seed, tuple) else [seed]
     torch.manual_seed(int(np.random.default_rng([*seeds, 3]).integers(2**31)))
-    spec = RunSpec(task, protocol, num_classes, fusion, config.clip_frames, dict(config.temporal), config.ignore_ids)
+    spec = RunSpec(task, protocol, num_classes, fusion, config.clip_frames,
+                   config.temporal.model_dump(exclude_unset=True), config.ignore_ids)
     model = build_task_model(spec, model_config)
     model.spec = spec
     if encoder_state is not None:

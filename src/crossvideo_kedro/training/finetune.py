@@ -21,127 +21,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from crossvideo_kedro import metrics
-from crossvideo_kedro.augment import WindowAugment, center_clip, cover_starts, window_frames, window_inputs
-from crossvideo_kedro.config import check_keys
-from crossvideo_kedro.models.presets import ModelConfig
-from crossvideo_kedro.models.temporal import TemporalConfig
+from crossvideo_kedro.augment import center_clip, cover_starts, window_frames, window_inputs
+from crossvideo_kedro.configs.base import parse
+from crossvideo_kedro.configs.finetune import TemporalConfig
+from crossvideo_kedro.configs.model import ModelConfig
 from crossvideo_kedro.training.model import images_to_tensor
 from crossvideo_kedro.training.precision import autocast
-from crossvideo_kedro.training.tasks import TASKS, TaskModel, project_points
+from crossvideo_kedro.training.tasks import TaskModel, project_points
 
 logger = logging.getLogger(__name__)
 
 Arrays = dict[str, np.ndarray]
-PROTOCOLS = ("full", "linear")
-RECOGNITION = ("event", "video")  # finetune.recognition
 IGNORE = -100  # cross-entropy ignore_index
-
-
-@dataclass(frozen=True)
-class FinetuneConfig:
-    """Parameters of one fine-tuning run (``conf/base/parameters_finetune.yml``, key ``finetune``)."""
-
-    steps: int = 60  # full fine-tuning optimiser steps (a budget in steps: data size does not scale time)
-    task_step_factor: dict = field(default_factory=dict)  # task -> its full runs take round(steps * factor) steps
-    low_label_steps: int | None = None  # full fine-tuning steps of runs with label fraction <= low_label_fraction
-    low_label_fraction: float = 0.25
-    linear_steps: int = 200  # linear-probe steps on cached frozen features (cheap)
-    batch_size: int = 8  # windows per step (semantic segmentation, recognition clips)
-    sequence_batch: int = 2  # whole sequences per step (action segmentation)
-    optimizer: str = "adamw"
-    lr: float = 1e-3  # learning rate of the full protocol (head and a random encoder)
-    lr_grid: tuple[float, ...] = ()  # candidates chosen on val (per variant × task × fraction); () = just ``lr``
-    linear_lr: float = 1e-2  # learning rate of the linear probe
-    encoder_lr_ratio: float = 1.0  # pretrained encoders only: encoder lr = lr * ratio (scratch always 1)
-    weight_decay: float = 0.01
-    warmup_steps: int = 10
-    min_lr_ratio: float = 0.01
-    grad_clip: float = 1.0
-    clip_frames: int = 8  # window length T (= augment.clip_frames)
-    temporal: dict = field(default_factory=dict)  # MS-TCN head (TemporalConfig)
-    class_balance: float = 0.0  # semantic segmentation: class weights (train frequency)^-class_balance (0: plain CE)
-    val_every: int = 0  # record the validation loss every this many steps in the history (0: off)
-    ignore_ids: tuple[int, ...] = ()  # semantic ids excluded from the loss and mIoU (HOI4D: 0 no label, 1 noise)
-    eval_batch_size: int = 16
-    amp: bool | str = "auto"  # bf16 autocast: auto (CUDA, or a CPU with bf16 matmul) | bf16 | off (training.precision)
-    device: str = "auto"
-    progress: bool = True
-    workers: int | Literal["auto"] = 1  # local processes a study spreads its runs over (training.run_executor; auto:
-    # one per core at one thread a run; 1: in the node's process)
-    num_threads: int | None = None  # torch threads per run (None: 1 with auto, else cores // workers; torch's default
-    # with 1 worker)
-    executor: str = "local"  # local | a Dask scheduler address (tcp://host:8786): where the study's runs execute
-    augment: dict | None = None  # full protocol: geometric augmentation of training inputs (WindowAugment); None: off
-    recognition: Literal["event", "video"] = "event"  # recognition clips: one per labelled run, spread over it |
-    # every clip_frames-long clip of each run (a video), scored per video (:func:`make_video_clips`)
-    recognition_stride: int = 1  # video recognition: frames between the starts of consecutive clips
-
-    @classmethod
-    def from_dict(cls, params: dict[str, Any], prefix: str = "finetune") -> FinetuneConfig:
-        check_keys(cls, params, prefix)
-        params = dict(params)
-        for key in ("ignore_ids", "lr_grid"):
-            if key in params:
-                params[key] = tuple(params[key] or ())
-        params["temporal"] = dict(params.get("temporal") or {})
-        params["task_step_factor"] = dict(params.get("task_step_factor") or {})
-        params["augment"] = dict(params["augment"]) if params.get("augment") else None
-        config = cls(**params)
-        if config.recognition not in RECOGNITION:
-            raise ValueError(f"{prefix}.recognition must be one of {RECOGNITION}, got {config.recognition!r}")
-        for key in ("steps", "linear_steps", "batch_size", "sequence_batch", "clip_frames", "eval_batch_size",
-                    "recognition_stride"):
-            if not isinstance(getattr(config, key), int) or getattr(config, key) < 1:
-                raise ValueError(f"{prefix}.{key} must be an integer >= 1, got {getattr(config, key)!r}")
-        for task, factor in config.task_step_factor.items():
-            if task not in TASKS:
-                raise ValueError(f"{prefix}.task_step_factor: unknown task {task!r}; expected one of {TASKS}")
-            if not isinstance(factor, (int, float)) or isinstance(factor, bool) or not factor > 0:
-                raise ValueError(f"{prefix}.task_step_factor.{task} must be a number > 0, got {factor!r}")
-        if config.workers != "auto" and (not isinstance(config.workers, int) or config.workers < 1):
-            raise ValueError(f"{prefix}.workers must be 'auto' or an integer >= 1, got {config.workers!r}")
-        if config.executor != "local" and "://" not in config.executor:
-            raise ValueError(f"{prefix}.executor must be 'local' or a Dask scheduler address such as "
-                             f"'tcp://host:8786', got {config.executor!r}")
-        low = config.low_label_steps
-        if low is not None and (not isinstance(low, int) or isinstance(low, bool) or low < 1):
-            raise ValueError(f"{prefix}.low_label_steps must be an integer >= 1 or null, got {low!r}")
-        if not 0 < config.low_label_fraction <= 1:
-            raise ValueError(f"{prefix}.low_label_fraction must be in (0, 1], got {config.low_label_fraction!r}")
-        if config.lr <= 0 or config.linear_lr <= 0 or config.encoder_lr_ratio < 0:
-            raise ValueError(f"{prefix}.lr and {prefix}.linear_lr must be > 0 and {prefix}.encoder_lr_ratio >= 0")
-        if any(lr <= 0 for lr in config.lr_grid):
-            raise ValueError(f"{prefix}.lr_grid must hold learning rates > 0, got {list(config.lr_grid)}")
-        if not 0 <= config.class_balance <= 1:
-            raise ValueError(f"{prefix}.class_balance must be in [0, 1], got {config.class_balance}")
-        if config.val_every < 0:
-            raise ValueError(f"{prefix}.val_every must be >= 0, got {config.val_every}")
-        TemporalConfig.from_dict(config.temporal, f"{prefix}.temporal")
-        if config.augment is not None:
-            WindowAugment.from_dict(config.augment, f"{prefix}.augment")
-        return config
-
-    def for_run(self, task: str, fraction: float) -> FinetuneConfig:
-        """This config with the full-protocol step budget of a ``task`` run at label ``fraction``:
-        ``low_label_steps`` when it is set and ``fraction <= low_label_fraction``, else ``steps`` times the task's
-        ``task_step_factor`` (a factor, not a count, so an environment that shortens ``steps`` shortens every task:
-        parameters merge softly)."""
-        if self.low_label_steps is not None and fraction <= self.low_label_fraction + 1e-9:
-            return replace(self, steps=self.low_label_steps)
-        if task in self.task_step_factor:
-            return replace(self, steps=max(1, round(self.steps * self.task_step_factor[task])))
-        return self
-
-    @property
-    def temporal_config(self) -> TemporalConfig:
-        return TemporalConfig.from_dict(self.temporal)
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -533,7 +431,7 @@ class RunSpec:
 def build_task_model(spec: RunSpec, model_config: ModelConfig) -> TaskModel:
     """A fresh task model for ``spec`` (random weights)."""
     return TaskModel(spec.task, model_config, spec.num_classes, fusion=spec.fusion,
-                     temporal=TemporalConfig.from_dict(spec.temporal), probe=spec.protocol == "linear")
+                     temporal=parse(TemporalConfig, spec.temporal, "finetune.temporal"), probe=spec.protocol == "linear")
 
 
 def make_task_windows(task: str, names: list[str], videos: dict[str, Arrays], images: dict[str, Arrays] | None,

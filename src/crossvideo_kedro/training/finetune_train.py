@@ -18,12 +18,12 @@ from torch.profiler import record_function
 from tqdm.auto import tqdm
 
 from crossvideo_kedro.augment import WindowAugment
+from crossvideo_kedro.configs.finetune import FinetuneConfig
 from crossvideo_kedro.models.temporal import temporal_loss
 from crossvideo_kedro.training.finetune import (
     IGNORE,
     Augment,
     FeatureCache,
-    FinetuneConfig,
     Windows,
     _inputs,
     _sequence_targets,
@@ -97,7 +97,7 @@ class FinetuneTrainer:
         augment = None
         if config.augment is not None and not linear:  # fresh transforms every step, seeded by the run
             generator = torch.Generator().manual_seed(int(np.random.default_rng([seed, 13]).integers(2**63)))
-            transform = WindowAugment.from_dict(config.augment)
+            transform = WindowAugment.model_validate(config.augment.model_dump())
             augment = lambda points, groups: transform(points, groups, generator)  # noqa: E731
         return cls(model, task, linear, train, config, device, optimizer, scheduler, amp, weight, cached,
                    np.random.default_rng([seed, 11]), augment, np.empty(0, dtype=np.int64))

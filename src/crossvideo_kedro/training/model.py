@@ -6,17 +6,17 @@ terms no frame heads — so a zero weight removes the term's compute, not just i
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import torch
 from torch import nn
 
+from crossvideo_kedro.configs.base import parse
 from crossvideo_kedro.models.decoder import PointDecoder
 from crossvideo_kedro.models.heads import ProjectionHead
 from crossvideo_kedro.models.image import ImageVideoEncoder
 from crossvideo_kedro.models.point4d import PointVideoEncoder
-from crossvideo_kedro.models.presets import ModelConfig, resolve_config
+from crossvideo_kedro.configs.model import ModelConfig, resolve_config
 
 # Which projection heads each loss term reads.
 TERM_HEADS = {
@@ -123,7 +123,7 @@ class CrossVideoModel(nn.Module):
     def encoder_state(self) -> dict[str, Any]:
         """What ``pretrained_encoders`` stores: configs (plain types) and state dicts, loadable with weights_only."""
         return {
-            "model_config": dataclasses.asdict(self.config),
+            "model_config": self.config.model_dump(),
             "point_encoder": self.point_encoder.state_dict(),
             "image_encoder": self.image_encoder.state_dict() if self.image_encoder is not None else None,
             "heads": self.heads.state_dict(),
@@ -133,7 +133,7 @@ class CrossVideoModel(nn.Module):
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> CrossVideoModel:
         """Rebuild a model saved with :meth:`encoder_state` (configs and weights)."""
-        config = ModelConfig.from_dict(state["model_config"])
+        config = parse(ModelConfig, state["model_config"], "model")
         terms = {term: 1.0 for term, heads in TERM_HEADS.items() if set(heads) <= set(state["head_names"])}
         model = cls(config, use_images=state["image_encoder"] is not None, terms=terms)
         model.point_encoder.load_state_dict(state["point_encoder"])

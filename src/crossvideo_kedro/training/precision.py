@@ -25,9 +25,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from crossvideo_kedro.configs.pretrain import AMP_CHOICES
+
 logger = logging.getLogger(__name__)
 
-AMP_CHOICES = ("auto", "bf16", "off")
 _CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 

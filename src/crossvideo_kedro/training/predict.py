@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from crossvideo_kedro.models.presets import ModelConfig
+from crossvideo_kedro.configs import ModelConfig, parse
 from crossvideo_kedro.training.finetune import (
     RunSpec,
     assemble,
@@ -55,7 +55,7 @@ def load_task_model(downstream_models: dict[str, Any], task: str) -> TaskModel:
     spec_dict = dict(specs[task])
     spec_dict["ignore_ids"] = tuple(spec_dict.get("ignore_ids") or ())
     spec = RunSpec(**spec_dict)
-    model = build_task_model(spec, ModelConfig.from_dict(downstream_models["model_config"]))
+    model = build_task_model(spec, parse(ModelConfig, downstream_models["model_config"], "model"))
     model.load_state_dict(states[task])
     model.spec = spec
     return model.eval()

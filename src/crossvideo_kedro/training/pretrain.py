@@ -9,12 +9,10 @@ so N processes compute what one process computes with the whole batch.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -26,88 +24,21 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.profiler import record_function
 from tqdm.auto import tqdm
 
-from crossvideo_kedro.augment import AugmentConfig
+from crossvideo_kedro.augment import view_layouts
 from crossvideo_kedro.clip_pool import ClipPool
-from crossvideo_kedro.config import check_keys
+from crossvideo_kedro.configs.augment import AugmentConfig
+from crossvideo_kedro.configs.pretrain import PretrainConfig
 from crossvideo_kedro.losses import CrossVideoLoss
 from crossvideo_kedro.training.checkpointing import Checkpointer, fingerprint
-from crossvideo_kedro.models.presets import ModelConfig
 from crossvideo_kedro.training.distributed import DistInfo, gather_batch_dim
 from crossvideo_kedro.training.model import CrossVideoModel, images_to_tensor
-from crossvideo_kedro.training.precision import AMP_CHOICES, autocast, resolve_amp, set_threads
+from crossvideo_kedro.training.precision import autocast, resolve_amp, set_threads
 from crossvideo_kedro.training.schedule import build_optimizer, build_scheduler
 
 logger = logging.getLogger(__name__)
 
 Arrays = dict[str, np.ndarray]
 IMAGE_TERMS = ("cross_video", "cross_frame", "image_intra_video", "image_intra_frame")
-
-
-@dataclass(frozen=True)
-class CheckpointConfig:
-    dir: str = "data/06_models/pretrain_checkpoints"  # <dir>/<run fingerprint>/last.pt
-    every_steps: int = 50
-    keep: int = 2
-    resume: bool = True  # continue from the last checkpoint of the same run (same config and data)
-
-
-@dataclass(frozen=True)
-class PretrainConfig:
-    """Parameters of ``pretrain`` (``conf/base/parameters_pretrain.yml``, key ``pretrain``)."""
-
-    seeds: tuple[int, ...] = (0, 1, 2)  # one pretraining run per seed (initial weights, batches, augmentations)
-    steps: int = 300  # optimiser steps per run: the budget (more data does not mean more time)
-    batch_size: int = 16  # global batch of clips from distinct sequences (split across ranks under torchrun)
-    optimizer: str = "adamw"  # adamw | sgd
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    momentum: float = 0.9  # sgd only
-    warmup_steps: int = 20
-    min_lr_ratio: float = 0.01
-    grad_clip: float = 1.0  # max global grad norm; 0 disables
-    device: str = "auto"  # auto | cpu | cuda
-    amp: bool | str = "auto"  # bf16 autocast: auto (CUDA, or a CPU with bf16 matmul) | bf16 | off
-    prefetch: bool | str = "auto"  # draw the next batch's views in a background thread while the step runs: auto =
-    # on a GPU only (on CPU the thread takes cores from the step's own threads: 0.54 vs 0.41 s a step on 2 cores)
-    num_threads: int | None = None  # torch CPU threads (None: torch's default)
-    loss: dict = field(default_factory=dict)  # {"weights": {...}, "temperatures": {...}} (CrossVideoLoss)
-    model: dict = field(default_factory=dict)  # ModelConfig
-    checkpoint: dict = field(default_factory=dict)  # CheckpointConfig
-    retrieval_splits: tuple[str, ...] = ("val",)  # held-out sequences of the retrieval check (test is evaluate's)
-    embed_splits: tuple[str, ...] = ("train", "val", "test")  # sequences whose clip_embeddings are cached
-    embed_clip_frames: int = 8  # window length for clip_embeddings and retrieval (match augment.clip_frames)
-    embed_batch_size: int = 32
-    progress: bool = True
-
-    @classmethod
-    def from_dict(cls, params: dict[str, Any], prefix: str = "pretrain") -> PretrainConfig:
-        check_keys(cls, params, prefix)
-        params = dict(params)
-        for key in ("retrieval_splits", "embed_splits", "seeds"):
-            if key in params:
-                params[key] = tuple(params[key])
-        config = cls(**params)
-        for key, expected in (("steps", 1), ("batch_size", 2), ("embed_batch_size", 1)):
-            if getattr(config, key) < expected:
-                raise ValueError(f"{prefix}.{key} must be >= {expected}, got {getattr(config, key)}")
-        if not config.seeds or len(set(config.seeds)) != len(config.seeds):
-            raise ValueError(f"{prefix}.seeds must be a non-empty list of distinct integers, got {list(config.seeds)}")
-        if config.lr <= 0 or config.weight_decay < 0 or config.grad_clip < 0 or config.warmup_steps < 0:
-            raise ValueError(f"{prefix}: lr must be > 0 and weight_decay, grad_clip, warmup_steps >= 0")
-        if config.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"{prefix}.device must be auto, cpu or cuda, got {config.device!r}")
-        if config.optimizer not in ("adamw", "sgd"):
-            raise ValueError(f"{prefix}.optimizer must be adamw or sgd, got {config.optimizer!r}")
-        if config.amp not in (True, False, *AMP_CHOICES):
-            raise ValueError(f"{prefix}.amp must be one of {AMP_CHOICES} or true/false, got {config.amp!r}")
-        if config.prefetch not in (True, False, "auto"):
-            raise ValueError(f"{prefix}.prefetch must be true, false or auto, got {config.prefetch!r}")
-        check_keys(CheckpointConfig, config.checkpoint, f"{prefix}.checkpoint")
-        return config
-
-    @property
-    def checkpointing(self) -> CheckpointConfig:
-        return CheckpointConfig(**self.checkpoint)
 
 
 def use_prefetch(prefetch: bool | str, device: torch.device) -> bool:
@@ -204,13 +135,13 @@ def pretrain(
     batch_size = _global_batch_size(config.batch_size, pool, need_images, dist_info)
     local = batch_size // dist_info.world_size
     rows = _rank_rows(batch_size, dist_info)
-    draw = partial(_draw, pool, augment, augment.view_layouts(), seed, batch_size)
+    draw = partial(_draw, pool, augment, view_layouts(augment), seed, batch_size)
 
     torch.manual_seed(seed)  # initial weights and dropout come from the torch RNG
     model = _build_model(config, loss_fn, need_images, device, dist_info)
     optimizer, scheduler = _optimizer(model, config)
     checkpointer = _checkpointer(config, augment, seed, pool)
-    state = checkpointer.load(total_steps=config.steps) if config.checkpointing.resume else None
+    state = checkpointer.load(total_steps=config.steps) if config.checkpoint.resume else None
     step, history = _restore(state, model, optimizer, scheduler)
     train_model = DistributedDataParallel(model) if dist_info.enabled else model
     dtype = resolve_amp(config.amp, device)
@@ -256,10 +187,10 @@ def _prefetched(draw: Callable[[int], Any], first: int, last: int, executor: Thr
 
 def _checkpointer(config: PretrainConfig, augment: AugmentConfig, seed: int, pool: ClipPool) -> Checkpointer:
     """The run's checkpointer, keyed by a fingerprint of everything that changes its numbers."""
-    identity = {k: v for k, v in config.__dict__.items()
-                if k not in ("progress", "checkpoint", "device", "num_threads", "prefetch", "seeds")}
-    run_id = fingerprint(identity, dataclasses.asdict(augment), seed, pool.describe())
-    checkpoint = config.checkpointing
+    identity = config.model_dump(mode="json", exclude={"progress", "checkpoint", "device", "num_threads", "prefetch",
+                                                       "seeds"})
+    run_id = fingerprint(identity, augment.model_dump(), seed, pool.describe())
+    checkpoint = config.checkpoint
     return Checkpointer(checkpoint.dir, run_id, checkpoint.every_steps, checkpoint.keep)
 
 
@@ -294,7 +225,7 @@ def _global_batch_size(requested: int, pool: ClipPool, need_images: bool, dist_i
 def _build_model(config: PretrainConfig, loss_fn: CrossVideoLoss, need_images: bool, device: torch.device,
                  dist_info: DistInfo) -> CrossVideoModel:
     """The model on ``device`` (weights from the torch RNG as seeded); BatchNorm synchronised under DDP on CUDA."""
-    model = CrossVideoModel(ModelConfig.from_dict(config.model), use_images=need_images,
+    model = CrossVideoModel(config.model, use_images=need_images,
                             terms=loss_fn.weights).to(device)
     if dist_info.enabled and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         if device.type != "cuda":

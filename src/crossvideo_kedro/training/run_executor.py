@@ -36,9 +36,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from crossvideo_kedro.models.presets import ModelConfig
+from crossvideo_kedro.configs.base import parse
+from crossvideo_kedro.configs.model import ModelConfig
 from crossvideo_kedro.training.downstream import run_downstream
-from crossvideo_kedro.training.finetune import FinetuneConfig
+from crossvideo_kedro.configs.finetune import FinetuneConfig
 from crossvideo_kedro.training.precision import set_threads
 from crossvideo_kedro.training.predict import spec_dict
 from crossvideo_kedro.workers import process_pool
@@ -97,7 +98,7 @@ class Shared:
 
 
 def _execute(run: DownstreamRun, shared: Shared, cache: dict) -> RunResult:
-    config = run.config if run.device is None else dataclasses.replace(run.config, device=run.device)
+    config = run.config if run.device is None else run.config.model_copy(update={"device": run.device})
     tick = time.perf_counter()
     scores, predictions, history, model = run_downstream(
         run.task, run.protocol, shared.videos, shared.images, list(run.train), list(run.test), run.num_classes,
@@ -150,7 +151,7 @@ def write_shared(shared: Shared, folder: Path) -> None:
         for i, arrays in enumerate(data.values()):
             np.savez(folder / kind / f"{i:06d}.npz", **arrays)
     (folder / "shared.json").write_text(json.dumps({
-        "model_config": dataclasses.asdict(shared.model_config), "fusion": shared.fusion,
+        "model_config": shared.model_config.model_dump(), "fusion": shared.fusion,
         "images": shared.images is not None, "names": names}))
 
 
@@ -164,7 +165,7 @@ def read_shared(folder: Path) -> Shared:
             with np.load(folder / kind / f"{i:06d}.npz", allow_pickle=False) as z:
                 data[kind][name] = {k: z[k] for k in z.files}
     return Shared(data["points"], data["images"] if meta["images"] else None,
-                  ModelConfig.from_dict(meta["model_config"]), bool(meta["fusion"]))
+                  parse(ModelConfig, meta["model_config"], "model"), bool(meta["fusion"]))
 
 
 # ------------------------------------------------------------------------------------------------ executors
@@ -252,9 +253,6 @@ def _dask_executor(address: str, shared: Shared) -> Iterator[tuple[Executor, Any
     except ImportError as err:
         raise ImportError(f"finetune.executor is {address!r}, a Dask scheduler, but dask.distributed is not "
                           "installed: pip install 'crossvideo_kedro[dask]'") from err
-    if "://" not in address:
-        raise ValueError(f"finetune.executor must be 'local' or a Dask scheduler address such as "
-                         f"'tcp://host:8786', got {address!r}")
     with Client(address, set_as_default=False) as client:
         reference = client.scatter(shared, broadcast=True, hash=False)  # once to every worker
         yield client.get_executor(pure=False), reference

@@ -24,11 +24,11 @@ from torch import nn
 from crossvideo_kedro.models.decoder import PointDecoder, interpolate_features
 from crossvideo_kedro.models.image import ImageVideoEncoder
 from crossvideo_kedro.models.point4d import PointVideoEncoder
-from crossvideo_kedro.models.presets import ModelConfig
-from crossvideo_kedro.models.temporal import MultiStageTCN, TemporalConfig
+from crossvideo_kedro.configs.model import ModelConfig
+from crossvideo_kedro.configs.finetune import TASKS, TemporalConfig
+from crossvideo_kedro.models.temporal import MultiStageTCN
 
 Task = Literal["action_segmentation", "action_recognition", "semantic_segmentation"]
-TASKS: tuple[str, ...] = ("action_segmentation", "action_recognition", "semantic_segmentation")
 
 
 def project_points(points: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from crossvideo_kedro.augment import AugmentConfig
+from crossvideo_kedro.configs import AugmentConfig, parse
 from crossvideo_kedro.clip_pool import ClipPool
 from crossvideo_kedro.partitions import materialise
 from crossvideo_kedro.plots import plot_view_pair
@@ -33,7 +33,7 @@ def build_pretrain_pool(sequence_index: pd.DataFrame, params: dict[str, Any]) ->
     Returns:
         ``pretrain_pool``: sequence, split, num_frames, has_images, clip_starts (distinct clip spans of the sequence).
     """
-    config = AugmentConfig.from_dict(params)
+    config = parse(AugmentConfig, params, "augment")
     pool = sequence_index.loc[sequence_index["split"].isin(config.splits),
                               ["sequence", "split", "num_frames", "has_images"]].reset_index(drop=True)
     if pool.empty:
@@ -52,7 +52,7 @@ def plot_pretrain_views(
     params: dict[str, Any],
 ) -> Figure:
     """A clip and one view pair drawn exactly as pretraining draws them (points, and images when present)."""
-    config = AugmentConfig.from_dict(params)
+    config = parse(AugmentConfig, params, "augment")
     names = sorted(pretrain_pool["sequence"])[: config.preview_clips]
     with_images = bool(pretrain_pool.set_index("sequence").loc[names, "has_images"].all())
     pool = ClipPool.from_videos(names, point_cloud_videos, image_videos, need_images=with_images)

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from crossvideo_kedro import plots
 from crossvideo_kedro.metrics import confusion_matrix, paired_difference_ci
 from crossvideo_kedro.partitions import materialise
-from crossvideo_kedro.study import StudyConfig
+from crossvideo_kedro.configs import StudyConfig, parse
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def count_class_points(point_cloud_videos: dict[str, Callable[[], Arrays]], sequ
     Shape:
         each video's ``point_labels``: (T, N) int (−1 unlabelled, not counted).
     """
-    test = StudyConfig.from_dict(params).test_split
+    test = parse(StudyConfig, params, "evaluate").test_split
     names = sequence_index.loc[sequence_index["split"] == test, "sequence"]
     counts, frames = np.zeros(0, dtype=np.int64), 0
     for name in sorted(n for n in names if n in point_cloud_videos):
@@ -140,7 +140,7 @@ def summarise_study(metrics: pd.DataFrame, params: dict[str, Any], class_names: 
     Returns:
         ``ablation_table`` (keys, metric, mean, std, replicates) and ``ablation_summary`` (Markdown).
     """
-    study = StudyConfig.from_dict(params)
+    study = parse(StudyConfig, params, "evaluate")
     if metrics.empty:
         logger.info("summarise_study: the study produced no metrics (every task or variant was skipped)")
         return pd.DataFrame(columns=[*KEYS, "metric", "mean", "std", "replicates"]), \
@@ -224,7 +224,7 @@ def plot_label_efficiency(metrics: pd.DataFrame) -> Figure | None:
 
 def _showcase(params: dict[str, Any]) -> tuple[str, str]:
     """The variant whose predictions the plots show and its run (protocol, label fraction, seed), for titles."""
-    study = StudyConfig.from_dict(params)
+    study = parse(StudyConfig, params, "evaluate")
     compare = study.plots.get("compare", [])
     showcase = {"protocol": "full", "label_fraction": None, "seed": study.seeds[0], **study.showcase}
     fraction = showcase["label_fraction"]
@@ -242,7 +242,7 @@ def plot_action_timelines(
     *variant_predictions: dict[str, Callable[[], Arrays]],
 ) -> Figure | None:
     """Ground truth vs predicted actions over time for a few test sequences, for the compared variants."""
-    study = StudyConfig.from_dict(params)
+    study = parse(StudyConfig, params, "evaluate")
     compare = study.plots.get("compare", [])
     if not variant_predictions or not _sequences(variant_predictions[0], "action_segmentation"):
         logger.info("plot_action_timelines: no action-segmentation predictions (task not run); no plot")
@@ -278,7 +278,7 @@ def plot_action_confusion(
 
 def plot_per_class_iou(metrics: pd.DataFrame, class_names: dict, params: dict[str, Any]) -> Figure | None:
     """Per-class IoU bars of the compared variants (full protocol, lowest label fraction, mean over seeds)."""
-    compare = StudyConfig.from_dict(params).plots.get("compare", [])
+    compare = parse(StudyConfig, params, "evaluate").plots.get("compare", [])
     if metrics.empty or not (metrics["task"] == "semantic_segmentation").any() or not class_names.get("semantic"):
         logger.info("plot_per_class_iou: no semantic-segmentation runs; no plot")
         return None
@@ -299,7 +299,7 @@ def plot_embedding_tsne(
         feats.append(emb["point_video"])
         labels.append([np.bincount(row[row >= 0]).argmax() if (row >= 0).any() else -1 for row in frame_labels])
     x = np.concatenate(feats)
-    perplexity = min(StudyConfig.from_dict(params).plots.get("tsne_perplexity", 15), max(2, len(x) // 4))
+    perplexity = min(parse(StudyConfig, params, "evaluate").plots.get("tsne_perplexity", 15), max(2, len(x) // 4))
     xy = TSNE(n_components=2, perplexity=perplexity, random_state=0, init="pca").fit_transform(x)
     return plots.plot_tsne(xy, np.concatenate(labels), class_names.get("action"))
 

@@ -11,7 +11,8 @@ import pandas as pd
 
 from crossvideo_kedro.partitions import materialise
 from crossvideo_kedro.pipelines.pretrain.nodes import pretrain_encoders
-from crossvideo_kedro.study import LOSS_TERMS, Variant, check_variant_name
+from crossvideo_kedro.configs.evaluate import LOSS_TERMS, Variant, variant_of
+from crossvideo_kedro.study import check_variant_name
 from crossvideo_kedro.study_runner import plan_variant, run_variant, study_outputs
 
 Arrays = dict[str, np.ndarray]
@@ -30,7 +31,7 @@ def pretrain_variant(
     variant_params: dict[str, Any], variant_name: str,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Pretrain this variant's encoders (every pretraining seed): the base schedule and model, its loss weights."""
-    variant = Variant.from_dict(variant_name, variant_params)
+    variant = variant_of(variant_name, variant_params)
     return pretrain_encoders(pretrain_pool, point_cloud_videos, image_videos, augment_params,
                              variant_pretrain_params(pretrain_params, variant))
 
@@ -59,7 +60,7 @@ def finetune_variant(
         (``<task>__<sequence>``: ``pred``, plus ``gt`` for recognition) and ``downstream_models`` (their state dicts
         and specs by task, read with ``training.predict.load_task_model``).
     """
-    variant = Variant.from_dict(variant_name, variant_params)
+    variant = variant_of(variant_name, variant_params)
     check_variant_name(variant, pretrain_params)
     plan = plan_variant(variant, pretrained_encoders, sequence_index, class_names, list(image_videos),
                         pretrain_params, finetune_params, study_params)

@@ -14,7 +14,8 @@ from functools import partial, update_wrapper
 from kedro.pipeline import Node, Pipeline
 
 from crossvideo_kedro.pipelines.finetune.nodes import finetune_variant, finetune_variant_from_scratch, pretrain_variant
-from crossvideo_kedro.study import Variant, load_variants
+from crossvideo_kedro.configs import Variant
+from crossvideo_kedro.study import load_variants
 
 SHARED_INPUTS = {"point_cloud_videos", "image_videos", "sequence_index", "class_names"}
 SHARED_PARAMS = {"params:pretrain", "params:finetune", "params:evaluate"}

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from crossvideo_kedro.configs.base import parse
 from crossvideo_kedro.sequences import RawSequence
 from crossvideo_kedro.synth import GeneratorConfig, stream_sequences
 from crossvideo_kedro.synth.config import POOL_FIRST_INDEX
@@ -31,7 +32,7 @@ def generate_raw_sequences(params: dict[str, Any]) -> Loaders:
         saving), so the catalog (``generated_sequences``, HOI4D raw layout) writes them one by one while the
         generator's workers render the next few — the data set is never in memory at once.
     """
-    return stream_sequences(GeneratorConfig.from_dict(params))
+    return stream_sequences(parse(GeneratorConfig, params, "generate"))
 
 
 def generate_unlabelled_sequences(params: dict[str, Any]) -> Loaders:
@@ -45,7 +46,7 @@ def generate_unlabelled_sequences(params: dict[str, Any]) -> Loaders:
         ``{"pool_0000": loader, ...}`` rendering on demand like :func:`generate_raw_sequences` (empty when
         ``unlabelled.num_sequences`` is 0), saved as ``generated_unlabelled_sequences``.
     """
-    config = GeneratorConfig.from_dict(params)
+    config = parse(GeneratorConfig, params, "generate")
     if config.unlabelled.num_sequences == 0:
         logger.info("generate.unlabelled.num_sequences is 0: no unlabelled pool")
         return {}

@@ -13,10 +13,10 @@ from kedro.io import DatasetError
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
+from crossvideo_kedro.configs import IngestConfig, parse
 from crossvideo_kedro.partitions import materialise
 from crossvideo_kedro.plots import plot_sequence_preview
 from crossvideo_kedro.preprocess import (
-    IngestConfig,
     assign_splits,
     ingest_point_sequence,
     ingest_raw_sequence,
@@ -111,7 +111,7 @@ def ingest_sequences(
             (every unknown and missing name in one message) or does not match ``ingest.split``; with
             ``on_error: raise`` any bad sequence (all of them listed); with ``skip`` every labelled sequence bad.
     """
-    config = IngestConfig.from_dict(params)
+    config = parse(IngestConfig, params, "ingest")
     if not raw_sequences:
         raise DataError("raw_sequences is empty: the raw source holds no sequences")
     unlabelled_sequences = unlabelled_sequences or {}
@@ -192,7 +192,7 @@ def build_sequence_index(
         DataError: ``split: file`` without a split file (or a split file with fractions), or a split file that
             misses ingested sequences or names unknown ones.
     """
-    config = IngestConfig.from_dict(params)
+    config = parse(IngestConfig, params, "ingest")
     labelled = sorted(sequence_table.loc[sequence_table["labelled"].astype(bool), "sequence"])
     splits = _check_split_file(labelled, split_file, config, skipped={s["sequence"] for s in ingest_skipped})
     if splits is None:

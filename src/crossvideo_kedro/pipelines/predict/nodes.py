@@ -6,7 +6,6 @@ import dataclasses
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -14,7 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from crossvideo_kedro import metrics, plots
-from crossvideo_kedro.config import check_keys
+from crossvideo_kedro.configs import PredictConfig, parse
 from crossvideo_kedro.partitions import materialise
 from crossvideo_kedro.pipelines.generate.nodes import generate_raw_sequences
 from crossvideo_kedro.pipelines.ingest.nodes import ingest_sequences
@@ -26,7 +25,6 @@ logger = logging.getLogger(__name__)
 
 Arrays = dict[str, np.ndarray]
 Partitions = dict[str, Callable[[], Arrays] | Arrays]
-SEGMENTATION_TASKS = ("action_segmentation", "semantic_segmentation")
 
 
 def model_tasks(downstream_models: dict[str, Any]) -> list[str]:
@@ -34,37 +32,6 @@ def model_tasks(downstream_models: dict[str, Any]) -> list[str]:
     if not isinstance(downstream_models, dict) or "state_dicts" not in downstream_models:
         raise ValueError("not a downstream_models object (written by finetune): expected a 'state_dicts' key")
     return sorted(downstream_models["state_dicts"])
-
-
-@dataclass(frozen=True)
-class PredictConfig:
-    """Parameters of ``predict`` (``conf/base/parameters_predict.yml``, key ``predict``)."""
-
-    variant: str = "crossvideo"  # whose <variant>.downstream_models are applied (read when pipelines are built)
-    tasks: tuple[str, ...] = SEGMENTATION_TASKS  # a subset of the tasks the models were trained for
-    clip_frames: int = 8  # window length of the clip embeddings (the task models keep their own)
-    batch_size: int = 16
-    embed_run: int = 0  # which pretraining seed's encoders embed the clips (index into pretrained_encoders runs)
-    plot_frames: int = 3  # frames shown in the point picture
-    view_3d_frames: int = 30  # frames in the interactive 3-D view
-    classes: dict = field(default_factory=dict)  # class names when neither the models nor class_names have them
-    unseen: dict = field(default_factory=dict)  # `generate` overrides of the unseen sequences (seed, count, …)
-
-    @classmethod
-    def from_dict(cls, params: dict[str, Any]) -> PredictConfig:
-        check_keys(cls, params, "predict")
-        params = dict(params)
-        if "tasks" in params:
-            params["tasks"] = tuple(params["tasks"] or ())
-        config = cls(**params)
-        unknown = sorted(set(config.tasks) - set(SEGMENTATION_TASKS))
-        if unknown or not config.tasks:
-            raise ValueError(f"predict.tasks must be a non-empty subset of {list(SEGMENTATION_TASKS)}, got "
-                             f"{list(config.tasks)}")
-        for key in ("clip_frames", "batch_size", "plot_frames", "view_3d_frames"):
-            if getattr(config, key) < 1:
-                raise ValueError(f"predict.{key} must be >= 1, got {getattr(config, key)}")
-        return config
 
 
 def _classes(downstream_models: dict[str, Any], class_names: dict | None, config: PredictConfig) -> dict:
@@ -77,7 +44,7 @@ def _classes(downstream_models: dict[str, Any], class_names: dict | None, config
 def generate_unseen_sequences(generate_params: dict[str, Any], params: dict[str, Any]) -> dict[str, RawSequence]:
     """Generated sequences the models never saw: the ``generate`` settings with ``predict.unseen`` overrides (another
     seed), named ``unseen_<k>`` so they cannot be mistaken for the study's sequences."""
-    config = PredictConfig.from_dict(params)
+    config = parse(PredictConfig, params, "predict")
     if config.unseen.get("seed", generate_params.get("seed")) == generate_params.get("seed"):
         raise ValueError("predict.unseen.seed must differ from generate.seed: the unseen sequences would repeat the "
                          "study's own sequences")
@@ -109,7 +76,7 @@ def predict_labels(downstream_models: dict[str, Any], point_videos: Partitions, 
     Returns:
         ``{sequence: {"action": (L,) int16, "semantic": (L, N) int16}}`` (the tasks asked for).
     """
-    config = PredictConfig.from_dict(params)
+    config = parse(PredictConfig, params, "predict")
     if downstream_models.get("variant") not in (None, config.variant):
         raise ValueError(f"predict.variant is {config.variant!r} but the downstream_models given are those of "
                          f"variant {downstream_models['variant']!r}")
@@ -137,7 +104,7 @@ def action_table(predicted_labels: Partitions, point_videos: Partitions, downstr
                  class_names: dict | None, params: dict[str, Any]) -> pd.DataFrame:
     """One row per frame: sequence, frame, source frame (the frame number in the recording's files), time (s),
     predicted action (and the true one when known)."""
-    classes = _classes(downstream_models, class_names, PredictConfig.from_dict(params))["action"]
+    classes = _classes(downstream_models, class_names, parse(PredictConfig, params, "predict"))["action"]
     tables = []
     for name in sorted(predicted_labels):
         pred = materialise(predicted_labels[name])
@@ -184,7 +151,7 @@ def labelled_point_clouds(predicted_labels: Partitions, point_videos: Partitions
 def embed_clips(pretrained_encoders: dict[str, Any], point_videos: Partitions, image_videos: Partitions,
                 params: dict[str, Any]) -> dict[str, Arrays]:
     """Backbone and projected clip embeddings of the recording from the pretrained encoders (one seed's run)."""
-    config = PredictConfig.from_dict(params)
+    config = parse(PredictConfig, params, "predict")
     runs = encoder_runs(pretrained_encoders)
     if not 0 <= config.embed_run < len(runs):
         raise ValueError(f"predict.embed_run is {config.embed_run}, but pretrained_encoders hold {len(runs)} run(s)")
@@ -207,7 +174,7 @@ def score_predictions(predicted_labels: Partitions, point_videos: Partitions, do
         ``{"variant", "sequences": {name: {...}}, "overall": {...}}``: action framewise accuracy, edit, F1@k;
         semantic point accuracy and mIoU; ``labelled: false`` for a task whose labels the recording lacks.
     """
-    config = PredictConfig.from_dict(params)
+    config = parse(PredictConfig, params, "predict")
     num_semantic = None
     if "semantic_segmentation" in downstream_models.get("state_dicts", {}):
         state = downstream_models["state_dicts"]["semantic_segmentation"]
@@ -250,7 +217,7 @@ def score_predictions(predicted_labels: Partitions, point_videos: Partitions, do
 def plot_predicted_actions(predicted_labels: Partitions, point_videos: Partitions, downstream_models: dict[str, Any],
                            class_names: dict | None, params: dict[str, Any]) -> Figure | None:
     """Timeline of the predicted actions of each sequence (above the true ones when the recording has them)."""
-    config = PredictConfig.from_dict(params)
+    config = parse(PredictConfig, params, "predict")
     classes = _classes(downstream_models, class_names, config)["action"]
     rows = []
     for name in sorted(predicted_labels):
@@ -271,7 +238,7 @@ def plot_predicted_actions(predicted_labels: Partitions, point_videos: Partition
 def plot_predicted_points(predicted_labels: Partitions, point_videos: Partitions, downstream_models: dict[str, Any],
                           class_names: dict | None, params: dict[str, Any]) -> Figure | None:
     """A few frames of the first sequence coloured by predicted semantic label."""
-    config = PredictConfig.from_dict(params)
+    config = parse(PredictConfig, params, "predict")
     names = [n for n in sorted(predicted_labels) if "semantic" in materialise(predicted_labels[n])]
     if not names:
         logger.info("predicted points picture skipped: semantic_segmentation is not in predict.tasks")
@@ -289,7 +256,7 @@ def view_predicted_points_3d(predicted_labels: Partitions, point_videos: Partiti
     """Interactive 3-D view (plotly) of the first sequence's point cloud video, coloured by predicted label."""
     from crossvideo_kedro.plots3d import point_video_figure  # noqa: PLC0415
 
-    config = PredictConfig.from_dict(params)
+    config = parse(PredictConfig, params, "predict")
     names = sorted(predicted_labels)
     pred = materialise(predicted_labels[names[0]])
     points = materialise(point_videos[names[0]])["points"]

@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from crossvideo_kedro.augment import AugmentConfig
+from crossvideo_kedro.configs import AugmentConfig, PretrainConfig, parse
 from crossvideo_kedro.clip_pool import ClipPool
 from crossvideo_kedro.losses import CrossVideoLoss
 from crossvideo_kedro.partitions import materialise
@@ -19,7 +19,7 @@ from crossvideo_kedro.plots import plot_history
 from crossvideo_kedro.training.distributed import init_distributed
 from crossvideo_kedro.training.embed import embed_sequence
 from crossvideo_kedro.training.model import CrossVideoModel, encoder_runs
-from crossvideo_kedro.training.pretrain import PretrainConfig, pretrain, select_device, uses_images
+from crossvideo_kedro.training.pretrain import pretrain, select_device, uses_images
 from crossvideo_kedro.training.retrieval import retrieval_report, summarise_runs
 
 logger = logging.getLogger(__name__)
@@ -49,8 +49,8 @@ def pretrain_encoders(
         ``pretrained_encoders`` ``{"runs": [state, ...]}`` (one encoder state per seed, with ``pretrain_seed``) and
         ``pretrain_history`` (one row per step and seed).
     """
-    config = PretrainConfig.from_dict(params)
-    augment = AugmentConfig.from_dict(augment_params)
+    config = parse(PretrainConfig, params, "pretrain")
+    augment = parse(AugmentConfig, augment_params, "augment")
     need_images = uses_images(CrossVideoLoss(**config.loss))
     pool = ClipPool.from_videos(pretrain_pool["sequence"], point_cloud_videos, image_videos, need_images)
     logger.info("pretraining on %d sequences (%d frames), %d steps x %d seeds", len(pool), int(pool.lengths.sum()),
@@ -97,7 +97,7 @@ def embed_clips(
     Returns:
         ``{sequence: arrays}`` as produced by :func:`crossvideo_kedro.training.embed.embed_sequence`.
     """
-    config = PretrainConfig.from_dict(params)
+    config = parse(PretrainConfig, params, "pretrain")
     model = CrossVideoModel.from_state(encoder_runs(pretrained_encoders)[0])
     embeddings = {}
     names = _labelled(sequence_index, config.embed_splits)
@@ -121,7 +121,7 @@ def evaluate_retrieval(
     (all frame projections of a window at once) and "right sequence" top-1, each with its chance level; the
     summary gives mean, min and max over seeds. Values that are not defined (depth-only model) are ``null``.
     """
-    config = PretrainConfig.from_dict(params)
+    config = parse(PretrainConfig, params, "pretrain")
     names = [n for n in _labelled(sequence_index, config.retrieval_splits) if n in image_videos]
     runs = encoder_runs(pretrained_encoders)
     if not names or runs[0]["image_encoder"] is None:
