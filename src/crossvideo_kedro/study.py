@@ -19,7 +19,8 @@ from crossvideo_kedro.training.finetune import PROTOCOLS
 from crossvideo_kedro.training.tasks import TASKS
 
 INITS = ("scratch", "pretrained", "pretrain")
-LOSS_TERMS = ("intra_video", "intra_frame", "cross_video", "cross_frame", "image_intra_video", "image_intra_frame")
+LOSS_TERMS = ("intra_video", "intra_frame", "cross_video", "cross_frame", "image_intra_video", "image_intra_frame",
+              "cross_dense")
 
 
 @dataclass(frozen=True)
