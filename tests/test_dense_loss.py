@@ -53,8 +53,8 @@ def dense_loop(points, image, frame, uv, valid, tau, radius) -> float:
 
 
 def same_location_loop(points, image, uv, valid, tau, groups=None) -> float:
-    """Per token (v, b, t, l): −log softmax over the clips c allowed as candidates of s = z · ŷ_c(p) / τ at c = b,
-    with ŷ_c(p) clip c's map (same view, same slot) read at the token's own position p."""
+    """Per token (v, b, t, l): −log softmax over the clips c allowed as candidates of s = ẑ · y_c(p) / τ at c = b,
+    with y_c(p) clip c's map (same view, same slot), normalised cell by cell, read at the token's own position p."""
     V, B, T, L, _ = points.shape
     total, count = 0.0, 0
     for v in range(V):
@@ -69,7 +69,7 @@ def same_location_loop(points, image, uv, valid, tau, groups=None) -> float:
                     for c in range(B):
                         if c != b and groups is not None and int(groups[c]) == int(groups[b]):
                             continue
-                        y = F.normalize(bilinear(image[v, c, t].double(), u, w), dim=0)
+                        y = bilinear(F.normalize(image[v, c, t].double(), dim=0), u, w)
                         scores[c] = float(z @ y) / tau
                     top = max(scores.values())
                     total += -(scores[b] - top - math.log(sum(math.exp(s - top) for s in scores.values())))

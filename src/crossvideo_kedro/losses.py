@@ -53,7 +53,7 @@ TERM_INPUTS = {
     "image_intra_frame": ("image_frame", "image_times"),
     "cross_dense": ("point_dense", "image_dense", "dense_uv", "dense_valid"),
 }
-DENSE_DEFAULTS = {"negatives": "same_location", "mask_radius": 1.0, "locations": 16}
+DENSE_DEFAULTS = {"negatives": "same_location", "mask_radius": 1.0, "locations": 16, "dim": 32}
 
 
 def _check_temperature(temperature: float, name: str = "temperature") -> float:
@@ -268,7 +268,8 @@ class CrossVideoLoss(nn.Module):
             modalities' embeddings then cannot keep the loss above chance).
         dense: ``cross_dense``'s settings (:data:`DENSE_DEFAULTS` for missing keys): ``negatives``
             (:class:`DensePixelLoss`), ``mask_radius`` (cells; ``batch`` negatives and the pixel retrieval) and
-            ``locations`` (anchor tokens per frame the model contrasts, read by the model).
+            ``locations`` (anchor tokens per frame the model contrasts) and ``dim`` (width of the dense projections),
+            both read by the model.
 
     Input dict ``out`` (only the keys of active terms are read; all embeddings are normalised here along D):
         point_video: (2, B, D) — the two point views.
@@ -433,9 +434,10 @@ def _check_dense(dense: Mapping[str, object] | None) -> dict[str, object]:
     radius = out["mask_radius"]
     if isinstance(radius, bool) or not isinstance(radius, int | float) or not math.isfinite(radius) or radius < 0:
         raise ValueError(f"loss.dense.mask_radius must be a number of feature-map cells >= 0, got {radius!r}")
-    locations = out["locations"]
-    if isinstance(locations, bool) or not isinstance(locations, int) or locations < 1:
-        raise ValueError(f"loss.dense.locations must be an integer >= 1 (anchor tokens per frame), got {locations!r}")
+    for key, what in (("locations", "anchor tokens per frame"), ("dim", "width of the dense projections")):
+        value = out[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"loss.dense.{key} must be an integer >= 1 ({what}), got {value!r}")
     return out
 
 
@@ -572,12 +574,33 @@ class PointPixelInfoNCE(nn.Module):
 DENSE_NEGATIVES = ("same_location", "batch")
 
 
+def _bilinear_corners(uv: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat cell indices and weights of the four corners that bilinearly interpolate (h, w) maps at ``uv``.
+
+    Borders are clamped as ``grid_sample(align_corners=False, padding_mode="border")`` does.
+
+    Shape:
+        uv: (..., 2) feature-map (u' column, v' row). Returns int64 (..., 4) cells (row·w + column) and (..., 4)
+        weights summing to 1.
+    """
+    u = uv[..., 0].clamp(0, w - 1)
+    v = uv[..., 1].clamp(0, h - 1)
+    u0 = u.floor().long().clamp(max=max(w - 2, 0))
+    v0 = v.floor().long().clamp(max=max(h - 2, 0))
+    u1, v1 = (u0 + 1).clamp(max=w - 1), (v0 + 1).clamp(max=h - 1)
+    a, b = u - u0, v - v0  # weights of the right and lower corners
+    cells = torch.stack([v0 * w + u0, v0 * w + u1, v1 * w + u0, v1 * w + u1], dim=-1)
+    weights = torch.stack([(1 - a) * (1 - b), a * (1 - b), (1 - a) * b, a * b], dim=-1)
+    return cells, weights
+
+
 class SameLocationPixelInfoNCE(nn.Module):
     """Dense cross-modal InfoNCE whose negatives sit at the positive's own location in other clips' frames.
 
     Token m (clip b, view v, frame slot t) has a point feature z_m and a feature-map position p_m. For every clip c
-    of the batch, y_c(p_m) is the image feature map of clip c, view v, slot t bilinearly sampled at p_m (then
-    L2-normalised). With s_mc = z_m · y_c(p_m) / τ and 𝒱 the valid tokens:
+    of the batch, y_c(p_m) is the image feature map of clip c, view v, slot t — L2-normalised cell by cell — read
+    at p_m by bilinear interpolation (borders clamped). With ẑ_m = z_m / ‖z_m‖, s_mc = ẑ_m · y_c(p_m) / τ and 𝒱
+    the valid tokens:
 
         ℓ_m = −log( exp(s_mb) / Σ_{c : c = b or g_c ≠ g_b} exp(s_mc) )        L = 1/|𝒱| Σ_{m ∈ 𝒱} ℓ_m
 
@@ -585,6 +608,8 @@ class SameLocationPixelInfoNCE(nn.Module):
     read at the same position p_m, so an image feature that depends only on the position is equal for the positive
     and all negatives and gives exactly log(#candidates), whatever the point feature: position cannot lower this
     loss, only image content can (docs/objectives.md). Identical features give log(B) for B distinct sequences.
+    Interpolating the unit cells (instead of normalising after interpolation) lets the logits come from one
+    (B·L) × (B·h·w) matrix product per view and slot and four gathers, with no per-candidate copy of the maps.
 
     Shape:
         points: (V, B, T, L, D) token features; image: (V, B, T, D, h, w) feature maps of the same views and slots.
@@ -601,14 +626,13 @@ class SameLocationPixelInfoNCE(nn.Module):
         """s: (V, T, B, L, C) similarity of every token with every clip c's map at the token's position."""
         V, B, T, L, D = points.shape
         h, w = image.shape[-2:]
-        maps = image.transpose(1, 2).reshape(V * T * B, D, h, w)  # (V·T·C, D, h, w), C = B candidate clips
-        grid = torch.stack([(2 * uv[..., 0] + 1) / w - 1, (2 * uv[..., 1] + 1) / h - 1], dim=-1)  # (V, B, T, L, 2)
-        grid = grid.transpose(1, 2).reshape(V * T, 1, 1, B * L, 2).expand(-1, B, -1, -1, -1)  # (V·T, C, 1, B·L, 2)
-        y = F.grid_sample(maps, grid.reshape(V * T * B, 1, B * L, 2).to(maps.dtype), mode="bilinear",
-                          padding_mode="border", align_corners=False)  # (V·T·C, D, 1, B·L)
-        y = F.normalize(y.reshape(V, T, B, D, B, L), dim=3)  # (V, T, C, D, B, L)
-        z = F.normalize(points, dim=-1)  # (V, B, T, L, D)
-        return torch.einsum("vtcdbl,vbtld->vtblc", y, z) / self.temperature  # (V, T, B, L, C)
+        z = F.normalize(points, dim=-1).transpose(1, 2).reshape(V * T, B * L, D)  # (V·T, B·L, D)
+        y = F.normalize(image, dim=3).permute(0, 2, 3, 1, 4, 5).reshape(V * T, D, B * h * w)  # (V·T, D, C·h·w)
+        sim = torch.bmm(z, y).reshape(V * T, B * L, B, h * w)  # (V·T, B·L, C, h·w) every token × every cell
+        cells, weights = _bilinear_corners(uv.transpose(1, 2).reshape(V * T, B * L, 2), h, w)  # (V·T, B·L, 4)
+        corners = sim.gather(3, cells[:, :, None, :].expand(-1, -1, B, -1))  # (V·T, B·L, C, 4)
+        s = (corners * weights[:, :, None, :].to(corners.dtype)).sum(-1)  # (V·T, B·L, C)
+        return s.reshape(V, T, B, L, B) / self.temperature
 
     def forward(self, points: torch.Tensor, image: torch.Tensor, uv: torch.Tensor, valid: torch.Tensor,
                 groups: torch.Tensor | None = None) -> torch.Tensor:

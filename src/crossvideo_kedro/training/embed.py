@@ -63,10 +63,11 @@ def embed_pixels(model: CrossVideoModel, point_video: Arrays, image_video: Array
     for lo in range(0, len(frames), batch_size):
         chunk = slice(lo, lo + batch_size)
         images = images_to_tensor(torch.from_numpy(image_video["frames"][frames[chunk]]).to(device))
-        emb = model(points[chunk].to(device), times[chunk].to(device), images,
-                    pixels=torch.from_numpy(uv[chunk]).to(device), pixel_valid=torch.from_numpy(valid[chunk]).to(device))
+        pixels, pixel_valid = torch.from_numpy(uv[chunk]).to(device), torch.from_numpy(valid[chunk]).to(device)
+        emb = model(points[chunk].to(device), times[chunk].to(device), images, pixels=pixels, pixel_valid=pixel_valid)
         for key in ("point_dense", "image_dense", "dense_uv", "dense_valid"):
             value = emb[key].flatten(0, 1)  # (C'·T, ...)
             out.setdefault(key, []).append((value.float() if value.is_floating_point() else value).cpu().numpy())
     cat = {key: np.concatenate(value) for key, value in out.items()}
-    return {"tokens": cat["point_dense"], "maps": cat["image_dense"], "uv": cat["dense_uv"], "valid": cat["dense_valid"]}
+    return {"tokens": cat["point_dense"], "maps": cat["image_dense"], "uv": cat["dense_uv"],
+            "valid": cat["dense_valid"]}

@@ -86,17 +86,18 @@ def active_heads(weights: dict[str, float]) -> list[str]:
 
 
 class DenseHeads(nn.Module):
-    """The ``cross_dense`` projections: an MLP head on point anchor tokens, a 1×1 convolution on image maps.
+    """The ``cross_dense`` projections to width E = ``dim``: an MLP head (``head.hidden_dim``) on point anchor
+    tokens, a 1×1 convolution on image maps.
 
     Shape:
         tokens: (B, T, L, D_point) -> (B, T, L, E) unit vectors; maps: (B, T, C, h, w) -> (B, T, E, h, w).
     """
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, dim: int) -> None:
         super().__init__()
         h = config.head
-        self.point = ProjectionHead(config.point.dim, h.hidden_dim, h.out_dim, norm=h.norm)
-        self.image = nn.Conv2d(config.image.channels[-1], h.out_dim, 1)
+        self.point = ProjectionHead(config.point.dim, h.hidden_dim, dim, norm=h.norm)
+        self.image = nn.Conv2d(config.image.channels[-1], dim, 1)
 
     def forward(self, tokens: torch.Tensor, maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         B, T, C, h, w = maps.shape
@@ -127,14 +128,15 @@ class CrossVideoModel(nn.Module):
     """
 
     def __init__(self, config: ModelConfig, use_images: bool, terms: dict[str, float],
-                 dense_locations: int = int(DENSE_DEFAULTS["locations"])):
+                 dense_locations: int = int(DENSE_DEFAULTS["locations"]), dense_dim: int = int(DENSE_DEFAULTS["dim"])):
         super().__init__()
         self.config = config
         self.point_encoder = PointVideoEncoder(config.point)
         self.image_encoder = ImageVideoEncoder(config.image) if use_images else None
         self.heads = build_heads(config, active_heads(terms))
         dense = use_images and terms.get("cross_dense", 0) > 0
-        self.dense_heads = DenseHeads(config) if dense else None
+        self.dense_heads = DenseHeads(config, dense_dim) if dense else None
+        self.dense_dim = int(dense_dim)
         self.dense_locations = min(int(dense_locations), config.point.num_anchors)
 
     def features(self, points: torch.Tensor, times: torch.Tensor, images: torch.Tensor | None = None,
@@ -177,8 +179,9 @@ class CrossVideoModel(nn.Module):
         feats = self.features(points, times, images, image_times, dense=dense)
         out = self.project(feats)
         if "point_dense" in out:
+            map_hw = tuple(out["image_dense"].shape[-2:])
             out["dense_uv"], out["dense_valid"] = link_tokens(pixels, pixel_valid, feats["anchor_index"],
-                                                              tuple(images.shape[-2:]), tuple(out["image_dense"].shape[-2:]))
+                                                              tuple(images.shape[-2:]), map_hw)
         return out
 
     def encoder_state(self) -> dict[str, Any]:
@@ -191,6 +194,7 @@ class CrossVideoModel(nn.Module):
             "head_names": list(self.heads),
             "dense_heads": self.dense_heads.state_dict() if self.dense_heads is not None else None,
             "dense_locations": self.dense_locations,
+            "dense_dim": self.dense_dim,
         }
 
     @classmethod
@@ -202,7 +206,8 @@ class CrossVideoModel(nn.Module):
         if state.get("dense_heads") is not None:
             terms["cross_dense"] = 1.0
         model = cls(config, use_images=state["image_encoder"] is not None, terms=terms,
-                    dense_locations=state.get("dense_locations", DENSE_DEFAULTS["locations"]))
+                    dense_locations=state.get("dense_locations", DENSE_DEFAULTS["locations"]),
+                    dense_dim=state.get("dense_dim", DENSE_DEFAULTS["dim"]))
         model.point_encoder.load_state_dict(state["point_encoder"])
         if state["image_encoder"] is not None:
             model.image_encoder.load_state_dict(state["image_encoder"])

@@ -302,7 +302,8 @@ def _build_model(config: PretrainConfig, loss_fn: CrossVideoLoss, need_images: b
                  dist_info: DistInfo) -> CrossVideoModel:
     """The model on ``device`` (weights from the torch RNG as seeded); BatchNorm synchronised under DDP on CUDA."""
     model = CrossVideoModel(ModelConfig.from_dict(config.model), use_images=need_images,
-                            terms=loss_fn.weights, dense_locations=int(loss_fn.dense["locations"])).to(device)
+                            terms=loss_fn.weights, dense_locations=int(loss_fn.dense["locations"]),
+                            dense_dim=int(loss_fn.dense["dim"])).to(device)
     if dist_info.enabled and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         if device.type != "cuda":
             raise ValueError("BatchNorm in the model under DDP on CPU would use per-rank statistics (SyncBatchNorm "
