@@ -413,3 +413,14 @@ def test_position_alone_does_not_lower_the_wired_dense_term():
     batch_shuffled = float(batch_loss((xyz @ to_point)[:, :, :, torch.randperm(xyz.shape[3], generator=g)],
                                       image, uv, valid))
     assert batch_fitted < batch_shuffled - 0.3, (batch_fitted, batch_shuffled)
+
+
+@pytest.mark.parametrize("dense, match", [
+    ({"negatives": "nearby"}, "negatives"), ({"mask_radius": -1}, "mask_radius"), ({"locations": 0}, "locations"),
+    ({"dim": 2.5}, "dim"), ({"radius": 1}, "unknown key"),
+])
+def test_bad_dense_settings_are_refused_by_the_objective(dense, match):
+    from crossvideo_kedro.losses import CrossVideoLoss
+
+    with pytest.raises(ValueError, match=match):
+        CrossVideoLoss({"cross_dense": 1.0}, dense=dense)

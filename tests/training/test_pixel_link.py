@@ -99,3 +99,13 @@ def test_after_dropout_and_crop_each_kept_point_lands_on_its_source_pixel(coordi
     assert np.abs(read - source)[valid].max() <= 1.0
     if dropout > 0:
         assert (batch["point_index"] != np.arange(batch["point_index"].shape[-1])).any()
+
+
+def test_the_link_without_intrinsics_is_refused_with_what_to_do(coordinate_videos):
+    points, images, _ = coordinate_videos
+    bare = {name: {"frames": video["frames"]} for name, video in images.items()}
+    pool = ClipPool.from_videos(points, points, bare, need_images=True)
+    config = AugmentConfig.from_dict({"clip_frames": 4, "clip_span": 8})
+    with pytest.raises(ValueError, match="intrinsics.*cross_dense: 0"):
+        pool.sample(np.random.default_rng(0), 2, config, pixels=True)
+    assert "uv" not in pool.sample(np.random.default_rng(0), 2, config)  # the other terms need no intrinsics
