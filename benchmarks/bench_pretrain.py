@@ -34,7 +34,7 @@ from crossvideo_kedro.losses import CrossVideoLoss
 from crossvideo_kedro.configs import ModelConfig, parse
 from crossvideo_kedro.training.model import CrossVideoModel
 from crossvideo_kedro.training.precision import maybe_compile, resolve_amp, set_threads
-from crossvideo_kedro.training.pretrain import _to_device, train_step, uses_images
+from crossvideo_kedro.training.pretrain import _to_device, train_step, uses_images, uses_pixels
 from crossvideo_kedro.training.schedule import build_optimizer, build_scheduler
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "base"
@@ -58,6 +58,8 @@ def synthetic_batch(batch: int, seed: int = 0) -> dict[str, np.ndarray]:
         "keys": np.concatenate([keys, keys + 2]).astype(np.int64),  # view 2 overlaps view 1 on T - 2 frames
         "sequence": np.concatenate([np.arange(batch)] * 2).astype(np.int64),
         "images": rng.integers(0, 255, (2 * batch, T, h, w, 3), dtype=np.uint8),
+        "uv": (rng.random((2 * batch, T, n, 2)) * [w, h] - 0.5).astype(np.float32),  # the point -> pixel link
+        "uv_valid": rng.random((2 * batch, T, n)) < 0.9,
     }
 
 
@@ -69,15 +71,18 @@ def make_step(params: dict, amp: str, compile_model: bool, device: torch.device)
     batch = params["batch_size"]
     torch.manual_seed(0)
     model = CrossVideoModel(parse(ModelConfig, params["model"], "pretrain.model"), use_images=need_images,
-                            terms=loss_fn.weights).to(device)
+                            terms=loss_fn.weights, dense_locations=int(loss_fn.dense["locations"]),
+                            dense_dim=int(loss_fn.dense["dim"])).to(device)
     train_model = maybe_compile(model, compile_model)
     optimizer = build_optimizer(model.parameters(), params["optimizer"], params["lr"], params["weight_decay"])
     scheduler = build_scheduler(optimizer, 10**6, params["warmup_steps"], params["min_lr_ratio"])
     dtype = resolve_amp(amp, device)
     batches = [synthetic_batch(batch, seed) for seed in range(2)]
-    if not need_images:
-        for views in batches:
+    for views in batches:
+        if not need_images:
             del views["images"]
+        if not uses_pixels(loss_fn):
+            del views["uv"], views["uv_valid"]
     rows = np.arange(2 * batch)  # every row: one rank
     model.train()
 

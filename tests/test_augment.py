@@ -109,7 +109,7 @@ def test_image_augmentation_flip_crop_and_jitter():
     frames[..., :8, :] = 200  # left half bright
     image = cfg(image={"crop_scale": [1, 1], "brightness": 0, "contrast": 0, "saturation": 0,
                        "flip_prob": 0.5}).image
-    out, flip = augment_images(rng, frames, image)
+    out, flip, _ = augment_images(rng, frames, image)
     assert out.shape == frames.shape and out.dtype == np.uint8 and flip.any() and not flip.all()
     left = out[..., :, :8, :].mean(axis=(2, 3, 4, 5))
     right = out[..., :, 8:, :].mean(axis=(2, 3, 4, 5))

@@ -10,7 +10,13 @@ import torch
 import torch.nn.functional as F
 
 from crossvideo_kedro.geometry.backproject import backproject_pixels
-from crossvideo_kedro.losses import PointPixelInfoNCE, project_points, to_feature_map
+from crossvideo_kedro.losses import (
+    DensePixelLoss,
+    PointPixelInfoNCE,
+    SameLocationPixelInfoNCE,
+    project_points,
+    to_feature_map,
+)
 
 
 def randn(*shape, seed=0):
@@ -44,6 +50,31 @@ def dense_loop(points, image, frame, uv, valid, tau, radius) -> float:
                 den += math.exp(float(z[m] @ y[n]) / tau)
         total += -math.log(pos / den)
     return total / len(ids)
+
+
+def same_location_loop(points, image, uv, valid, tau, groups=None) -> float:
+    """Per token (v, b, t, l): −log softmax over the clips c allowed as candidates of s = ẑ · y_c(p) / τ at c = b,
+    with y_c(p) clip c's map (same view, same slot), normalised cell by cell, read at the token's own position p."""
+    V, B, T, L, _ = points.shape
+    total, count = 0.0, 0
+    for v in range(V):
+        for b in range(B):
+            for t in range(T):
+                for l in range(L):
+                    if not valid[v, b, t, l]:
+                        continue
+                    z = F.normalize(points[v, b, t, l].double(), dim=0)
+                    u, w = float(uv[v, b, t, l, 0]), float(uv[v, b, t, l, 1])
+                    scores = {}
+                    for c in range(B):
+                        if c != b and groups is not None and int(groups[c]) == int(groups[b]):
+                            continue
+                        y = bilinear(F.normalize(image[v, c, t].double(), dim=0), u, w)
+                        scores[c] = float(z @ y) / tau
+                    top = max(scores.values())
+                    total += -(scores[b] - top - math.log(sum(math.exp(s - top) for s in scores.values())))
+                    count += 1
+    return total / count
 
 
 def batch(M, D, frames=3, h=5, w=7, seed=0):
@@ -286,3 +317,110 @@ def test_sampling_equals_torch_grid_sample(sampling):
     grid = torch.stack([(2 * uv[:, 0] + 1) / 6 - 1, (2 * uv[:, 1] + 1) / 4 - 1], dim=-1)[:, None, None, :]
     expected = F.grid_sample(image[frame], grid, mode=sampling, padding_mode="border", align_corners=False)
     torch.testing.assert_close(got, expected[:, :, 0, 0])
+
+
+# ---------------------------------------------------------------- same-location negatives (the wired term)
+
+
+def slot_batch(V=2, B=4, T=3, L=5, D=6, h=4, w=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    points = torch.randn(V, B, T, L, D, generator=g)
+    image = torch.randn(V, B, T, D, h, w, generator=g)
+    uv = torch.rand(V, B, T, L, 2, generator=g) * torch.tensor([w + 1.0, h + 1.0]) - 1.0  # some past the border
+    valid = torch.rand(V, B, T, L, generator=g) > 0.25
+    return points, image, uv, valid
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 1, 3, 4), (2, 4, 3, 5, 6), (2, 5, 2, 4, 8)])
+@pytest.mark.parametrize("tau", [0.07, 0.5])
+@pytest.mark.parametrize("grouped", [False, True])
+def test_same_location_loss_matches_the_per_token_loop(shape, tau, grouped):
+    V, B, T, L, D = shape
+    points, image, uv, valid = slot_batch(V, B, T, L, D, seed=B * 10 + L)
+    groups = torch.arange(B) // 2 if grouped else None  # clips 0 and 1 share a sequence: not each other's negatives
+    if grouped and B == 2:
+        groups = torch.tensor([0, 1])
+    got = SameLocationPixelInfoNCE(tau)(points, image, uv, valid, groups)
+    assert float(got) == pytest.approx(same_location_loop(points, image, uv, valid, tau, groups), rel=1e-5)
+
+
+def test_same_location_loss_of_a_position_only_image_is_log_of_the_clips_whatever_the_points():
+    """Every candidate is read at the token's own position: a map that is the same for every clip gives log(B)."""
+    points, image, uv, valid = slot_batch(B=6, seed=3)
+    shared = image[:, :1].expand_as(image)  # (V, B, T, D, h, w): one map per view and slot, the same for all clips
+    loss = SameLocationPixelInfoNCE(0.1)
+    assert float(loss(points, shared, uv, valid)) == pytest.approx(math.log(6), rel=1e-6)
+    aligned = loss.logits(points, shared, uv)  # the best possible point features change nothing
+    assert float(aligned.std()) > 0
+
+
+def test_dense_wrapper_picks_the_negatives_and_refuses_unknown_ones():
+    points, image, uv, valid = slot_batch(seed=5)
+    same = DensePixelLoss(0.2, "same_location")(points, image, uv, valid)
+    assert float(same) == pytest.approx(float(SameLocationPixelInfoNCE(0.2)(points, image, uv, valid)), rel=1e-6)
+    V, B, T, L, D = points.shape
+    batch_loss = DensePixelLoss(0.2, "batch", mask_radius=1.0)(points, image, uv, valid)
+    frame = torch.arange(V * B * T).repeat_interleave(L)
+    expected = PointPixelInfoNCE(0.2, 1.0)(points.reshape(-1, D), image.reshape(-1, D, 4, 5), frame,
+                                            uv.reshape(-1, 2), valid.reshape(-1))
+    assert float(batch_loss) == pytest.approx(float(expected), rel=1e-6)
+    with pytest.raises(ValueError, match="negatives"):
+        DensePixelLoss(negatives="other")
+
+
+def _slot_scenes(seeds: range) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The scenes of :func:`_scenes` as the clips of one batch: xyz (1, B, T, L, 4), uv (1, B, T, L, 2), valid."""
+    scenes = _scenes(seeds)
+    per = TOKENS // FRAMES
+    xyz = torch.stack([seen.reshape(FRAMES, per, 4) for seen, *_ in scenes])[None]
+    uv = torch.stack([p.reshape(FRAMES, per, 2) for _, _, p, _ in scenes])[None]
+    valid = torch.stack([v.reshape(FRAMES, per) for *_, v in scenes])[None]
+    return xyz, uv, valid
+
+
+def _fourier(xyz: torch.Tensor, seed: int) -> torch.Tensor:
+    """Random Fourier features of the augmented xyz (bandwidth ~ a cell of the feature map at 1-3 m)."""
+    g = torch.Generator().manual_seed(seed)
+    freq, phase = torch.randn(3, DIM // 2, generator=g) * 8.0, torch.rand(DIM // 2, generator=g) * 2 * math.pi
+    arg = xyz[..., :3] @ freq + phase
+    return torch.cat([torch.cos(arg), torch.sin(arg)], dim=-1)
+
+
+def test_position_alone_does_not_lower_the_wired_dense_term():
+    """The shortcut test of ``cross_dense`` (same-location negatives) under the views' augmentation.
+
+    Image features from the cell position alone (a fixed linear map of [u'/w, v'/h, 1], as above), point features
+    from the augmented xyz alone — a linear map fitted to the positives of other scenes, and random Fourier features
+    — against random point features: none beats the random value, since every candidate is read at the same place.
+    The same fitted map does beat chance with batch negatives (the PPKT form): position is a shortcut there.
+    """
+    g = torch.Generator().manual_seed(0)
+    flat = _position_image(torch.randn(3, DIM, generator=g))[0]  # (D, h, w)
+    train_xyz, train_uv, _ = _slot_scenes(range(40))
+    xyz, uv, valid = _slot_scenes(range(40, 60))  # 20 held-out scenes = the 20 clips of one batch
+    B = xyz.shape[1]
+    image = flat[None, None, None].expand(1, B, FRAMES, -1, -1, -1)  # (1, B, T, D, h, w)
+    targets = PointPixelInfoNCE().sample(flat[None], torch.zeros(train_uv[0].numel() // 2, dtype=torch.long),
+                                         train_uv.reshape(-1, 2))  # (40·M, D) the positives of the fitting scenes
+    to_point = torch.linalg.lstsq(train_xyz.reshape(-1, 4), targets).solution  # (4, D)
+    loss, batch_loss = DensePixelLoss(0.1, "same_location"), DensePixelLoss(0.1, "batch", mask_radius=1.0)
+    random = float(loss(torch.randn(*xyz.shape[:-1], DIM, generator=g), image, uv, valid))
+    fitted = float(loss(xyz @ to_point, image, uv, valid))
+    fourier = float(loss(_fourier(xyz, 1), image, uv, valid))
+    assert random == pytest.approx(math.log(B), rel=1e-5)
+    assert fitted >= random - 1e-4 and fourier >= random - 1e-4, (fitted, fourier, random)
+    batch_fitted = float(batch_loss(xyz @ to_point, image, uv, valid))
+    batch_shuffled = float(batch_loss((xyz @ to_point)[:, :, :, torch.randperm(xyz.shape[3], generator=g)],
+                                      image, uv, valid))
+    assert batch_fitted < batch_shuffled - 0.3, (batch_fitted, batch_shuffled)
+
+
+@pytest.mark.parametrize("dense, match", [
+    ({"negatives": "nearby"}, "negatives"), ({"mask_radius": -1}, "mask_radius"), ({"locations": 0}, "locations"),
+    ({"dim": 2.5}, "dim"), ({"radius": 1}, "unknown key"),
+])
+def test_bad_dense_settings_are_refused_by_the_objective(dense, match):
+    from crossvideo_kedro.losses import CrossVideoLoss
+
+    with pytest.raises(ValueError, match=match):
+        CrossVideoLoss({"cross_dense": 1.0}, dense=dense)

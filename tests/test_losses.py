@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.test_dense_loss import same_location_loop
 from crossvideo_kedro.losses import (
     TERMS,
     CrossModalNTXentLoss,
@@ -253,15 +254,19 @@ def embeddings(B=4, T=5, D=8, seed=0, image_views=2):
     iv = (image_views, B) if image_views == 2 else (B,)
     out.update(image_video=unit(*iv, D), image_frame=unit(*iv, T, D),
                image_times=times if image_views == 2 else times[0])
+    L, h, w = 3, 3, 4  # cross_dense: L tokens per frame on (h, w) maps of the same views
+    out.update(point_dense=unit(2, B, T, L, D), image_dense=torch.randn(2, B, T, D, h, w, generator=g),
+               dense_uv=torch.rand(2, B, T, L, 2, generator=g) * torch.tensor([w - 1.0, h - 1.0]),
+               dense_valid=torch.rand(2, B, T, L, generator=g) > 0.2)
     return out
 
 
 def test_crossvideo_loss_terms_match_components():
     out = embeddings()
     temps = {"intra_video": 0.1, "intra_frame": 0.2, "cross_video": 0.3, "cross_frame": 0.4,
-             "image_intra_video": 0.5, "image_intra_frame": 0.6}
+             "image_intra_video": 0.5, "image_intra_frame": 0.6, "cross_dense": 0.7}
     weights = {"intra_video": 1.0, "intra_frame": 0.5, "cross_video": 2.0, "cross_frame": 0.25,
-               "image_intra_video": 0.1, "image_intra_frame": 0.3}
+               "image_intra_video": 0.1, "image_intra_frame": 0.3, "cross_dense": 0.2}
     total, terms = CrossVideoLoss(weights, temps)(out)
     pv, pf, pt = out["point_video"], out["point_frame"], out["point_times"]
     iv, if_, it = out["image_video"], out["image_frame"], out["image_times"]
@@ -274,6 +279,8 @@ def test_crossvideo_loss_terms_match_components():
                               + frame_loop(pf[1], if_[0], pt[1], it[0], 0.4)),  # view's images
         "image_intra_video": ntxent_loop(iv[0], iv[1], 0.5),
         "image_intra_frame": frame_loop(if_[0], if_[1], it[0], it[1], 0.6),
+        "cross_dense": same_location_loop(out["point_dense"], out["image_dense"], out["dense_uv"],
+                                          out["dense_valid"], 0.7),
     }
     assert set(terms) == set(TERMS)
     for name, value in expected.items():
@@ -329,7 +336,7 @@ def test_crossvideo_loss_gradients_reach_every_input():
     out = {k: (v.clone().requires_grad_(True) if v.is_floating_point() else v) for k, v in embeddings().items()}
     total, _ = CrossVideoLoss({name: 1.0 for name in TERMS})(out)
     total.backward()
-    for key in ("point_video", "point_frame", "image_video", "image_frame"):
+    for key in ("point_video", "point_frame", "image_video", "image_frame", "point_dense", "image_dense"):
         assert out[key].grad is not None and out[key].grad.abs().sum() > 0, key
 
 

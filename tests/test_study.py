@@ -27,7 +27,8 @@ from crossvideo_kedro.study import (
 ROOT = Path(__file__).resolve().parents[1]
 
 
-ALL = ["scratch", "crossvideo", "intra_only", "cross_only", "video_level_only", "frame_level_only", "fusion"]
+ALL = ["scratch", "crossvideo", "crossvideo_no_dense", "intra_only", "cross_only", "video_level_only",
+       "frame_level_only", "fusion"]
 
 
 def test_default_run_is_the_headline_and_the_ablations_env_the_whole_study():
@@ -60,7 +61,8 @@ def test_variant_weights_replace_the_base_weights():
     base = {"epochs": 3, "loss": {"weights": {"intra_video": 1.0, "cross_video": 1.0}, "temperatures": {"x": 1}}}
     params = variant_pretrain_params(base, Variant(name="v", init="pretrain", weights={"cross_frame": 2.0}))
     assert params["loss"]["weights"] == {"intra_video": 0.0, "intra_frame": 0.0, "cross_video": 0.0,
-                                         "cross_frame": 2.0, "image_intra_video": 0.0, "image_intra_frame": 0.0}
+                                         "cross_frame": 2.0, "image_intra_video": 0.0, "image_intra_frame": 0.0,
+                                         "cross_dense": 0.0}
     assert params["loss"]["temperatures"] == {"x": 1} and base["loss"]["weights"]["intra_video"] == 1.0
 
 
@@ -203,8 +205,8 @@ def test_an_environment_and_runtime_params_choose_the_variants(tmp_path):
     from kedro.framework.project import pipelines
 
     cases = [({"runtime_params": {"evaluate": {"include": "crossvideo+cross_only"}}}, {"crossvideo", "cross_only"}),
-             ({"env": "ablations"}, {"scratch", "crossvideo", "intra_only", "cross_only", "video_level_only",
-                                     "frame_level_only", "fusion"})]
+             ({"env": "ablations"}, {"scratch", "crossvideo", "crossvideo_no_dense", "intra_only", "cross_only",
+                                     "video_level_only", "frame_level_only", "fusion"})]
     try:
         for options, expected in cases:
             build_parameters._ACTIVE.clear()

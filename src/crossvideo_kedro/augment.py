@@ -116,16 +116,19 @@ def rotation_about_axis(angles: np.ndarray, axis: int) -> np.ndarray:
 
 
 def augment_points(
-    rng: np.random.Generator, points: np.ndarray, config: GeometricConfig, mirror: np.ndarray
-) -> np.ndarray:
+    rng: np.random.Generator, points: np.ndarray, config: GeometricConfig, mirror: np.ndarray,
+    return_index: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Geometric augmentation of point views, one transform per view (shared by its frames).
 
     Args:
         points: (P, 2, T, N, 3) clip-centred points.
         mirror: bool (P, 2): views whose image is flipped horizontally get x → −x.
+        return_index: also return which source point each slot holds after dropout (the same draws either way).
 
     Returns:
-        float32 (P, 2, T, N, 3).
+        float32 (P, 2, T, N, 3); with ``return_index`` also int64 (P, 2, T, N): slot n holds source point
+        ``index[..., n]`` of its frame (``arange(N)`` without dropout).
     """
     num_pairs, _, num_frames, num_points, _ = points.shape
     angles = np.deg2rad(rng.uniform(-config.rotation_deg, config.rotation_deg, size=(num_pairs, 2)))
@@ -135,6 +138,7 @@ def augment_points(
     out = np.einsum("pvtnj,pvij->pvtni", points * scale[:, :, None, None], rot) + shift[:, :, None, None]
     jitter = np.clip(rng.normal(0, config.jitter_std, out.shape), -5 * config.jitter_std, 5 * config.jitter_std)
     out = out + jitter
+    index = np.broadcast_to(np.arange(num_points), out.shape[:-1])
     if config.dropout > 0:  # dropped points are replaced by copies of kept points of the same frame
         flat = out.reshape(-1, num_points, 3)  # (P·2·T, N, 3)
         kept = rng.random(flat.shape[:2]) >= config.dropout
@@ -142,10 +146,14 @@ def augment_points(
         replacement = random_valid_indices(kept, num_points, rng)  # (P·2·T, N) indices of kept points
         index = np.where(kept, np.arange(num_points)[None], replacement)
         out = np.take_along_axis(flat, index[..., None], axis=1).reshape(out.shape)
+        index = index.reshape(out.shape[:-1])
+    if return_index:
+        return out.astype(np.float32), np.ascontiguousarray(index, dtype=np.int64)
     return out.astype(np.float32)
 
 
-def augment_images(rng: np.random.Generator, frames: np.ndarray, config: ImageAugConfig) -> tuple[np.ndarray, np.ndarray]:
+def augment_images(rng: np.random.Generator, frames: np.ndarray,
+                   config: ImageAugConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Image-side augmentation, one random crop/flip/colour jitter per view, shared by its frames.
 
     Crop and flip are one affine resampling (``grid_sample``) batched over all views and frames.
@@ -154,7 +162,10 @@ def augment_images(rng: np.random.Generator, frames: np.ndarray, config: ImageAu
         frames: uint8 (P, 2, T, H, W, 3).
 
     Returns:
-        uint8 (P, 2, T, H, W, 3) augmented frames, and bool (P, 2) flip flags (to mirror the matching point views).
+        uint8 (P, 2, T, H, W, 3) augmented frames, bool (P, 2) flip flags (to mirror the matching point views) and
+        float32 (P, 2, 2, 3) each view's ``theta``: output normalised coordinates x_o read the source at
+        ``theta[:, :2] @ x_o + theta[:, 2]`` (``affine_grid``, align_corners=False), so a source pixel can be
+        followed into the view (:func:`crossvideo_kedro.geometry.pixel_link.follow_crop`).
     """
     num_pairs, _, num_frames, height, width, _ = frames.shape
     views = num_pairs * 2
@@ -179,7 +190,7 @@ def augment_images(rng: np.random.Generator, frames: np.ndarray, config: ImageAu
     gray = (video * torch.tensor([0.299, 0.587, 0.114]).view(1, 1, 3, 1, 1)).sum(dim=2, keepdim=True)
     video = (video - gray) * factor(config.saturation) + gray
     out = (video.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2)  # (V', T, H, W, 3)
-    return out.reshape(frames.shape).numpy(), flip.reshape(num_pairs, 2)
+    return out.reshape(frames.shape).numpy(), flip.reshape(num_pairs, 2), theta.reshape(num_pairs, 2, 2, 3)
 
 
 def center_clip(points: np.ndarray) -> np.ndarray:

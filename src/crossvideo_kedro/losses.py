@@ -8,8 +8,9 @@ One objective per class, written in the notation of the papers:
   timestamp (source frame index), so temporally augmented views never pair different moments.
 - :class:`CrossVideoLoss` — the weighted sum of the CrossVideo terms, fed by the model's embedding dict.
 - :class:`PointPixelInfoNCE` — dense point-to-pixel InfoNCE (PPKT/SLidR), with :func:`project_points` and
-  :func:`to_feature_map` to place camera-frame points on an image feature map. Standalone: not a term of
-  :class:`CrossVideoLoss`.
+  :func:`to_feature_map` to place camera-frame points on an image feature map; negatives at other locations.
+- :class:`SameLocationPixelInfoNCE` — dense InfoNCE whose negatives are other clips' features at the positive's
+  own location; :class:`DensePixelLoss` (either negative set) is the ``cross_dense`` term of :class:`CrossVideoLoss`.
 
 Every loss L2-normalises its inputs along the last dim (idempotent for the projection heads' unit vectors), so
 ``a · b`` below is the cosine similarity. Shape letters: B clips, T frames, D embedding dim, V=2 views.
@@ -37,7 +38,8 @@ from torch import nn
 
 logger = logging.getLogger(__name__)
 
-TERMS = ("intra_video", "intra_frame", "cross_video", "cross_frame", "image_intra_video", "image_intra_frame")
+TERMS = ("intra_video", "intra_frame", "cross_video", "cross_frame", "image_intra_video", "image_intra_frame",
+         "cross_dense")
 DEFAULT_WEIGHTS = {"intra_video": 1.0, "intra_frame": 1.0, "cross_video": 1.0, "cross_frame": 1.0}
 DEFAULT_TEMPERATURE = 0.1
 
@@ -49,7 +51,9 @@ TERM_INPUTS = {
     "cross_frame": ("point_frame", "point_times", "image_frame", "image_times"),
     "image_intra_video": ("image_video",),
     "image_intra_frame": ("image_frame", "image_times"),
+    "cross_dense": ("point_dense", "image_dense", "dense_uv", "dense_valid"),
 }
+DENSE_DEFAULTS = {"negatives": "same_location", "mask_radius": 1.0, "locations": 16, "dim": 32}
 
 
 def _check_temperature(temperature: float, name: str = "temperature") -> float:
@@ -250,6 +254,7 @@ class CrossVideoLoss(nn.Module):
         cross_frame        ½ Σ_v FrameInfoNCE(p_frame[v], i_frame[1 − v])           positives: same timestamp
         image_intra_video  NTXent(i_video[0], i_video[1])
         image_intra_frame  FrameInfoNCE(i_frame[0], i_frame[1])
+        cross_dense        ½ Σ_v DensePixel(p_token[v], i_map[v])      point tokens vs their pixels, same view v
 
     A weight of 0 (or a term not listed in ``weights``) removes the term: it is neither computed nor returned in
     ``terms``, and the inputs only it reads need not be in ``out`` (e.g. intra terms alone need no image keys).
@@ -261,6 +266,10 @@ class CrossVideoLoss(nn.Module):
         cross_negatives: ``cross_video``'s negatives: ``"both"`` — CrossPoint's NT-Xent over the 2B samples (other
             clips of both modalities); ``"other"`` — CLIP-style, only the other modality's clips (a gap between the
             modalities' embeddings then cannot keep the loss above chance).
+        dense: ``cross_dense``'s settings (:data:`DENSE_DEFAULTS` for missing keys): ``negatives``
+            (:class:`DensePixelLoss`), ``mask_radius`` (cells; ``batch`` negatives and the pixel retrieval) and
+            ``locations`` (anchor tokens per frame the model contrasts) and ``dim`` (width of the dense projections),
+            both read by the model.
 
     Input dict ``out`` (only the keys of active terms are read; all embeddings are normalised here along D):
         point_video: (2, B, D) — the two point views.
@@ -275,6 +284,8 @@ class CrossVideoLoss(nn.Module):
         need two image views.
         groups: optional (B,) int — the sequence of each clip: clips of one sequence are never video-level
         negatives, and with global frame keys as times the same moment is a frame-level positive across clips.
+        point_dense: (2, B, T, L, D) point tokens; image_dense: (2, B, T, D, h, w) image feature maps of the same
+        views; dense_uv: (2, B, T, L, 2) each token's feature-map position in its view; dense_valid: (2, B, T, L).
 
     Returns:
         ``(total, terms)``: the weighted sum (scalar, differentiable) and the unweighted value of each active term
@@ -287,6 +298,7 @@ class CrossVideoLoss(nn.Module):
         weights: Mapping[str, float] | None = None,
         temperatures: Mapping[str, float] | float | None = None,
         cross_negatives: str = "both",
+        dense: Mapping[str, object] | None = None,
     ) -> None:
         super().__init__()
         if cross_negatives not in ("both", "other"):
@@ -313,8 +325,11 @@ class CrossVideoLoss(nn.Module):
         self.active = tuple(name for name in TERMS if self.weights[name] > 0)
         self.positives: dict[str, int] = {}
         self.cross_negatives = cross_negatives
+        self.dense = _check_dense(dense)
 
         def make(name: str) -> nn.Module:
+            if name == "cross_dense":
+                return DensePixelLoss(self.temperatures[name], self.dense["negatives"], self.dense["mask_radius"])
             if name == "cross_video" and cross_negatives == "other":
                 return CrossModalNTXentLoss(self.temperatures[name])
             return (NTXentLoss if name.endswith("video") else FrameInfoNCELoss)(self.temperatures[name])
@@ -337,7 +352,7 @@ class CrossVideoLoss(nn.Module):
         groups = out.get("groups")
         terms = {name: getattr(self, f"_{name}")(out, self.losses[name], groups) for name in self.active}
         self.positives = {name: self.losses[name].last_positive_rows for name in self.active
-                          if isinstance(self.losses[name], FrameInfoNCELoss)}
+                          if isinstance(self.losses[name], FrameInfoNCELoss | DensePixelLoss)}
         total = sum(self.weights[name] * value for name, value in terms.items())
         return total, {name: value.detach() for name, value in terms.items()}
 
@@ -401,6 +416,29 @@ class CrossVideoLoss(nn.Module):
             positives += loss.last_positive_rows
         loss.last_positive_rows = positives
         return total / len(pairs)
+
+    def _cross_dense(self, out, loss, groups) -> torch.Tensor:
+        points, image = out["point_dense"], out["image_dense"]
+        self._two(points, "point_dense")
+        return loss(points, image, out["dense_uv"], out["dense_valid"], groups)
+
+
+def _check_dense(dense: Mapping[str, object] | None) -> dict[str, object]:
+    """``cross_dense``'s settings with defaults, validated (``pretrain.loss.dense``)."""
+    unknown = sorted(set(dense or {}) - set(DENSE_DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in loss.dense; valid keys: {sorted(DENSE_DEFAULTS)}")
+    out = {**DENSE_DEFAULTS, **(dense or {})}
+    if out["negatives"] not in DENSE_NEGATIVES:
+        raise ValueError(f"loss.dense.negatives must be one of {DENSE_NEGATIVES}, got {out['negatives']!r}")
+    radius = out["mask_radius"]
+    if isinstance(radius, bool) or not isinstance(radius, int | float) or not math.isfinite(radius) or radius < 0:
+        raise ValueError(f"loss.dense.mask_radius must be a number of feature-map cells >= 0, got {radius!r}")
+    for key, what in (("locations", "anchor tokens per frame"), ("dim", "width of the dense projections")):
+        value = out[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"loss.dense.{key} must be an integer >= 1 ({what}), got {value!r}")
+    return out
 
 
 # ---------------------------------------------------------------- dense point-to-pixel objective
@@ -531,3 +569,118 @@ class PointPixelInfoNCE(nn.Module):
         if per_token.numel() == 0:
             return (points.sum() + image.sum()) * 0.0
         return per_token.mean()
+
+
+DENSE_NEGATIVES = ("same_location", "batch")
+
+
+def _bilinear_corners(uv: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat cell indices and weights of the four corners that bilinearly interpolate (h, w) maps at ``uv``.
+
+    Borders are clamped as ``grid_sample(align_corners=False, padding_mode="border")`` does.
+
+    Shape:
+        uv: (..., 2) feature-map (u' column, v' row). Returns int64 (..., 4) cells (row·w + column) and (..., 4)
+        weights summing to 1.
+    """
+    u = uv[..., 0].clamp(0, w - 1)
+    v = uv[..., 1].clamp(0, h - 1)
+    u0 = u.floor().long().clamp(max=max(w - 2, 0))
+    v0 = v.floor().long().clamp(max=max(h - 2, 0))
+    u1, v1 = (u0 + 1).clamp(max=w - 1), (v0 + 1).clamp(max=h - 1)
+    a, b = u - u0, v - v0  # weights of the right and lower corners
+    cells = torch.stack([v0 * w + u0, v0 * w + u1, v1 * w + u0, v1 * w + u1], dim=-1)
+    weights = torch.stack([(1 - a) * (1 - b), a * (1 - b), (1 - a) * b, a * b], dim=-1)
+    return cells, weights
+
+
+class SameLocationPixelInfoNCE(nn.Module):
+    """Dense cross-modal InfoNCE whose negatives sit at the positive's own location in other clips' frames.
+
+    Token m (clip b, view v, frame slot t) has a point feature z_m and a feature-map position p_m. For every clip c
+    of the batch, y_c(p_m) is the image feature map of clip c, view v, slot t — L2-normalised cell by cell — read
+    at p_m by bilinear interpolation (borders clamped). With ẑ_m = z_m / ‖z_m‖, s_mc = ẑ_m · y_c(p_m) / τ and 𝒱
+    the valid tokens:
+
+        ℓ_m = −log( exp(s_mb) / Σ_{c : c = b or g_c ≠ g_b} exp(s_mc) )        L = 1/|𝒱| Σ_{m ∈ 𝒱} ℓ_m
+
+    (g = the sequence of each clip: another clip of the anchor's own sequence is no negative). Every candidate is
+    read at the same position p_m, so an image feature that depends only on the position is equal for the positive
+    and all negatives and gives exactly log(#candidates), whatever the point feature: position cannot lower this
+    loss, only image content can (docs/objectives.md). Identical features give log(B) for B distinct sequences.
+    Interpolating the unit cells (instead of normalising after interpolation) lets the logits come from one
+    (B·L) × (B·h·w) matrix product per view and slot and four gathers, with no per-candidate copy of the maps.
+
+    Shape:
+        points: (V, B, T, L, D) token features; image: (V, B, T, D, h, w) feature maps of the same views and slots.
+        uv: (V, B, T, L, 2) feature-map coordinates (u' column, v' row); valid: (V, B, T, L) bool.
+        groups: optional (B,) int. Returns a scalar.
+    """
+
+    def __init__(self, temperature: float = DEFAULT_TEMPERATURE) -> None:
+        super().__init__()
+        self.temperature = _check_temperature(temperature)
+        self.last_positive_rows = 0
+
+    def logits(self, points: torch.Tensor, image: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
+        """s: (V, T, B, L, C) similarity of every token with every clip c's map at the token's position."""
+        V, B, T, L, D = points.shape
+        h, w = image.shape[-2:]
+        z = F.normalize(points, dim=-1).transpose(1, 2).reshape(V * T, B * L, D)  # (V·T, B·L, D)
+        y = F.normalize(image, dim=3).permute(0, 2, 3, 1, 4, 5).reshape(V * T, D, B * h * w)  # (V·T, D, C·h·w)
+        sim = torch.bmm(z, y).reshape(V * T, B * L, B, h * w)  # (V·T, B·L, C, h·w) every token × every cell
+        cells, weights = _bilinear_corners(uv.transpose(1, 2).reshape(V * T, B * L, 2), h, w)  # (V·T, B·L, 4)
+        corners = sim.gather(3, cells[:, :, None, :].expand(-1, -1, B, -1))  # (V·T, B·L, C, 4)
+        s = (corners * weights[:, :, None, :].to(corners.dtype)).sum(-1)  # (V·T, B·L, C)
+        return s.reshape(V, T, B, L, B) / self.temperature
+
+    def forward(self, points: torch.Tensor, image: torch.Tensor, uv: torch.Tensor, valid: torch.Tensor,
+                groups: torch.Tensor | None = None) -> torch.Tensor:
+        V, B, T, L, D = points.shape
+        if image.shape[:3] != (V, B, T) or image.shape[3] != D or uv.shape != (V, B, T, L, 2) \
+                or valid.shape != (V, B, T, L):
+            raise ValueError(f"expected points (V, B, T, L, D), image (V, B, T, D, h, w), uv (V, B, T, L, 2), valid "
+                             f"(V, B, T, L); got {tuple(points.shape)}, {tuple(image.shape)}, {tuple(uv.shape)}, "
+                             f"{tuple(valid.shape)}")
+        logits = self.logits(points, image, uv)  # (V, T, B, L, C)
+        same = _same_group(groups, B, points.device)  # (B, C) other clips of the anchor's sequence
+        logits = logits.masked_fill(same[None, None, :, None, :], float("-inf"))
+        target = torch.arange(B, device=points.device)[None, None, :, None].expand(V, T, B, L)  # (V, T, B, L)
+        keep = valid.bool().transpose(1, 2)  # (V, T, B, L)
+        self.last_positive_rows = int(keep.sum())
+        if not self.last_positive_rows:
+            return (points.sum() + image.sum()) * 0.0
+        return F.cross_entropy(logits[keep], target[keep])
+
+
+class DensePixelLoss(nn.Module):
+    """The ``cross_dense`` term of :class:`CrossVideoLoss`: point tokens against their view's own image maps.
+
+    ``negatives="same_location"`` is :class:`SameLocationPixelInfoNCE` (position cannot lower it);
+    ``negatives="batch"`` is :class:`PointPixelInfoNCE` over all tokens of the batch (other locations and frames,
+    same-frame neighbours within ``mask_radius`` cells masked), whose pixel position is a shortcut.
+
+    Shape: as :class:`SameLocationPixelInfoNCE`.
+    """
+
+    def __init__(self, temperature: float = DEFAULT_TEMPERATURE, negatives: str = "same_location",
+                 mask_radius: float = 1.0) -> None:
+        super().__init__()
+        if negatives not in DENSE_NEGATIVES:
+            raise ValueError(f"dense.negatives must be one of {DENSE_NEGATIVES}, got {negatives!r}")
+        self.negatives = negatives
+        self.same_location = SameLocationPixelInfoNCE(temperature)
+        self.batch = PointPixelInfoNCE(temperature, mask_radius)
+        self.last_positive_rows = 0
+
+    def forward(self, points: torch.Tensor, image: torch.Tensor, uv: torch.Tensor, valid: torch.Tensor,
+                groups: torch.Tensor | None = None) -> torch.Tensor:
+        if self.negatives == "same_location":
+            value = self.same_location(points, image, uv, valid, groups)
+            self.last_positive_rows = self.same_location.last_positive_rows
+            return value
+        V, B, T, L, D = points.shape
+        frame = torch.arange(V * B * T, device=points.device).repeat_interleave(L)  # (V·B·T·L,)
+        self.last_positive_rows = int(valid.sum())
+        return self.batch(points.reshape(-1, D), image.reshape(V * B * T, D, *image.shape[-2:]), frame,
+                          uv.reshape(-1, 2), valid.reshape(-1))

@@ -71,7 +71,7 @@ def retrieval_table(metrics: dict[str, Any]) -> str:
     lines = [f"## Held-out retrieval ({'+'.join(metrics.get('splits', []))}, point → image, mean over pretraining "
              "seeds)", "", "| level | top-1 [min–max over seeds] | top-5 | chance top-1 / top-5 |",
              "|---|---|---|---|"]
-    for name in ("video", "frame", "sequence"):
+    for name in ("video", "frame", "sequence", "pixel"):
         level = metrics.get(name)
         if not isinstance(level, dict):
             continue

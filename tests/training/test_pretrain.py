@@ -127,3 +127,20 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
         off = diff > 1e-5 + 1e-4 * value.float().abs()
         assert off.float().mean() <= 0.01, (name, int(off.sum()), value.numel())  # a few elements, not a layer
         assert diff.max() <= 3e-4, (name, float(diff.max()))  # AdamW moves an element by <= lr (1e-3) a step
+
+
+def test_the_dense_term_falls_on_generated_clips():
+    """``cross_dense`` alone on four generated sequences: each anchor token learns to pick its own clip's image
+    feature at its pixel among the other clips' features there (chance: log 4)."""
+    from crossvideo_kedro.clip_pool import ClipPool
+    from tests.training.test_pixel_link import generated_videos
+
+    points, images, _ = generated_videos(num_sequences=4, num_frames=8, num_points=32)
+    pool = ClipPool.from_videos(points, points, images, need_images=True)
+    loss = {"weights": {"cross_dense": 1.0}, "dense": {"locations": 6}}
+    model, history = pretrain(pool, tiny_augment(), tiny_config(steps=40, loss=loss), seed=0)
+    assert model.dense_heads is not None and sorted(model.heads) == []
+    dense = history["cross_dense"].to_numpy()
+    assert dense[-5:].mean() < dense[:5].mean() - 0.25, dense
+    assert dense[-5:].mean() < np.log(4) - 0.1, dense  # below chance: image content, not position, is matched
+    assert (history["positives_cross_dense"] > 0).all()

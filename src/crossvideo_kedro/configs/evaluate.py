@@ -12,7 +12,8 @@ from crossvideo_kedro.configs.finetune import PROTOCOLS, TASKS
 from crossvideo_kedro.configs.pretrain import Seed, distinct_seeds
 
 INITS = ("scratch", "pretrained", "pretrain")
-LOSS_TERMS = ("intra_video", "intra_frame", "cross_video", "cross_frame", "image_intra_video", "image_intra_frame")
+LOSS_TERMS = ("intra_video", "intra_frame", "cross_video", "cross_frame", "image_intra_video", "image_intra_frame",
+              "cross_dense")
 Fraction = Annotated[Num, Field(gt=0, le=1)]
 
 

@@ -72,9 +72,12 @@ class FrameCNN(nn.Module):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.feature_map(x).mean(dim=(2, 3))  # (F, C)
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's map before pooling: (F, 3, H, W) -> (F, C, h, w), h = H / 2^stages (/ 2 with stem_pool)."""
         x = x.contiguous(memory_format=self._memory_format(x))  # (F, 3, H, W)
-        x = self.blocks(self.stem(x))  # (F, C, H', W')
-        return x.mean(dim=(2, 3))  # (F, C)
+        return self.blocks(self.stem(x))  # (F, C, h, w)
 
     @staticmethod
     def _memory_format(x: torch.Tensor) -> torch.memory_format:
@@ -97,7 +100,8 @@ class ImageVideoEncoder(ClassifierHeadMixin, nn.Module):
 
     Shape:
         frames: float (B, T, 3, H, W), already normalised; times: (B, T) (default 0..T-1).
-        ``forward_features`` returns frame (B, T, D) and video (B, D).
+        ``forward_features`` returns frame (B, T, D) and video (B, D); with ``feature_map=True`` also ``map``
+        (B, T, C, h, w), the CNN's last map the frame tokens are pooled from (no extra compute).
     """
 
     def __init__(self, cfg: ImageEncoderConfig) -> None:
@@ -110,16 +114,22 @@ class ImageVideoEncoder(ClassifierHeadMixin, nn.Module):
         self.transformer = TransformerEncoder(cfg.dim, cfg.depth, cfg.heads, cfg.mlp_ratio, cfg.dropout)
         self.reset_head(0)
 
-    def forward_features(self, frames: torch.Tensor, times: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward_features(self, frames: torch.Tensor, times: torch.Tensor | None = None,
+                         feature_map: bool = False) -> dict[str, torch.Tensor]:
         B, T, C, H, W = frames.shape
         if C != 3:
             raise ValueError(f"frames must be (B, T, 3, H, W), got {tuple(frames.shape)}")
         times = default_times(B, T, frames.device) if times is None else times.to(frames.dtype)  # (B, T)
         with record_function("image.cnn"):
-            x = self.proj(self.cnn(frames.reshape(B * T, C, H, W))).reshape(B, T, -1)  # (B, T, D)
+            fmap = self.cnn.feature_map(frames.reshape(B * T, C, H, W))  # (B·T, C', h, w)
+            x = self.proj(fmap.mean(dim=(2, 3))).reshape(B, T, -1)  # (B, T, D)
         with record_function("image.transformer"):
             x = self.transformer(x + self.time_embed(times[..., None]))  # (B, T, D)
-        return {"frame": x, "video": pool_frames(x, self.cfg.video_pool)}
+        out = {"frame": x, "video": pool_frames(x, self.cfg.video_pool)}
+        if feature_map:
+            out["map"] = fmap.reshape(B, T, *fmap.shape[1:])  # (B, T, C', h, w)
+        return out
 
-    def forward(self, frames: torch.Tensor, times: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        return self.forward_features(frames, times)
+    def forward(self, frames: torch.Tensor, times: torch.Tensor | None = None,
+                feature_map: bool = False) -> dict[str, torch.Tensor]:
+        return self.forward_features(frames, times, feature_map)

@@ -313,8 +313,10 @@ class P4Conv(nn.Module):
         self.out_norm = ChannelNorm(self.out_channels, norm)
 
     def forward(
-        self, points: torch.Tensor, features: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, points: torch.Tensor, features: torch.Tensor | None = None, return_index: bool = False
+    ) -> tuple[torch.Tensor, ...]:
+        """Anchor xyz (B, T, A, 3) and features (B, T, A, D); with ``return_index`` also the anchors' point
+        indices int64 (B, T, A) (FPS order: the first a anchors are themselves an FPS of a points)."""
         B, T, N, _ = points.shape
         if N < self.num_anchors:
             raise ValueError(f"need at least num_anchors={self.num_anchors} points per frame, got {N}")
@@ -338,6 +340,8 @@ class P4Conv(nn.Module):
             x = linear_max_over_neighbors(h, self.out_proj.weight, self.chunk_rows)  # (B, T, Kt, A, D), max over K
             x = pool_kernel(x, valid, self.temporal_pool)  # (B, T, A, D)
             x = torch.relu(self.out_norm(x))
+        if return_index:
+            return anchor_xyz, x, anchor_idx  # (B, T, A, 3), (B, T, A, D), (B, T, A)
         return anchor_xyz, x  # (B, T, A, 3), (B, T, A, D)
 
 
@@ -452,8 +456,8 @@ class PointVideoEncoder(ClassifierHeadMixin, nn.Module):
 
     Shape:
         points: (B, T, N, 3) in metres; times: (B, T) (seconds, used as given; default 0..T-1).
-        ``forward_features`` returns anchor_xyz (B, T, A, 3), anchor_features (B, T, A, D), frame (B, T, D),
-        video (B, D).
+        ``forward_features`` returns anchor_xyz (B, T, A, 3), anchor_features (B, T, A, D), anchor_index int64
+        (B, T, A) (the input point each anchor is, in FPS order), frame (B, T, D), video (B, D).
     """
 
     def __init__(self, cfg: PointEncoderConfig) -> None:
@@ -474,14 +478,14 @@ class PointVideoEncoder(ClassifierHeadMixin, nn.Module):
     def forward_features(self, points: torch.Tensor, times: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         B, T, N, _ = points.shape
         times = default_times(B, T, points.device) if times is None else times.to(points.dtype)  # (B, T)
-        anchor_xyz, tokens = self.conv(points)  # (B, T, A, 3), (B, T, A, D)
+        anchor_xyz, tokens, anchor_index = self.conv(points, return_index=True)  # (B, T, A, 3), (B, T, A, D), (B, T, A)
         A, D = tokens.shape[2], tokens.shape[3]
         xyzt = torch.cat([anchor_xyz, times[:, :, None, None].expand(B, T, A, 1)], dim=-1)  # (B, T, A, 4)
         with record_function("point.transformer"):
             x = (tokens + self.pos_embed(xyzt)).reshape(B, T * A, D)  # (B, T*A, D)
             x = self.transformer(x).reshape(B, T, A, D)  # (B, T, A, D)
         frame = x.amax(dim=2)  # (B, T, D)
-        return {"anchor_xyz": anchor_xyz, "anchor_features": x, "frame": frame,
+        return {"anchor_xyz": anchor_xyz, "anchor_features": x, "anchor_index": anchor_index, "frame": frame,
                 "video": pool_frames(frame, self.cfg.video_pool)}
 
     def forward(self, points: torch.Tensor, times: torch.Tensor | None = None) -> dict[str, torch.Tensor]:

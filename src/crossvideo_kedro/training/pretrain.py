@@ -1,4 +1,4 @@
-"""The CrossVideo pretraining loop: fresh view pairs → encoders → four contrastive terms → AdamW/SGD step.
+"""The CrossVideo pretraining loop: fresh view pairs → encoders → contrastive terms → AdamW/SGD step.
 
 Deterministic for a seed: each step's clips and views come from ``default_rng([augment.seed, seed, step])``
 (:class:`crossvideo_kedro.clip_pool.ClipPool`), dropout from the torch RNG whose state every checkpoint carries,
@@ -38,7 +38,7 @@ from crossvideo_kedro.training.schedule import build_optimizer, build_scheduler
 logger = logging.getLogger(__name__)
 
 Arrays = dict[str, np.ndarray]
-IMAGE_TERMS = ("cross_video", "cross_frame", "image_intra_video", "image_intra_frame")
+IMAGE_TERMS = ("cross_video", "cross_frame", "image_intra_video", "image_intra_frame", "cross_dense")
 
 
 def use_prefetch(prefetch: bool | str, device: torch.device) -> bool:
@@ -62,6 +62,11 @@ def uses_images(loss: CrossVideoLoss) -> bool:
     return any(loss.weights.get(term, 0) > 0 for term in IMAGE_TERMS)
 
 
+def uses_pixels(loss: CrossVideoLoss) -> bool:
+    """Whether the views need the point → pixel link (the ``cross_dense`` term is on)."""
+    return loss.weights.get("cross_dense", 0) > 0
+
+
 def _to_device(batch: Arrays, rows: slice, device: torch.device) -> dict[str, torch.Tensor]:
     """This rank's rows of a view-major numpy batch as tensors: points (2b, T, N, 3), images normalised, etc."""
     out = {key: torch.from_numpy(value[rows]).to(device) for key, value in batch.items()}
@@ -80,7 +85,8 @@ def _rank_rows(batch_size: int, dist_info: DistInfo) -> np.ndarray:
 def _embeddings(model: nn.Module, batch: dict, need_images: bool, local: int) -> dict[str, torch.Tensor]:
     """Run the encoders once on both views and shape the outputs as CrossVideoLoss expects: (2, B, ...)."""
     split = lambda x: x.reshape(2, local, *x.shape[1:])  # noqa: E731
-    out = model(batch["points"], batch["times"], batch.get("images") if need_images else None, batch["times"])
+    out = model(batch["points"], batch["times"], batch.get("images") if need_images else None, batch["times"],
+                batch.get("uv"), batch.get("uv_valid"))
     emb = {name: gather_batch_dim(split(value), dim=1) for name, value in out.items()}  # all ranks' samples
     emb["point_times"] = emb["image_times"] = gather_batch_dim(split(batch["keys"]), dim=1)  # global frame keys
     emb["groups"] = gather_batch_dim(split(batch["sequence"]), dim=1)[0]  # (B,) sequence of each clip
@@ -135,7 +141,7 @@ def pretrain(
     batch_size = _global_batch_size(config.batch_size, pool, need_images, dist_info)
     local = batch_size // dist_info.world_size
     rows = _rank_rows(batch_size, dist_info)
-    draw = partial(_draw, pool, augment, view_layouts(augment), seed, batch_size)
+    draw = partial(_draw, pool, augment, view_layouts(augment), seed, batch_size, uses_pixels(loss_fn))
 
     torch.manual_seed(seed)  # initial weights and dropout come from the torch RNG
     model = _build_model(config, loss_fn, need_images, device, dist_info)
@@ -170,9 +176,10 @@ def pretrain(
     return _without_sync_batchnorm(model), pd.DataFrame(history)
 
 
-def _draw(pool: ClipPool, augment: AugmentConfig, layouts: Any, seed: int, batch_size: int, step: int) -> Any:
-    """Step ``step``'s batch of view pairs, from ``default_rng([augment.seed, seed, step])``."""
-    return pool.sample(np.random.default_rng([augment.seed, seed, step]), batch_size, augment, layouts)
+def _draw(pool: ClipPool, augment: AugmentConfig, layouts: Any, seed: int, batch_size: int, pixels: bool,
+          step: int) -> Any:
+    """Step ``step``'s batch of view pairs, from ``default_rng([augment.seed, seed, step])`` (+ the pixel link)."""
+    return pool.sample(np.random.default_rng([augment.seed, seed, step]), batch_size, augment, layouts, pixels)
 
 
 def _prefetched(draw: Callable[[int], Any], first: int, last: int, executor: ThreadPoolExecutor | None) -> Iterator:
@@ -226,7 +233,8 @@ def _build_model(config: PretrainConfig, loss_fn: CrossVideoLoss, need_images: b
                  dist_info: DistInfo) -> CrossVideoModel:
     """The model on ``device`` (weights from the torch RNG as seeded); BatchNorm synchronised under DDP on CUDA."""
     model = CrossVideoModel(config.model, use_images=need_images,
-                            terms=loss_fn.weights).to(device)
+                            terms=loss_fn.weights, dense_locations=int(loss_fn.dense["locations"]),
+                            dense_dim=int(loss_fn.dense["dim"])).to(device)
     if dist_info.enabled and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         if device.type != "cuda":
             raise ValueError("BatchNorm in the model under DDP on CPU would use per-rank statistics (SyncBatchNorm "

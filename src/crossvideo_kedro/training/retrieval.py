@@ -55,7 +55,7 @@ def retrieval_report(clips: list[dict[str, np.ndarray]]) -> dict[str, dict[str, 
 def summarise_runs(reports: list[dict]) -> dict[str, dict[str, float]]:
     """Mean over runs (seeds) of every number of :func:`retrieval_report`, plus min/max of the top-1 values."""
     summary: dict[str, dict[str, float]] = {}
-    for level in ("video", "frame", "sequence"):
+    for level in ("video", "frame", "sequence", "pixel"):
         rows = [r[level] for r in reports if level in r]
         if not rows:
             continue
@@ -66,3 +66,30 @@ def summarise_runs(reports: list[dict]) -> dict[str, dict[str, float]]:
         if "level" in rows[0]:
             summary[level]["level"] = rows[0]["level"]
     return summary
+
+
+
+def pixel_retrieval(tokens: np.ndarray, maps: np.ndarray, uv: np.ndarray, valid: np.ndarray,
+                    radius: float) -> dict[str, float]:
+    """Point → pixel top-1 (percent): a token's most similar cell of its own frame's map lies within ``radius``
+    cells of its projection (cosine similarity, cell centres at integers); with its chance level (the mean share
+    of a frame's cells within ``radius``) and the number of valid tokens.
+
+    Shape:
+        tokens: (F, L, E) point tokens of F frames; maps: (F, E, h, w) the frames' image maps; uv: (F, L, 2)
+        feature-map (u', v') of each token; valid: (F, L) bool.
+    """
+    keep = np.asarray(valid, dtype=bool)
+    if not keep.any():
+        return {"top1": float("nan"), "chance_top1": float("nan"), "num_tokens": 0}
+    F_, E, h, w = maps.shape
+    cells = maps.reshape(F_, E, h * w)
+    cells = cells / np.linalg.norm(cells, axis=1, keepdims=True).clip(1e-12)  # (F, E, h·w)
+    z = tokens / np.linalg.norm(tokens, axis=-1, keepdims=True).clip(1e-12)  # (F, L, E)
+    best = np.matmul(z, cells).argmax(axis=-1)  # (F, L) most similar cell of the token's own frame
+    rows, cols = np.divmod(np.arange(h * w), w)
+    centres = np.stack([cols, rows], axis=1).astype(np.float64)  # (h·w, 2) as (u', v')
+    near = np.linalg.norm(centres - uv[..., None, :].astype(np.float64), axis=-1) <= radius  # (F, L, h·w)
+    hit = np.take_along_axis(near, best[..., None], axis=-1)[..., 0]  # (F, L)
+    return {"top1": float(hit[keep].mean() * 100), "chance_top1": float(near[keep].mean() * 100),
+            "num_tokens": int(keep.sum())}

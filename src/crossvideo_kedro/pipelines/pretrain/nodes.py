@@ -17,10 +17,10 @@ from crossvideo_kedro.losses import CrossVideoLoss
 from crossvideo_kedro.partitions import materialise
 from crossvideo_kedro.plots import plot_history
 from crossvideo_kedro.training.distributed import init_distributed
-from crossvideo_kedro.training.embed import embed_sequence
+from crossvideo_kedro.training.embed import embed_pixels, embed_sequence
 from crossvideo_kedro.training.model import CrossVideoModel, encoder_runs
 from crossvideo_kedro.training.pretrain import pretrain, select_device, uses_images
-from crossvideo_kedro.training.retrieval import retrieval_report, summarise_runs
+from crossvideo_kedro.training.retrieval import pixel_retrieval, retrieval_report, summarise_runs
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +120,8 @@ def evaluate_retrieval(
     For every pretraining seed: video level (video projections, or the mean of frame projections), aligned frames
     (all frame projections of a window at once) and "right sequence" top-1, each with its chance level; the
     summary gives mean, min and max over seeds. Values that are not defined (depth-only model) are ``null``.
+    A model with the ``cross_dense`` heads also gets ``pixel``: point → pixel top-1 within ``loss.dense.mask_radius``
+    cells among the h×w cells of the token's own frame (:func:`crossvideo_kedro.training.retrieval.pixel_retrieval`).
     """
     config = parse(PretrainConfig, params, "pretrain")
     names = [n for n in _labelled(sequence_index, config.retrieval_splits) if n in image_videos]
@@ -132,11 +134,13 @@ def evaluate_retrieval(
     videos = {n: materialise(point_cloud_videos[n]) for n in names}
     images = {n: materialise(image_videos[n]) for n in names}
     reports = []
+    radius = float(CrossVideoLoss(**config.loss).dense["mask_radius"])
     for run in runs:
         model = CrossVideoModel.from_state(run)
         clips = [embed_sequence(model, videos[n], images[n], config.embed_clip_frames, config.embed_batch_size)
                  for n in names]
-        reports.append({"pretrain_seed": int(run["pretrain_seed"]), **retrieval_report(clips)})
+        reports.append({"pretrain_seed": int(run["pretrain_seed"]), **retrieval_report(clips),
+                        **_pixel_report(model, videos, images, config, radius)})
     result = {"splits": list(config.retrieval_splits), "defined": True, "num_sequences": len(names),
               **summarise_runs(reports), "runs": reports}
     video = result["video"]
@@ -145,7 +149,21 @@ def evaluate_retrieval(
                 video["num_clips"], "+".join(config.retrieval_splits), video["top1"], video["top1_min"],
                 video["top1_max"], video["top5"], video["chance_top1"], video["chance_top5"],
                 result["frame"]["top1"], result["sequence"]["top1"], result["sequence"]["chance_top1"])
+    if "pixel" in result:
+        logger.info("point->pixel retrieval on %d tokens: top1 %.1f%% (chance %.1f%%, within %.1f cells)",
+                    result["pixel"]["num_tokens"], result["pixel"]["top1"], result["pixel"]["chance_top1"], radius)
     return result
+
+
+def _pixel_report(model: CrossVideoModel, videos: dict[str, Arrays], images: dict[str, Arrays],
+                  config: PretrainConfig, radius: float) -> dict[str, Any]:
+    """``{"pixel": pixel_retrieval(...)}`` over the frames of all sequences, or {} without dense heads/intrinsics."""
+    if model.dense_heads is None or any("intrinsics" not in images[n] for n in images):
+        return {}
+    parts = [embed_pixels(model, videos[n], images[n], config.embed_clip_frames, config.embed_batch_size)
+             for n in sorted(videos)]
+    joined = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+    return {"pixel": pixel_retrieval(joined["tokens"], joined["maps"], joined["uv"], joined["valid"], radius)}
 
 
 def plot_pretrain_history(pretrain_history: pd.DataFrame) -> Figure:
