@@ -87,7 +87,7 @@ def test_twins_env_changes_only_the_object_categories_and_distractors() -> None:
                                                                                   "distractor_size"}
 
 
-def test_every_default_category_gets_points_in_every_sampled_frame_by_its_size() -> None:
+def test_every_default_category_gets_points_a_frame_in_the_order_of_its_size() -> None:
     """The default generator and ingest settings (30 frames instead of 90): the manipulated object of every category
     has at least 5 of the 256 points a frame on average, and a larger object of one shape gets more than a smaller."""
     generator = GeneratorConfig.from_dict({**load_build_parameters("generate", conf_source=CONF), "num_frames": 30})
