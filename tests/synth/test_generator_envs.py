@@ -1,5 +1,5 @@
-"""conf/twins and conf/distinct_objects: the generator's twin categories made explicit, and a label space whose
-categories a point model can tell apart (distinct in shape or size from each other and from the distractors)."""
+"""conf/base and conf/twins: the default label space, whose categories a point model can tell apart (distinct in shape
+or size from each other and from the distractors), and the twin categories, which only appearance tells apart."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ from itertools import combinations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from crossvideo_kedro.configs.base import parse
 from crossvideo_kedro.framework.build_parameters import load_build_parameters
-from crossvideo_kedro.synth import GeneratorConfig
+from crossvideo_kedro.preprocess import IngestConfig, ingest_raw_sequence
+from crossvideo_kedro.synth import GeneratorConfig, generate_sequence
 from crossvideo_kedro.synth.scene import distractor_size
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-#: The categories both environments name. Environments merge into conf/base key by key, so a category the default
-#: gains later would join them: this list makes that visible.
+#: The categories the default and conf/twins name. Environments merge into conf/base key by key, so a category the
+#: default gains later would join the twins: this list makes that visible.
 CATEGORIES = ["mug", "jar", "can", "box", "ball", "apple", "cone", "ring"]
 
 
@@ -64,8 +64,8 @@ def test_twins_env_states_the_twin_categories() -> None:
                    distractor_range("sphere", scene.distractor_size))   # a distractor can be a ball's twin
 
 
-def test_distinct_objects_env_categories_differ_from_each_other_and_the_distractors() -> None:
-    generator = config("distinct_objects")
+def test_default_categories_differ_from_each_other_and_the_distractors() -> None:
+    generator = config("base")
     cats, scene = generator.categories, generator.scene
     assert list(cats) == CATEGORIES and generator.semantic_classes[4:] == CATEGORIES
     ranges = {name: category_range(spec, scene.size_jitter) for name, spec in cats.items()}
@@ -80,9 +80,23 @@ def test_distinct_objects_env_categories_differ_from_each_other_and_the_distract
     assert len({tuple(spec["color"]) for spec in cats.values()}) >= 7   # only jar shares mug's red, striped
 
 
-@pytest.mark.parametrize("env", ["twins", "distinct_objects"])
-def test_envs_change_only_the_object_categories_and_distractors(env: str) -> None:
-    base, other = config("base").to_dict(), config(env).to_dict()
+def test_twins_env_changes_only_the_object_categories_and_distractors() -> None:
+    base, other = config("base").to_dict(), config("twins").to_dict()
+    assert base["categories"] != other["categories"]
     assert {k for k in base if base[k] != other[k]} <= {"categories", "scene"}
     assert {k for k in base["scene"] if base["scene"][k] != other["scene"][k]} <= {"distractor_shapes",
                                                                                   "distractor_size"}
+
+
+def test_every_default_category_gets_points_a_frame_in_the_order_of_its_size() -> None:
+    """The default generator and ingest settings (30 frames instead of 90): the manipulated object of every category
+    has at least 5 of the 256 points a frame on average, and a larger object of one shape gets more than a smaller."""
+    generator = parse(GeneratorConfig, {**load_build_parameters("generate", conf_source=CONF), "num_frames": 30}, "generate")
+    ingest = parse(IngestConfig, load_build_parameters("ingest", conf_source=CONF), "ingest")
+    points = {}
+    for category in CATEGORIES:
+        sequence = generate_sequence(generator, 0, category=category)
+        labels = ingest_raw_sequence(sequence, ingest)[0]["point_labels"]  # (T, 256)
+        points[category] = (labels == sequence.semantic_classes.index(category)).sum(axis=1).mean()
+    assert min(points.values()) >= 5, points
+    assert points["jar"] > points["mug"] > points["can"] and points["ball"] > points["apple"], points

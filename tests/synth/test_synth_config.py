@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from crossvideo_kedro.configs.base import parse
+from crossvideo_kedro.framework.build_parameters import load_build_parameters
 from crossvideo_kedro.synth import GeneratorConfig
 from crossvideo_kedro.synth.config import BASE_SEMANTIC_CLASSES
 
@@ -24,8 +25,9 @@ def test_defaults_are_valid_and_round_trip_through_plain_data():
     assert {c["shape"] for c in config.categories.values()} >= {"box", "cylinder", "sphere", "cone", "torus"}
 
 
-def test_default_categories_pair_up_as_shape_twins_and_appearance_twins():
-    categories = GeneratorConfig().categories
+def test_twin_categories_pair_up_as_shape_twins_and_appearance_twins():
+    conf = Path(__file__).resolve().parents[2] / "conf"
+    categories = parse(GeneratorConfig, load_build_parameters("generate", conf_source=conf, env="twins"), "generate").categories
 
     def shape(name):
         return categories[name]["shape"], tuple(categories[name]["size"])

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from crossvideo_kedro.configs.base import parse
+from crossvideo_kedro.framework.build_parameters import load_build_parameters
 from crossvideo_kedro.sequences import RawSequence
 from crossvideo_kedro.synth import (
     GENERATOR_VERSION,
@@ -22,6 +24,12 @@ from crossvideo_kedro.synth.generator import sequence_category
 
 SMALL = {"num_sequences": 2, "num_frames": 20, "width": 64, "height": 48, "num_workers": 1}
 QUIET = {"depth_noise": [0.0, 0.0], "dropout": [0.0, 0.0], "edge_dropout": 0.0, "color_noise": 0.0}
+
+
+def twin_categories() -> dict:
+    """The twin label space of ``conf/twins`` (shape twins differ in appearance only, look twins in shape only)."""
+    conf = Path(__file__).resolve().parents[2] / "conf"
+    return load_build_parameters("generate", conf_source=conf, env="twins")["categories"]
 
 
 def small(**overrides) -> GeneratorConfig:
@@ -217,7 +225,7 @@ def test_table_pixels_lie_on_the_table_plane():
 
 
 def test_shape_twins_share_geometry_and_differ_in_colour():
-    config = small(num_sequences=1)
+    config = small(num_sequences=1, categories=twin_categories())
     mug, jar, can = (generate_sequence(config, 0, category=name) for name in ("mug", "jar", "can"))
     assert config.categories["mug"]["shape"] == config.categories["jar"]["shape"] == "cylinder"
     # identical geometry: same masks (same area in every frame) and same depth
@@ -234,7 +242,7 @@ def test_shape_twins_share_geometry_and_differ_in_colour():
 
 
 def test_appearance_twins_share_colour_and_differ_in_shape():
-    config = small(num_sequences=1, sensor=QUIET)
+    config = small(num_sequences=1, sensor=QUIET, categories=twin_categories())
     can, box = (generate_sequence(config, 0, category=name) for name in ("can", "box"))
     assert config.categories["can"]["color"] == config.categories["box"]["color"]
     can_mask, box_mask = _object_pixels(can), _object_pixels(box)

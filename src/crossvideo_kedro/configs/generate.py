@@ -88,20 +88,20 @@ def _default_durations() -> dict[str, list[float]]:
 
 
 def _default_categories() -> dict[str, dict[str, Any]]:
-    # Twins by design, so that neither geometry nor appearance alone names the category:
-    #   same shape, different appearance: mug / jar (texture), mug / can (colour), ball / apple (colour)
-    #   same appearance, different shape: can / box, apple / cone, ball / ring
-    red, blue, green, yellow, white = [200, 45, 40], [40, 80, 200], [60, 170, 60], [225, 190, 40], [235, 235, 230]
+    # Distinct by design, so that geometry alone names the category: every category differs from every other in
+    # shape or size (beyond SceneConfig.size_jitter), and each keeps a typical colour or texture. The twin label space
+    # (shape twins told apart by appearance only) is conf/twins.
+    red, blue, yellow, white = [200, 45, 40], [40, 80, 200], [225, 190, 40], [235, 235, 230]
     return {
-        "mug": {"shape": "cylinder", "size": [0.04, 0.1], "color": red, "texture": "plain"},
-        "jar": {"shape": "cylinder", "size": [0.04, 0.1], "color": red, "texture": "stripes", "color2": white,
-                "period": 0.025},
-        "can": {"shape": "cylinder", "size": [0.04, 0.1], "color": blue, "texture": "plain"},
-        "box": {"shape": "box", "size": [0.075, 0.075, 0.1], "color": blue, "texture": "plain"},
-        "ball": {"shape": "sphere", "size": [0.045], "color": yellow, "texture": "plain"},
-        "apple": {"shape": "sphere", "size": [0.045], "color": green, "texture": "plain"},
-        "cone": {"shape": "cone", "size": [0.045, 0.11], "color": green, "texture": "plain"},
-        "ring": {"shape": "torus", "size": [0.05, 0.018], "color": yellow, "texture": "plain"},
+        "mug": {"shape": "cylinder", "size": [0.045, 0.08], "color": red, "texture": "plain"},  # squat
+        "jar": {"shape": "cylinder", "size": [0.058, 0.14], "color": red, "texture": "stripes", "color2": white,
+                "period": 0.025},  # wide and tall
+        "can": {"shape": "cylinder", "size": [0.03, 0.115], "color": blue, "texture": "plain"},  # slim
+        "box": {"shape": "box", "size": [0.075, 0.075, 0.1], "color": [170, 130, 80], "texture": "plain"},
+        "ball": {"shape": "sphere", "size": [0.055], "color": yellow, "texture": "plain"},  # large
+        "apple": {"shape": "sphere", "size": [0.036], "color": [60, 170, 60], "texture": "plain"},  # small
+        "cone": {"shape": "cone", "size": [0.045, 0.11], "color": [240, 120, 30], "texture": "plain"},
+        "ring": {"shape": "torus", "size": [0.05, 0.018], "color": [150, 60, 170], "texture": "plain"},
     }
 
 
@@ -232,8 +232,8 @@ class SceneConfig(_Pairs):
     """Table, distractors, hand appearance and per-sequence jitter."""
 
     num_distractors: Pair = (1, 3)  # uniform integer in [lo, hi]
-    distractor_shapes: tuple[Str, ...] = ("box", "cylinder", "sphere", "cone", "torus")
-    distractor_size: Pair = (0.02, 0.045)  # metres, characteristic radius
+    distractor_shapes: tuple[Str, ...] = ("box",)  # a shape only the larger box category shares
+    distractor_size: Pair = (0.012, 0.018)  # metres, characteristic radius: smaller than any category
     distractor_radius: Pair = (0.17, 0.26)  # metres from the workspace centre
     table_size: Pair = (1.2, 0.9)  # metres (x, y); top at z = 0
     table_colors: tuple[Color, ...] = ((150, 111, 80), (120, 120, 125), (190, 170, 140), (95, 75, 60))
