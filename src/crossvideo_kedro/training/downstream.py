@@ -63,7 +63,7 @@ def run_downstream(
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     device = select_device(config.device)
-    train = make_task_windows(task, train_names, videos, images, config.clip_frames, fusion)
+    train = make_task_windows(task, train_names, videos, images, config.clip_frames, fusion, config.event_clips)
     test = make_task_windows(task, test_names, videos, images, config.clip_frames, fusion)
     val = make_task_windows(task, val_names, videos, images, config.clip_frames, fusion) if val_names else None
     seeds = list(seed) if isinstance(seed, tuple) else [seed]

@@ -78,6 +78,7 @@ class FinetuneConfig:
     # with 1 worker)
     executor: str = "local"  # local | a Dask scheduler address (tcp://host:8786): where the study's runs execute
     augment: dict | None = None  # full protocol: geometric augmentation of training inputs (WindowAugment); None: off
+    event_clips: int = 1  # recognition: clips per training event, phase-shifted (event_clip_frames); prediction: 1
 
     @classmethod
     def from_dict(cls, params: dict[str, Any], prefix: str = "finetune") -> FinetuneConfig:
@@ -90,7 +91,8 @@ class FinetuneConfig:
         params["task_step_factor"] = dict(params.get("task_step_factor") or {})
         params["augment"] = dict(params["augment"]) if params.get("augment") else None
         config = cls(**params)
-        for key in ("steps", "linear_steps", "batch_size", "sequence_batch", "clip_frames", "eval_batch_size"):
+        for key in ("steps", "linear_steps", "batch_size", "sequence_batch", "clip_frames", "eval_batch_size",
+                    "event_clips"):
             if not isinstance(getattr(config, key), int) or getattr(config, key) < 1:
                 raise ValueError(f"{prefix}.{key} must be an integer >= 1, got {getattr(config, key)!r}")
         for task, factor in config.task_step_factor.items():
@@ -211,18 +213,33 @@ def make_windows(names: list[str], videos: dict[str, Arrays], images: dict[str, 
     return _stack(parts, names, videos, images is not None, project and images is not None)
 
 
+def event_clip_frames(start: int, end: int, clip_frames: int, clips: int = 1) -> np.ndarray:
+    """Frames of ``clips`` clips of the event [start, end): T frames spread evenly over it, clip j shifted by
+    (j + 1/2) / clips - 1/2 of the spacing between its frames (so the clips take turns on the frames between; one
+    clip is the unshifted spread), clamped to the event.
+
+    Shape:
+        Returns int64 (clips, T).
+    """
+    base = np.linspace(start, end - 1, clip_frames)  # (T,)
+    spacing = (end - 1 - start) / max(clip_frames - 1, 1)
+    shift = ((np.arange(clips) + 0.5) / clips - 0.5) * spacing  # (clips,)
+    return np.clip(base[None] + shift[:, None], start, end - 1).round().astype(np.int64)  # (clips, T)
+
+
 def make_event_clips(names: list[str], videos: dict[str, Arrays], images: dict[str, Arrays] | None,
-                     clip_frames: int) -> Windows:
-    """One clip per action event (a run of one frame label), T frames spread evenly over the run (recognition)."""
+                     clip_frames: int, clips: int = 1) -> Windows:
+    """``clips`` clips per action event (a run of one frame label), T frames spread evenly over the run
+    (recognition; see :func:`event_clip_frames`)."""
     parts, kept = [], []
     for name in names:
         video = videos[name]
         runs = [(lab, s, e) for lab, s, e in metrics.segments(video["frame_labels"]) if lab >= 0]
         if not runs:
             continue
-        frames = np.stack([np.linspace(s, e - 1, clip_frames).round().astype(np.int64) for _, s, e in runs])
+        frames = np.concatenate([event_clip_frames(s, e, clip_frames, clips) for _, s, e in runs])
         parts.append(_window_part(len(kept), name, video, images[name] if images else None, frames,
-                                  np.array([lab for lab, _, _ in runs]), False))
+                                  np.repeat([lab for lab, _, _ in runs], clips), False))
         kept.append(name)
     if not parts:
         raise ValueError(f"no labelled action events in sequences {names[:3]}...: recognition needs frame labels")
@@ -447,9 +464,10 @@ def build_task_model(spec: RunSpec, model_config: ModelConfig) -> TaskModel:
 
 
 def make_task_windows(task: str, names: list[str], videos: dict[str, Arrays], images: dict[str, Arrays] | None,
-                      clip_frames: int, fusion: bool) -> Windows:
-    """The windows a task trains and predicts on (event clips for recognition; ``uv`` for per-point fusion)."""
+                      clip_frames: int, fusion: bool, event_clips: int = 1) -> Windows:
+    """The windows a task trains and predicts on (``event_clips`` event clips each for recognition; ``uv`` for
+    per-point fusion)."""
     use_images = images if fusion else None
     if task == "action_recognition":
-        return make_event_clips(names, videos, use_images, clip_frames)
+        return make_event_clips(names, videos, use_images, clip_frames, event_clips)
     return make_windows(names, videos, use_images, clip_frames, project=fusion and task == "semantic_segmentation")
