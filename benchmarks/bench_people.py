@@ -26,7 +26,7 @@ import yaml
 
 from crossvideo_kedro.datasets.utd_mhad import FPS, NAME, read_video
 from crossvideo_kedro.models.presets import ModelConfig
-from crossvideo_kedro.preprocess import IngestConfig, ingest_point_sequence
+from crossvideo_kedro.preprocess import IngestConfig, ingest_point_sequence, sequence_radius
 from crossvideo_kedro.sequences import PointSequence
 from crossvideo_kedro.training.downstream import run_downstream
 from crossvideo_kedro.training.finetune import FinetuneConfig
@@ -45,6 +45,15 @@ VARIANTS: dict[str, dict] = {
     "radius_0.08": {"point": {"radius": 0.08}},
     "radius_0.3": {"point": {"radius": 0.3}},
     "anchors_64": {"point": {"num_anchors": 64}},
+    "dropout_0.3": {"point": {"dropout": 0.3}},
+    "time_span": {"time_span": 1.0},  # every video rescaled to 1 s (the same clips as event_times_fraction)
+    "event_times_fraction": {"finetune": {"event_times": "fraction"}},
+    "norm_event_times_fraction": {"ingest": {"normalise": "sequence"}, "finetune": {"event_times": "fraction"}},
+    "event_times_fraction_clips_4": {"finetune": {"event_times": "fraction", "event_clips": 4}},
+    "event_times_fraction_strong": {"finetune": {"event_times": "fraction", "augment": dict(STRONG)}},
+    "event_times_fraction_600": {"finetune": {"event_times": "fraction", "steps": 600}},
+    "norm_time_span": {"ingest": {"normalise": "sequence"}, "time_span": 1.0},
+    "weight_decay_0.1": {"finetune": {"weight_decay": 0.1}},
     "points_512": {"ingest": {"num_points": 512}, "point": {"num_points": 512}},
     "points_1024": {"ingest": {"num_points": 1024}, "point": {"num_points": 1024, "num_anchors": 64}},
     "fps_15": {"ingest": {"target_fps": 15.0}},
@@ -86,13 +95,17 @@ def load_subjects(folder: Path, subjects: list[int], cache: Path | None) -> dict
     return videos
 
 
-def point_videos(raw: dict[str, dict], ingest: IngestConfig) -> dict[str, dict]:
-    """The ingest pipeline's point videos (``ingest_point_sequence``) of the cached videos, every frame labelled."""
+def point_videos(raw: dict[str, dict], ingest: IngestConfig, span: float | None = None) -> dict[str, dict]:
+    """The ingest pipeline's point videos (``ingest_point_sequence``) of the cached videos, every frame labelled;
+    with ``span``, timestamps rescaled so that every video lasts ``span`` seconds."""
     out = {}
     for name, video in raw.items():
         labels = np.full(len(video["points"]), video["label"], dtype=np.int16)
         seq = PointSequence(name, video["points"], FPS / CACHE_STEP, frame_labels=labels, source="utd_mhad")
         out[name] = ingest_point_sequence(seq, ingest)
+        if span is not None:  # every video lasts ``span`` seconds: speed differences between subjects removed
+            stamps = out[name]["timestamps"]
+            out[name]["timestamps"] = ((stamps - stamps[0]) * span / max(float(stamps[-1] - stamps[0]), 1e-6))
     return out
 
 
@@ -117,7 +130,7 @@ def run_variant(name: str, raw: dict, train: list[str], val: list[str], steps: i
     if steps is not None and "steps" not in change.get("finetune", {}):
         finetune["steps"] = steps
     config = FinetuneConfig.from_dict(finetune)
-    videos = point_videos(raw, IngestConfig.from_dict(ingest))
+    videos = point_videos(raw, IngestConfig.from_dict(ingest), change.get("time_span"))
     torch.manual_seed(seed)
     tick = time.process_time()
     metrics, _, history, _ = run_downstream("action_recognition", "full", videos, None, train, val, 27,
@@ -125,6 +138,29 @@ def run_variant(name: str, raw: dict, train: list[str], val: list[str], steps: i
     tail = history.tail(max(1, len(history) // 10))
     return {"variant": name, "val_acc": metrics["clip_accuracy"], "train_acc_last10%": tail["train_accuracy"].mean(),
             "loss_last10%": tail["loss"].mean(), "steps": config.steps, "cpu_s": time.process_time() - tick}
+
+
+def occupancy_nearest_neighbour(raw: dict, train: list[str], val: list[str], frames: int = 8,
+                                bins: tuple[int, int, int] = (6, 8, 3)) -> float:
+    """Val accuracy (%) of a learning-free reference: 1-nearest-neighbour on per-frame occupancy histograms.
+
+    Each video: ``frames`` frames spread over it, centred on its centroid and divided by its radius
+    (``preprocess.sequence_radius``), a ``bins`` grid over [-1, 1]^3 per frame, the fractions of points per cell
+    concatenated over frames; the label of the training video nearest in Euclidean distance.
+    """
+    def describe(points: np.ndarray) -> np.ndarray:
+        clip = points[np.linspace(0, len(points) - 1, frames).round().astype(int)]  # (T, P, 3)
+        clip = (clip - clip.reshape(-1, 3).mean(axis=0)) / sequence_radius(clip)
+        cells = np.clip(((clip + 1) / 2 * np.array(bins)).astype(int), 0, np.array(bins) - 1)  # (T, P, 3)
+        flat = np.ravel_multi_index(tuple(np.moveaxis(cells, -1, 0)), bins)  # (T, P)
+        counts = np.stack([np.bincount(f, minlength=int(np.prod(bins))) for f in flat])  # (T, cells)
+        return (counts / clip.shape[1]).ravel()
+
+    x = np.stack([describe(raw[n]["points"]) for n in train])
+    v = np.stack([describe(raw[n]["points"]) for n in val])
+    nearest = ((v[:, None] - x[None]) ** 2).sum(-1).argmin(axis=1)
+    labels = np.array([raw[n]["label"] for n in train])
+    return 100.0 * float((labels[nearest] == np.array([raw[n]["label"] for n in val])).mean())
 
 
 def main() -> None:
@@ -149,6 +185,8 @@ def main() -> None:
     print(f"train subjects {args.train}: {len(train)} videos; val subjects {args.val}: {len(val)} videos")
     print("| variant | seed | val acc % | train acc % (last 10 %) | loss | steps | CPU s |")
     print("|---|---|---|---|---|---|---|")
+    print(f"| reference: 1-NN on occupancy histograms (no learning) | - | "
+          f"{occupancy_nearest_neighbour(raw, train, val):.1f} | - | - | - | - |", flush=True)
     for name in args.variants:
         for seed in args.seeds:
             row = run_variant(name, raw, train, val, args.steps, seed)

@@ -24,7 +24,6 @@ from crossvideo_kedro.sequences import (
 )
 
 Arrays = dict[str, np.ndarray]
-NORMALISE = ("none", "sequence")
 
 
 def sequence_radius(points: np.ndarray) -> float:
@@ -145,8 +144,6 @@ class IngestConfig:
             raise bad("sparse_frames", "'error' or 'skip'")
         if self.on_error not in ("raise", "skip"):
             raise bad("on_error", "'raise' or 'skip'")
-        if self.normalise not in NORMALISE:
-            raise bad("normalise", f"one of {NORMALISE}")
 
 
 def sequence_rng(seed: int, name: str) -> np.random.Generator:

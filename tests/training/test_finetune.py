@@ -84,6 +84,18 @@ def test_event_clips_are_phase_shifted_views_of_each_run_and_one_clip_is_the_pla
         config(event_clips=0)
 
 
+def test_event_times_as_a_fraction_run_from_0_to_1_over_every_event():
+    videos, _ = toy_videos(1)  # events: frames [0, 2), [2, 5), [5, 10) at 7.5 fps
+    seconds = make_event_clips(["s0"], videos, None, clip_frames=4)
+    fraction = make_event_clips(["s0"], videos, None, clip_frames=4, times="fraction")
+    torch.testing.assert_close(seconds.times[2], torch.tensor([0.0, 1.0, 3.0, 4.0]) / 7.5)
+    torch.testing.assert_close(fraction.times[2], torch.tensor([0.0, 0.25, 0.75, 1.0]))
+    torch.testing.assert_close(fraction.times[:, -1], torch.ones(3))  # every event ends at 1, whatever its length
+    torch.testing.assert_close(fraction.points, seconds.points)
+    with pytest.raises(ValueError, match=r"finetune.event_times must be one of .*'seconds', 'fraction'.*, got 'frames'"):
+        config(event_times="frames")
+
+
 def test_label_fractions_are_seeded_nested_in_size_and_never_empty():
     names = [f"s{i}" for i in range(20)]
     assert len(pick_label_fraction(names, 0.1, 0)) == 2

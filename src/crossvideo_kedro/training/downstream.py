@@ -63,9 +63,11 @@ def run_downstream(
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     device = select_device(config.device)
-    train = make_task_windows(task, train_names, videos, images, config.clip_frames, fusion, config.event_clips)
-    test = make_task_windows(task, test_names, videos, images, config.clip_frames, fusion)
-    val = make_task_windows(task, val_names, videos, images, config.clip_frames, fusion) if val_names else None
+    times = config.event_times
+    train = make_task_windows(task, train_names, videos, images, config.clip_frames, fusion, config.event_clips, times)
+    test = make_task_windows(task, test_names, videos, images, config.clip_frames, fusion, event_times=times)
+    val = (make_task_windows(task, val_names, videos, images, config.clip_frames, fusion, event_times=times)
+           if val_names else None)
     seeds = list(seed) if isinstance(seed, tuple) else [seed]
     torch.manual_seed(int(np.random.default_rng([*seeds, 3]).integers(2**31)))
     spec = RunSpec(task, protocol, num_classes, fusion, config.clip_frames, dict(config.temporal), config.ignore_ids)

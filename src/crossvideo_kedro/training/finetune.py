@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 Arrays = dict[str, np.ndarray]
 PROTOCOLS = ("full", "linear")
+EventTimes = Literal["seconds", "fraction"]
 IGNORE = -100  # cross-entropy ignore_index
 
 
@@ -79,6 +80,7 @@ class FinetuneConfig:
     executor: str = "local"  # local | a Dask scheduler address (tcp://host:8786): where the study's runs execute
     augment: dict | None = None  # full protocol: geometric augmentation of training inputs (WindowAugment); None: off
     event_clips: int = 1  # recognition: clips per training event, phase-shifted (event_clip_frames); prediction: 1
+    event_times: EventTimes = "seconds"  # recognition clips' times: seconds | fraction of the event (0 to 1)
 
     @classmethod
     def from_dict(cls, params: dict[str, Any], prefix: str = "finetune") -> FinetuneConfig:
@@ -228,9 +230,10 @@ def event_clip_frames(start: int, end: int, clip_frames: int, clips: int = 1) ->
 
 
 def make_event_clips(names: list[str], videos: dict[str, Arrays], images: dict[str, Arrays] | None,
-                     clip_frames: int, clips: int = 1) -> Windows:
+                     clip_frames: int, clips: int = 1, times: EventTimes = "seconds") -> Windows:
     """``clips`` clips per action event (a run of one frame label), T frames spread evenly over the run
-    (recognition; see :func:`event_clip_frames`)."""
+    (recognition; see :func:`event_clip_frames`). ``times``: ``seconds`` from the clip's first frame, or
+    ``fraction`` of the event's duration (0 to 1 over every event, however long it lasts)."""
     parts, kept = [], []
     for name in names:
         video = videos[name]
@@ -238,8 +241,13 @@ def make_event_clips(names: list[str], videos: dict[str, Arrays], images: dict[s
         if not runs:
             continue
         frames = np.concatenate([event_clip_frames(s, e, clip_frames, clips) for _, s, e in runs])
-        parts.append(_window_part(len(kept), name, video, images[name] if images else None, frames,
-                                  np.repeat([lab for lab, _, _ in runs], clips), False))
+        part = _window_part(len(kept), name, video, images[name] if images else None, frames,
+                            np.repeat([lab for lab, _, _ in runs], clips), False)
+        if times == "fraction":
+            stamps = video["timestamps"]
+            spans = np.repeat([max(float(stamps[e - 1] - stamps[s]), 1e-6) for _, s, e in runs], clips)  # (R,)
+            part["times"] = (part["times"] / spans[:, None]).astype(part["times"].dtype)  # (R, T)
+        parts.append(part)
         kept.append(name)
     if not parts:
         raise ValueError(f"no labelled action events in sequences {names[:3]}...: recognition needs frame labels")
@@ -464,10 +472,11 @@ def build_task_model(spec: RunSpec, model_config: ModelConfig) -> TaskModel:
 
 
 def make_task_windows(task: str, names: list[str], videos: dict[str, Arrays], images: dict[str, Arrays] | None,
-                      clip_frames: int, fusion: bool, event_clips: int = 1) -> Windows:
-    """The windows a task trains and predicts on (``event_clips`` event clips each for recognition; ``uv`` for
-    per-point fusion)."""
+                      clip_frames: int, fusion: bool, event_clips: int = 1,
+                      event_times: EventTimes = "seconds") -> Windows:
+    """The windows a task trains and predicts on (``event_clips`` event clips each for recognition, their times
+    ``event_times``; ``uv`` for per-point fusion)."""
     use_images = images if fusion else None
     if task == "action_recognition":
-        return make_event_clips(names, videos, use_images, clip_frames, event_clips)
+        return make_event_clips(names, videos, use_images, clip_frames, event_clips, event_times)
     return make_windows(names, videos, use_images, clip_frames, project=fusion and task == "semantic_segmentation")
