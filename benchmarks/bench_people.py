@@ -44,6 +44,11 @@ VARIANTS: dict[str, dict] = {
     "norm_radius_auto": {"ingest": {"normalise": "sequence"}, "point": {"radius": "auto"}},
     "radius_0.08": {"point": {"radius": 0.08}},
     "radius_0.3": {"point": {"radius": 0.3}},
+    "radius_0.5": {"point": {"radius": 0.5}},
+    "radius_0.3_fraction": {"point": {"radius": 0.3}, "finetune": {"event_times": "fraction"}},
+    "radius_0.5_fraction": {"point": {"radius": 0.5}, "finetune": {"event_times": "fraction"}},
+    "norm_radius_0.3_fraction": {"ingest": {"normalise": "sequence"}, "point": {"radius": 0.3},
+                                 "finetune": {"event_times": "fraction"}},
     "anchors_64": {"point": {"num_anchors": 64}},
     "dropout_0.3": {"point": {"dropout": 0.3}},
     "time_span": {"time_span": 1.0},  # every video rescaled to 1 s (the same clips as event_times_fraction)
