@@ -6,7 +6,7 @@ Reads UTD-MHAD depth files through ``datasets/utd_mhad.read_video`` (points in m
 ingest pipeline's own resampling, FPS, frame rate, normalisation) -> ``run_downstream`` (``action_recognition``,
 ``full`` protocol, from scratch: :class:`FinetuneTrainer` steps) on ``--train`` subjects, scored on ``--val``
 subjects (clip accuracy, one clip of ``clip_frames`` frames spread over each video). Prints one table row per
-variant. The defaults are those of ``conf/depth_actions`` (256 points, 7.5 fps, preset ``small``, 300 steps).
+variant and seed, after a learning-free reference row (1-nearest-neighbour on occupancy histograms). The defaults are those of ``conf/depth_actions`` (256 points, 7.5 fps, preset ``small``, 300 steps).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_people.py --variants baseline unit_radius [--steps 300]
     python benchmarks/bench_people.py --list
