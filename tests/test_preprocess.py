@@ -9,6 +9,7 @@ from crossvideo_kedro.preprocess import (
     ingest_point_sequence,
     ingest_raw_sequence,
     resize_frames,
+    sequence_radius,
 )
 from crossvideo_kedro.geometry import project_points
 from crossvideo_kedro.sequences import DataError, Event, LazyRawSequence, PointSequence, RawSequence
@@ -247,3 +248,48 @@ def test_a_lazy_sequence_is_read_in_bounded_chunks_and_gives_the_same_numbers():
         np.testing.assert_array_equal(streamed[key], whole[key])
     np.testing.assert_array_equal(streamed_images["frames"], whole_images["frames"])
     assert isinstance(lazy.load(), RawSequence) and lazy.load().num_frames == 23
+
+
+# ------------------------------------------------------------------------------------------------ normalise
+def person_at(distance: float, height: float, frames: int = 4, points: int = 400, seed: int = 0) -> np.ndarray:
+    """A person-like box (height x 0.5 x 0.3 m, y down) centred ``distance`` metres in front of the camera (T, P, 3)."""
+    rng = np.random.default_rng(seed)
+    box = rng.uniform(-0.5, 0.5, (frames, points, 3)) * np.array([0.5, height, 0.3])
+    return (box + np.array([0.0, 0.0, distance])).astype(np.float32)
+
+
+def test_sequence_radius_is_the_largest_distance_from_the_centroid():
+    pts = np.zeros((2, 3, 3), dtype=np.float32)
+    pts[0, 0] = [3.0, 0, 0]  # centroid (0.5, 0, 0): the farthest point is 2.5 away
+    pts[1, 2] = [0.0, 0, 0]
+    assert sequence_radius(pts) == pytest.approx(2.5)
+
+
+def test_normalise_sequence_maps_a_person_at_3_m_to_unit_scale_whatever_their_height():
+    for height in (1.5, 1.8):
+        seq = PointSequence("p", person_at(3.0, height), fps=15.0)
+        out = ingest_point_sequence(seq, config(num_points=64, normalise="sequence"))["points"]
+        centred = out.reshape(-1, 3) - out.reshape(-1, 3).mean(axis=0)
+        assert np.linalg.norm(centred, axis=1).max() == pytest.approx(1.0, abs=1e-5)
+        extent = centred[:, 1].max() - centred[:, 1].min()  # the height fills most of the unit sphere's diameter
+        assert 1.7 < extent <= 2.0
+        raw = ingest_point_sequence(seq, config(num_points=64))["points"]  # none: metres, as before
+        assert raw[..., 1].max() - raw[..., 1].min() == pytest.approx(height, abs=0.05)
+
+
+def test_normalise_keeps_projections_and_the_default_keeps_metres():
+    seq = plane_sequence(frames=3, height=48, width=64)
+    seq.depth[:] = np.random.default_rng(0).uniform(0.5, 1.5, seq.depth.shape)
+    metres, images = ingest_raw_sequence(seq, config(num_points=64, sampling="random"))
+    unit, _ = ingest_raw_sequence(seq, config(num_points=64, sampling="random", normalise="sequence"))
+    np.testing.assert_allclose(unit["points"] * sequence_radius(metres["points"]), metres["points"], rtol=1e-5)
+    k = images["intrinsics"]
+    np.testing.assert_allclose(project_points(unit["points"], k), project_points(metres["points"], k), atol=1e-3)
+
+
+def test_normalise_rejects_a_sequence_without_extent_and_unknown_modes():
+    seq = PointSequence("dot", np.ones((2, 8, 3), dtype=np.float32), fps=15.0)
+    with pytest.raises(DataError, match="dot: every point of the sequence is at one place"):
+        ingest_point_sequence(seq, config(num_points=4, normalise="sequence"))
+    with pytest.raises(ValueError, match=r"ingest.normalise must be one of .*'none', 'sequence'.*, got 'clip'"):
+        config(normalise="clip")

@@ -24,6 +24,34 @@ from crossvideo_kedro.sequences import (
 Arrays = dict[str, np.ndarray]
 
 
+def sequence_radius(points: np.ndarray) -> float:
+    """The largest distance of a point from the sequence's centroid (over all frames and points), in its units.
+
+    Shape:
+        points: (T, N, 3).
+    """
+    centred = points.reshape(-1, 3) - points.reshape(-1, 3).mean(axis=0)  # (T·N, 3)
+    return float(np.sqrt(np.square(centred).sum(axis=1).max()))
+
+
+def normalise_scale(points: np.ndarray, mode: str, where: str) -> np.ndarray:
+    """Points divided by the sequence's scale: ``none`` keeps metres; ``sequence`` divides by
+    :func:`sequence_radius`, so every sequence fits a unit sphere around its centroid whatever the size of what it
+    shows or its distance to the camera. The division is about the camera centre, so projections (u, v) through the
+    camera K stay exact; clips are centred later (``augment.center_clip``).
+
+    Shape:
+        points: (T, N, 3) float32. Returns the same shape and dtype.
+    """
+    if mode == "none":
+        return points
+    radius = sequence_radius(points)
+    if not radius > 0:
+        raise DataError(f"{where}: every point of the sequence is at one place; ingest.normalise: {mode} needs an "
+                        "extent (use ingest.normalise: none)")
+    return (points / radius).astype(points.dtype)
+
+
 def plane_cap(config: IngestConfig) -> PlaneCap | None:
     """The dominant-plane cap of ``sample_fixed`` (None when ``ingest.plane_share`` is null)."""
     if config.plane_share is None:
@@ -181,7 +209,7 @@ def _assemble_videos(lazy: LazyRawSequence, out: Arrays, config: IngestConfig) -
     timestamps = (kept / lazy.fps).astype(np.float32)
     classes = lazy.action_classes if lazy.action_classes is not None else config.action_classes
     point_video = {
-        "points": out["points"],
+        "points": normalise_scale(out["points"], config.normalise, lazy.name),
         "colors": out["colors"],
         "point_labels": out["point_labels"],
         "frame_labels": frame_labels_from_events(timestamps.astype(np.float64), lazy.events, classes, lazy.name),
@@ -253,7 +281,7 @@ def ingest_point_sequence(seq: PointSequence, config: IngestConfig) -> Arrays:
         else np.full(t, -1, dtype=np.int16)
     )
     return {
-        "points": np.take_along_axis(points, idx[..., None], axis=1),
+        "points": normalise_scale(np.take_along_axis(points, idx[..., None], axis=1), config.normalise, seq.name),
         "colors": np.zeros((t, config.num_points, 3), dtype=np.uint8),
         "point_labels": point_labels,
         "frame_labels": frame_labels,

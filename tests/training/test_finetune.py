@@ -11,6 +11,7 @@ from crossvideo_kedro.configs.model import ModelConfig
 from crossvideo_kedro.training.downstream import run_downstream
 from crossvideo_kedro.training.finetune import (
     assemble,
+    event_clip_frames,
     make_event_clips,
     make_video_clips,
     make_windows,
@@ -71,6 +72,32 @@ def test_event_clips_span_each_action_run():
     clips = make_event_clips(["s0"], videos, None, clip_frames=4)
     assert clips.frame_labels.tolist() == [0, 1, 2]
     assert clips.frames.tolist() == [[0, 0, 1, 1], [2, 3, 3, 4], [5, 6, 8, 9]]
+
+
+def test_event_clips_are_phase_shifted_views_of_each_run_and_one_clip_is_the_plain_spread():
+    np.testing.assert_array_equal(event_clip_frames(2, 32, 8), np.linspace(2, 31, 8).round()[None])
+    clips = event_clip_frames(2, 32, 8, clips=4)  # spacing 29 / 7 frames: shifts -1.55, -0.52, 0.52, 1.55
+    assert clips.shape == (4, 8) and clips.min() == 2 and clips.max() == 31
+    assert len(np.unique(clips)) == 30 > len(np.unique(clips[:1]))  # four clips see every frame, one sees 8
+    assert (np.diff(clips, axis=0) >= 0).all()  # clip j + 1 lies at or after clip j, frame by frame
+    videos, _ = toy_videos(1)
+    windows = make_event_clips(["s0"], videos, None, clip_frames=4, clips=2)
+    assert windows.frame_labels.tolist() == [0, 0, 1, 1, 2, 2] and (windows.seq == 0).all()
+    assert windows.frames.tolist()[4:] == [[5, 6, 7, 9], [5, 7, 8, 9]]  # 5 + (0, 4/3, 8/3, 4) -+ 1/3
+    with pytest.raises(ValueError, match=r"finetune.event_clips must be an integer >= 1, got 0"):
+        config(event_clips=0)
+
+
+def test_event_times_as_a_fraction_run_from_0_to_1_over_every_event():
+    videos, _ = toy_videos(1)  # events: frames [0, 2), [2, 5), [5, 10) at 7.5 fps
+    seconds = make_event_clips(["s0"], videos, None, clip_frames=4)
+    fraction = make_event_clips(["s0"], videos, None, clip_frames=4, times="fraction")
+    torch.testing.assert_close(seconds.times[2], torch.tensor([0.0, 1.0, 3.0, 4.0]) / 7.5)
+    torch.testing.assert_close(fraction.times[2], torch.tensor([0.0, 0.25, 0.75, 1.0]))
+    torch.testing.assert_close(fraction.times[:, -1], torch.ones(3))  # every event ends at 1, whatever its length
+    torch.testing.assert_close(fraction.points, seconds.points)
+    with pytest.raises(ValueError, match=r"finetune.event_times must be one of .*'seconds', 'fraction'.*, got 'frames'"):
+        config(event_times="frames")
 
 
 def test_label_fractions_are_seeded_nested_in_size_and_never_empty():

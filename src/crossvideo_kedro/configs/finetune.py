@@ -81,6 +81,8 @@ class FinetuneConfig(Config):
     recognition: Literal["event", "video"] = "event"  # recognition clips: one per labelled run | every clip_frames-long
     # clip of each run (a video), scored per video (training.finetune.make_video_clips)
     recognition_stride: Int = Field(1, ge=1)  # video recognition: frames between the starts of consecutive clips
+    event_clips: Int = Field(1, ge=1)  # recognition: clips per training event, phase-shifted; prediction: 1
+    event_times: Literal["seconds", "fraction"] = "seconds"  # recognition clips' times: seconds | fraction of the event
 
     @field_validator("executor")
     @classmethod

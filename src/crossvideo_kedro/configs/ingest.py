@@ -37,6 +37,7 @@ class IngestConfig(Config):
     min_points: Int = Field(32, ge=1)  # a kept frame needs at least this many valid depth pixels ...
     sparse_frames: Literal["error", "skip"] = "error"  # ... else it is an error, or the frame is dropped
     on_error: Literal["raise", "skip"] = "raise"  # a bad sequence stops ingest (all listed), or is skipped+recorded
+    normalise: Literal["none", "sequence"] = "none"  # sequence: points / the sequence's radius (unit scale)
 
     @field_validator("split", mode="before")
     @classmethod

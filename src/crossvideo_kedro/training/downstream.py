@@ -62,9 +62,11 @@ def run_downstream(
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     device = select_device(config.device)
-    windows = lambda names: make_task_windows(task, names, videos, images, config.clip_frames, fusion,  # noqa: E731
-                                              config.recognition, config.recognition_stride)
-    train, test = windows(train_names), windows(test_names)
+    times = config.event_times
+    windows = lambda names, clips=1: make_task_windows(  # noqa: E731
+        task, names, videos, images, config.clip_frames, fusion, config.recognition, config.recognition_stride,
+        clips, times)
+    train, test = windows(train_names, config.event_clips), windows(test_names)
     val = windows(val_names) if val_names else None
     seeds = list(seed) if isinstance(seed, tuple) else [seed]
     torch.manual_seed(int(np.random.default_rng([*seeds, 3]).integers(2**31)))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -39,6 +39,7 @@ from crossvideo_kedro.training.tasks import TaskModel, project_points
 logger = logging.getLogger(__name__)
 
 Arrays = dict[str, np.ndarray]
+EventTimes = Literal["seconds", "fraction"]  # finetune.event_times
 IGNORE = -100  # cross-entropy ignore_index
 
 
@@ -117,18 +118,39 @@ def make_windows(names: list[str], videos: dict[str, Arrays], images: dict[str, 
     return _stack(parts, names, videos, images is not None, project and images is not None)
 
 
+def event_clip_frames(start: int, end: int, clip_frames: int, clips: int = 1) -> np.ndarray:
+    """Frames of ``clips`` clips of the event [start, end): T frames spread evenly over it, clip j shifted by
+    (j + 1/2) / clips - 1/2 of the spacing between its frames (so the clips take turns on the frames between; one
+    clip is the unshifted spread), clamped to the event.
+
+    Shape:
+        Returns int64 (clips, T).
+    """
+    base = np.linspace(start, end - 1, clip_frames)  # (T,)
+    spacing = (end - 1 - start) / max(clip_frames - 1, 1)
+    shift = ((np.arange(clips) + 0.5) / clips - 0.5) * spacing  # (clips,)
+    return np.clip(base[None] + shift[:, None], start, end - 1).round().astype(np.int64)  # (clips, T)
+
+
 def make_event_clips(names: list[str], videos: dict[str, Arrays], images: dict[str, Arrays] | None,
-                     clip_frames: int) -> Windows:
-    """One clip per action event (a run of one frame label), T frames spread evenly over the run (recognition)."""
+                     clip_frames: int, clips: int = 1, times: EventTimes = "seconds") -> Windows:
+    """``clips`` clips per action event (a run of one frame label), T frames spread evenly over the run
+    (recognition; see :func:`event_clip_frames`). ``times``: ``seconds`` from the clip's first frame, or
+    ``fraction`` of the event's duration (0 to 1 over every event, however long it lasts)."""
     parts, kept = [], []
     for name in names:
         video = videos[name]
         runs = [(lab, s, e) for lab, s, e in metrics.segments(video["frame_labels"]) if lab >= 0]
         if not runs:
             continue
-        frames = np.stack([np.linspace(s, e - 1, clip_frames).round().astype(np.int64) for _, s, e in runs])
-        parts.append(_window_part(len(kept), name, video, images[name] if images else None, frames,
-                                  np.array([lab for lab, _, _ in runs]), False))
+        frames = np.concatenate([event_clip_frames(s, e, clip_frames, clips) for _, s, e in runs])
+        part = _window_part(len(kept), name, video, images[name] if images else None, frames,
+                            np.repeat([lab for lab, _, _ in runs], clips), False)
+        if times == "fraction":
+            stamps = video["timestamps"]
+            spans = np.repeat([max(float(stamps[e - 1] - stamps[s]), 1e-6) for _, s, e in runs], clips)  # (R,)
+            part["times"] = (part["times"] / spans[:, None]).astype(part["times"].dtype)  # (R, T)
+        parts.append(part)
         kept.append(name)
     if not parts:
         raise ValueError(f"no labelled action events in sequences {names[:3]}...: recognition needs frame labels")
@@ -435,12 +457,13 @@ def build_task_model(spec: RunSpec, model_config: ModelConfig) -> TaskModel:
 
 
 def make_task_windows(task: str, names: list[str], videos: dict[str, Arrays], images: dict[str, Arrays] | None,
-                      clip_frames: int, fusion: bool, recognition: str = "event", stride: int = 1) -> Windows:
-    """The windows a task trains and predicts on (recognition: event clips, or every clip of each video with
-    ``recognition="video"``; ``uv`` for per-point fusion)."""
+                      clip_frames: int, fusion: bool, recognition: str = "event", stride: int = 1,
+                      event_clips: int = 1, event_times: EventTimes = "seconds") -> Windows:
+    """The windows a task trains and predicts on (recognition: ``event_clips`` event clips each, their times
+    ``event_times``, or every clip of each video with ``recognition="video"``; ``uv`` for per-point fusion)."""
     use_images = images if fusion else None
     if task == "action_recognition" and recognition == "video":
         return make_video_clips(names, videos, use_images, clip_frames, stride)
     if task == "action_recognition":
-        return make_event_clips(names, videos, use_images, clip_frames)
+        return make_event_clips(names, videos, use_images, clip_frames, event_clips, event_times)
     return make_windows(names, videos, use_images, clip_frames, project=fusion and task == "semantic_segmentation")
