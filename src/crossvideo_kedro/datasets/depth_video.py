@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,16 @@ class ActionVideo:
     subject: int
     split: str
     ids: dict[str, int] = field(default_factory=dict)
+
+
+def matching_entries(folder: Path | str, pattern: re.Pattern[str], what: str, *, dirs: bool = False,
+                     key: Callable[[Path], Any] | None = None) -> list[Path]:
+    """The entries of ``folder`` whose whole name matches ``pattern`` (folders only with ``dirs``), sorted by
+    ``key`` (default: the path); raises ``DataError`` "``folder``: no ``what``" when there is none."""
+    entries = [p for p in Path(folder).iterdir() if pattern.fullmatch(p.name) and (p.is_dir() or not dirs)]
+    if not entries:
+        raise DataError(f"{folder}: no {what}")
+    return sorted(entries, key=key)
 
 
 def depth_to_points(depth: np.ndarray, fx: float, fy: float, cx: float, cy: float) -> list[np.ndarray]:

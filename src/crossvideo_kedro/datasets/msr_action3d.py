@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossvideo_kedro.datasets.depth_video import ActionVideo, ActionVideoFolderDataset, depth_to_points
+from crossvideo_kedro.datasets.depth_video import ActionVideo, ActionVideoFolderDataset, depth_to_points, matching_entries
 from crossvideo_kedro.datasets.safe_pickle import load_npz_member
 from crossvideo_kedro.errors import DataError
 
@@ -66,10 +66,7 @@ def read_video(path: Path, protocol: str = "first_five") -> ActionVideo:
 
 def find_files(folder: Path | str) -> list[Path]:
     """Every ``aAA_sSS_eEE_sdepth.{bin,npz}`` of ``folder``, sorted by name; other files are ignored."""
-    paths = sorted(p for p in Path(folder).iterdir() if NAME.fullmatch(p.name))
-    if not paths:
-        raise DataError(f"{folder}: no MSR-Action3D files (aAA_sSS_eEE_sdepth.bin or .npz)")
-    return paths
+    return matching_entries(folder, NAME, "MSR-Action3D files (aAA_sSS_eEE_sdepth.bin or .npz)")
 
 
 def read_msr_action3d(folder: Path | str, protocol: str = "first_five") -> list[ActionVideo]:

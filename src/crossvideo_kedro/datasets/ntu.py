@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crossvideo_kedro.datasets.depth_video import ActionVideo, ActionVideoFolderDataset, depth_to_points
+from crossvideo_kedro.datasets.depth_video import ActionVideo, ActionVideoFolderDataset, depth_to_points, matching_entries
 from crossvideo_kedro.datasets.images import read_depth_raw
 from crossvideo_kedro.errors import DataError
 
@@ -56,10 +56,7 @@ def read_video(folder: Path, protocol: str = "cross_subject") -> ActionVideo:
 
 def find_folders(root: Path | str) -> list[Path]:
     """Every ``SsssCcccPpppRrrrAaaa`` folder under ``root``, sorted by name; other entries are ignored."""
-    folders = sorted(p for p in Path(root).iterdir() if p.is_dir() and NAME.fullmatch(p.name))
-    if not folders:
-        raise DataError(f"{root}: no NTU RGB+D video folders (SsssCcccPpppRrrrAaaa)")
-    return folders
+    return matching_entries(root, NAME, "NTU RGB+D video folders (SsssCcccPpppRrrrAaaa)", dirs=True)
 
 
 def read_ntu(root: Path | str, protocol: str = "cross_subject") -> list[ActionVideo]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from crossvideo_kedro.datasets.depth_video import ActionVideo, ActionVideoFolderDataset, depth_to_points
+from crossvideo_kedro.datasets.depth_video import ActionVideo, ActionVideoFolderDataset, depth_to_points, matching_entries
 from crossvideo_kedro.errors import DataError
 
 NAME = re.compile(r"a(\d+)_s(\d+)_t(\d+)_depth\.mat")
@@ -50,10 +50,8 @@ def read_video(path: Path) -> ActionVideo:
 
 def find_files(folder: Path | str) -> list[Path]:
     """Every ``aA_sS_tT_depth.mat`` of ``folder``, ordered by (action, subject, trial); other files are ignored."""
-    paths = [p for p in Path(folder).iterdir() if NAME.fullmatch(p.name)]
-    if not paths:
-        raise DataError(f"{folder}: no UTD-MHAD depth files (aA_sS_tT_depth.mat)")
-    return sorted(paths, key=lambda p: tuple(int(g) for g in NAME.fullmatch(p.name).groups()))
+    return matching_entries(folder, NAME, "UTD-MHAD depth files (aA_sS_tT_depth.mat)",
+                            key=lambda p: tuple(int(g) for g in NAME.fullmatch(p.name).groups()))
 
 
 def read_utd_mhad(folder: Path | str) -> list[ActionVideo]:
