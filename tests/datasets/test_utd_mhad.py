@@ -45,3 +45,17 @@ def test_real_file(shared_data: Path) -> None:
     assert all(len(p) > 1000 for p in video.points)
     dataset = UTDMHADDataset(path=str(folder))
     assert dataset._exists()
+
+
+@pytest.mark.parametrize("reader", ["utd_mhad", "msr_action3d", "ntu"])
+def test_a_missing_folder_is_a_data_error_naming_it(tmp_path: Path, reader: str) -> None:
+    from crossvideo_kedro.datasets.msr_action3d import read_msr_action3d
+    from crossvideo_kedro.datasets.ntu import read_ntu
+
+    read = {"utd_mhad": read_utd_mhad, "msr_action3d": read_msr_action3d, "ntu": read_ntu}[reader]
+    missing = tmp_path / "not_there"
+    with pytest.raises(DataError, match=r"not_there: not a folder"):
+        read(missing)
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(DataError, match=r"a_file: not a folder"):
+        read(tmp_path / "a_file")

@@ -32,7 +32,10 @@ class ActionVideo:
 def matching_entries(folder: Path | str, pattern: re.Pattern[str], what: str, *, dirs: bool = False,
                      key: Callable[[Path], Any] | None = None) -> list[Path]:
     """The entries of ``folder`` whose whole name matches ``pattern`` (folders only with ``dirs``), sorted by
-    ``key`` (default: the path); raises ``DataError`` "``folder``: no ``what``" when there is none."""
+    ``key`` (default: the path); raises ``DataError`` naming ``folder`` when it is missing, not a folder, or holds
+    no ``what``."""
+    if not Path(folder).is_dir():
+        raise DataError(f"{folder}: not a folder (expected one holding {what})")
     entries = [p for p in Path(folder).iterdir() if pattern.fullmatch(p.name) and (p.is_dir() or not dirs)]
     if not entries:
         raise DataError(f"{folder}: no {what}")
