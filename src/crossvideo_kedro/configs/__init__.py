@@ -20,11 +20,11 @@ from crossvideo_kedro.configs.model import (
     PointEncoderConfig,
 )
 from crossvideo_kedro.configs.predict import PredictConfig
-from crossvideo_kedro.configs.pretrain import CheckpointConfig, PretrainConfig
+from crossvideo_kedro.configs.pretrain import CheckpointConfig, DenseConfig, LossConfig, PretrainConfig
 
 __all__ = [
-    "PRESETS", "AugmentConfig", "CheckpointConfig", "Config", "DecoderConfig", "FinetuneConfig", "GeneratorConfig",
-    "GeometricConfig", "HeadConfig", "ImageAugConfig", "ImageEncoderConfig", "IngestConfig", "ModelConfig", "PointEncoderConfig",
-    "PredictConfig", "PretrainConfig", "Run", "StudyConfig", "TemporalConfig", "Variant", "WindowAugmentConfig",
-    "parse",
+    "PRESETS", "AugmentConfig", "CheckpointConfig", "Config", "DecoderConfig", "DenseConfig", "FinetuneConfig",
+    "GeneratorConfig", "GeometricConfig", "HeadConfig", "ImageAugConfig", "ImageEncoderConfig", "IngestConfig",
+    "LossConfig", "ModelConfig", "PointEncoderConfig", "PredictConfig", "PretrainConfig", "Run", "StudyConfig",
+    "TemporalConfig", "Variant", "WindowAugmentConfig", "parse",
 ]

@@ -9,11 +9,9 @@ from pydantic import Field, field_validator, model_validator
 
 from crossvideo_kedro.configs.base import Bool, Config, Int, Num, Str, expected, parse
 from crossvideo_kedro.configs.finetune import PROTOCOLS, TASKS
-from crossvideo_kedro.configs.pretrain import Seed, distinct_seeds
+from crossvideo_kedro.configs.pretrain import LOSS_TERMS, Seed, distinct_seeds
 
 INITS = ("scratch", "pretrained", "pretrain")
-LOSS_TERMS = ("intra_video", "intra_frame", "cross_video", "cross_frame", "image_intra_video", "image_intra_frame",
-              "cross_dense")
 Fraction = Annotated[Num, Field(gt=0, le=1)]
 
 
