@@ -101,8 +101,10 @@ def test_study_grid_and_validation():
     with pytest.raises(ValueError, match=r"evaluate.runs\[0\] needs task, protocol, label_fractions"):
         parse(StudyConfig, {"runs": [{"task": "action_segmentation", "protocol": "full",
                                          "label_fractions": [1], "seed": [1]}]}, "evaluate")
-    with pytest.raises(ValueError, match=r"evaluate.runs\[0\].protocol must be one of"):
+    with pytest.raises(ValueError, match=r"evaluate.runs\[0\].protocol must be one of \['full', 'linear'\], got 'zero'"):
         parse(StudyConfig, {"runs": [{"task": "action_segmentation", "protocol": "zero", "label_fractions": [1]}]}, "evaluate")
+    with pytest.raises(ValueError, match=r"evaluate.runs\[0\].task must be one of \['action_segmentation', "):
+        parse(StudyConfig, {"runs": [{"task": "dancing", "protocol": "full", "label_fractions": [1]}]}, "evaluate")
     with pytest.raises(ValueError, match=r"evaluate.runs\[0\].label_fractions must be fractions in \(0, 1\]"):
         parse(StudyConfig, {"runs": [{"task": "action_segmentation", "protocol": "full", "label_fractions": [2]}]}, "evaluate")
 

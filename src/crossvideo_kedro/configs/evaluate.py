@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 
 from crossvideo_kedro.configs.base import Bool, Config, Int, Num, Str, expected, parse
-from crossvideo_kedro.configs.finetune import PROTOCOLS, TASKS
+from crossvideo_kedro.configs.finetune import TASKS, Protocol, Task
 from crossvideo_kedro.configs.pretrain import LOSS_TERMS, Seed, distinct_seeds
 
 INITS = ("scratch", "pretrained", "pretrain")
@@ -73,8 +73,8 @@ class Variant(Config):
 class Run(Config):
     """One entry of ``evaluate.runs``: a task, a protocol, its label fractions and optionally its own seeds."""
 
-    task: Str = expected(f"one of {TASKS}")
-    protocol: Str = expected(f"one of {PROTOCOLS}")
+    task: Task
+    protocol: Protocol
     label_fractions: tuple[Fraction, ...] = expected("fractions in (0, 1]", min_length=1)
     seeds: tuple[Seed, ...] | None = expected("a non-empty list of distinct integers (fine-tuning seeds of these "
                                               "runs)", default=None)
@@ -85,20 +85,6 @@ class Run(Config):
         if isinstance(data, dict) and not {"task", "protocol", "label_fractions"} <= set(data) <= set(cls.model_fields):
             raise ValueError(f" needs task, protocol, label_fractions (and optionally seeds); got {sorted(data)}")
         return data
-
-    @field_validator("task")
-    @classmethod
-    def _task(cls, value: str) -> str:
-        if value not in TASKS:
-            raise ValueError(f" must be one of {TASKS}, got {value!r}")
-        return value
-
-    @field_validator("protocol")
-    @classmethod
-    def _protocol(cls, value: str) -> str:
-        if value not in PROTOCOLS:
-            raise ValueError(f" must be one of {PROTOCOLS}, got {value!r}")
-        return value
 
     @field_validator("seeds")
     @classmethod

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
 from crossvideo_kedro.configs.base import Bool, Config, Int, Num, Str, UnknownKeys, expected
 from crossvideo_kedro.configs.model import ModelConfig
 
-AMP_CHOICES = ("auto", "bf16", "off")
+Amp = Literal["auto", "bf16", "off"]
+AMP_CHOICES: tuple[str, ...] = get_args(Amp)
 Seed = Annotated[Int, Field(ge=0)]
 
 
@@ -108,7 +109,7 @@ class PretrainConfig(Config):
     min_lr_ratio: Num = Field(0.01, ge=0, le=1)
     grad_clip: Num = Field(1.0, ge=0)  # max global grad norm; 0 disables
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: Bool | Literal["auto", "bf16", "off"] = expected(f"one of {AMP_CHOICES} or true/false", default="auto")
+    amp: Bool | Amp = expected(f"one of {AMP_CHOICES} or true/false", default="auto")
     prefetch: Bool | Literal["auto"] = expected("true, false or auto", default="auto")  # views drawn in a thread
     num_threads: Int | None = Field(None, ge=1)  # torch CPU threads (None: torch's default)
     loss: LossConfig = LossConfig()  # {weights, temperatures, cross_negatives, dense}
