@@ -1,7 +1,7 @@
 """Every parameter block as one kind of typed model (pydantic, frozen, unknown keys refused), and :func:`parse`.
 
-One module per block: ``generate``, ``ingest``, ``augment``, ``pretrain`` (with ``checkpoint`` and ``model``: the
-presets), ``finetune`` (with ``temporal`` and ``augment``), ``evaluate`` (the study and its variants) and ``predict``.
+One module per block: ``generate``, ``ingest``, ``augment``, ``pretrain`` (with ``loss``, ``checkpoint`` and
+``model``: the presets), ``finetune`` (with ``temporal`` and ``augment``), ``evaluate`` (the study and its variants) and ``predict``.
 This package imports nothing else of the project: every layer may read it.
 """
 

@@ -22,11 +22,13 @@ def distinct_seeds(value: tuple[int, ...]) -> tuple[int, ...]:
     return value
 
 
-LOSS_TERMS = ("intra_video", "intra_frame", "cross_video", "cross_frame", "image_intra_video", "image_intra_frame",
-              "cross_dense")  # the terms of the CrossVideo objective (losses.CrossVideoLoss)
+Term = Literal["intra_video", "intra_frame", "cross_video", "cross_frame", "image_intra_video", "image_intra_frame",
+               "cross_dense"]  # the terms of the CrossVideo objective (losses.CrossVideoLoss)
+LOSS_TERMS: tuple[str, ...] = get_args(Term)
 DEFAULT_WEIGHTS = {"intra_video": 1.0, "intra_frame": 1.0, "cross_video": 1.0, "cross_frame": 1.0}
 DEFAULT_TEMPERATURE = 0.1
-DENSE_NEGATIVES = ("same_location", "batch")
+DenseNegatives = Literal["same_location", "batch"]
+DENSE_NEGATIVES: tuple[str, ...] = get_args(DenseNegatives)
 Weight = Annotated[Num, Field(ge=0)]
 Temperature = Annotated[Num, Field(gt=0)]
 
@@ -43,7 +45,7 @@ def known_terms(value: Any) -> Any:
 class DenseConfig(Config):
     """``pretrain.loss.dense``: the ``cross_dense`` term (losses.DensePixelLoss, the model's dense heads)."""
 
-    negatives: Literal["same_location", "batch"] = "same_location"  # other clips at the token's pixel | the batch
+    negatives: DenseNegatives = "same_location"  # other clips at the token's pixel | other locations of the batch
     mask_radius: Num = Field(1.0, ge=0)  # feature-map cells: same-frame neighbours that are no negatives (batch)
     locations: Int = Field(16, ge=1)  # anchor tokens per frame
     dim: Int = Field(32, ge=1)  # width of the dense projections
@@ -56,12 +58,12 @@ class LossConfig(Config):
     four main terms at 1). ``temperatures``: term -> τ > 0, or one number for every term; unlisted terms use 0.1.
     """
 
-    weights: dict[Str, Weight] = DEFAULT_WEIGHTS  # a zero weight removes the term and its compute
-    temperatures: dict[Str, Temperature] = {}
+    weights: dict[Term, Weight] = DEFAULT_WEIGHTS  # a zero weight removes the term and its compute
+    temperatures: dict[Term, Temperature] = {}
     cross_negatives: Literal["both", "other"] = "both"  # cross_video negatives: both (CrossPoint) | other (CLIP)
     dense: DenseConfig = DenseConfig()
 
-    _weights = field_validator("weights", mode="before")(known_terms)
+    _weights = field_validator("weights", mode="before")(known_terms)  # before the key type: one line per name
 
     @field_validator("temperatures", mode="before")
     @classmethod
