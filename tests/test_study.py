@@ -69,8 +69,11 @@ def test_variant_weights_replace_the_base_weights():
 @pytest.mark.parametrize(
     ("name", "spec", "message"),
     [
-        ("v", {"init": "imagenet"}, r"evaluate.variants.v.init must be one of"),
-        ("v", {"init": "pretrain", "weights": {"intra": 1.0}}, r"unknown term\(s\) \['intra'\]"),
+        ("v", {"init": "imagenet"}, r"evaluate.variants.v.init must be one of \['scratch', 'pretrained', 'pretrain'\], "
+                                    r"got 'imagenet'"),
+        ("v", {"init": "pretrain", "weights": {"intra": 1.0}},
+         r"unknown parameter\(s\) \['evaluate.variants.v.weights.intra'\] .*expected \['intra_video', "),
+        ("v", {"init": "pretrain", "weights": {"intra_video": -1}}, "evaluate.variants.v.weights.intra_video must be >= 0"),
         ("v", {"init": "pretrain", "weights": {"intra_video": 0.0}}, "needs at least one positive loss weight"),
         ("v", {"fuse": True}, r"unknown parameter\(s\) \['evaluate.variants.v.fuse'\]"),
         ("my-variant", {}, "must be a Python identifier"),

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from crossvideo_kedro.configs.base import Bool, Config, Int, Num, Str, expected, parse
 from crossvideo_kedro.configs.finetune import TASKS, Protocol, Task
-from crossvideo_kedro.configs.pretrain import LOSS_TERMS, Seed, distinct_seeds
+from crossvideo_kedro.configs.pretrain import Seed, Term, Weight, distinct_seeds, known_terms
 
-INITS = ("scratch", "pretrained", "pretrain")
+Init = Literal["scratch", "pretrained", "pretrain"]
 Fraction = Annotated[Num, Field(gt=0, le=1)]
 
 
@@ -41,24 +41,11 @@ class Variant(Config):
     """
 
     name: Str  # the key under ``evaluate.variants`` (a Kedro namespace)
-    init: Str = expected(f"one of {INITS}", default="scratch")
-    weights: dict[Str, Num] = {}
+    init: Init = "scratch"
+    weights: dict[Term, Weight] = {}  # init pretrain: pretrain.loss.weights of its own pretraining
     fusion: Bool = False
 
-    @field_validator("init")
-    @classmethod
-    def _init(cls, value: str) -> str:
-        if value not in INITS:
-            raise ValueError(f" must be one of {INITS}, got {value!r}")
-        return value
-
-    @field_validator("weights")
-    @classmethod
-    def _terms(cls, value: dict[str, float]) -> dict[str, float]:
-        bad = sorted(set(value) - set(LOSS_TERMS))
-        if bad:
-            raise ValueError(f" has unknown term(s) {bad}; terms are {LOSS_TERMS}")
-        return value
+    _terms = field_validator("weights", mode="before")(known_terms)
 
     @model_validator(mode="after")
     def _trains_something(self) -> Variant:
