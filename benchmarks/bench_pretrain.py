@@ -31,7 +31,7 @@ from torch.profiler import record_function
 
 from _profiling import add_common_arguments, bench_device, report_variants
 from crossvideo_kedro.losses import CrossVideoLoss
-from crossvideo_kedro.configs import ModelConfig, parse
+from crossvideo_kedro.configs import LossConfig, ModelConfig, parse
 from crossvideo_kedro.training.model import CrossVideoModel
 from crossvideo_kedro.training.precision import maybe_compile, resolve_amp, set_threads
 from crossvideo_kedro.training.pretrain import _to_device, train_step, uses_images, uses_pixels
@@ -66,13 +66,13 @@ def synthetic_batch(batch: int, seed: int = 0) -> dict[str, np.ndarray]:
 def make_step(params: dict, amp: str, compile_model: bool, device: torch.device):
     """``training/pretrain.py``'s own :func:`~crossvideo_kedro.training.pretrain.train_step` (model, loss, AdamW,
     schedule, clipping; its profiler ranges) on the synthetic batches, after the loop's own ``_to_device``."""
-    loss_fn = CrossVideoLoss(**params.get("loss", {}))
+    loss_fn = CrossVideoLoss(parse(LossConfig, params.get("loss"), "pretrain.loss"))
     need_images = uses_images(loss_fn)
     batch = params["batch_size"]
     torch.manual_seed(0)
     model = CrossVideoModel(parse(ModelConfig, params["model"], "pretrain.model"), use_images=need_images,
-                            terms=loss_fn.weights, dense_locations=int(loss_fn.dense["locations"]),
-                            dense_dim=int(loss_fn.dense["dim"])).to(device)
+                            terms=loss_fn.weights, dense_locations=loss_fn.dense.locations,
+                            dense_dim=loss_fn.dense.dim).to(device)
     train_model = maybe_compile(model, compile_model)
     optimizer = build_optimizer(model.parameters(), params["optimizer"], params["lr"], params["weight_decay"])
     scheduler = build_scheduler(optimizer, 10**6, params["warmup_steps"], params["min_lr_ratio"])

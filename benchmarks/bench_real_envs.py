@@ -36,7 +36,7 @@ from kedro.io import AbstractDataset
 
 from crossvideo_kedro.framework.build_parameters import CONFIG_LOADER_ARGS
 from crossvideo_kedro.losses import CrossVideoLoss
-from crossvideo_kedro.configs import FinetuneConfig, ModelConfig, parse
+from crossvideo_kedro.configs import FinetuneConfig, LossConfig, ModelConfig, parse
 from crossvideo_kedro.pipelines.ingest.nodes import ingest_sequences
 from crossvideo_kedro.training.finetune import RunSpec, build_task_model, make_task_windows
 from crossvideo_kedro.training.finetune_train import FinetuneTrainer
@@ -61,7 +61,7 @@ def best_seconds(step, rounds: int) -> float:
 def pretrain_step(params: dict, n: int, frames: int):
     """The pretraining step at the environment's sizes on a synthetic view-major batch (no images)."""
     batch = params["batch_size"]
-    loss_fn = CrossVideoLoss(**params["loss"])
+    loss_fn = CrossVideoLoss(parse(LossConfig, params["loss"], "pretrain.loss"))
     model = CrossVideoModel(parse(ModelConfig, params["model"], "pretrain.model"), use_images=False, terms=loss_fn.weights)
     optimizer = build_optimizer(model.parameters(), params["optimizer"], params["lr"], params["weight_decay"])
     scheduler = build_scheduler(optimizer, 10**6, params["warmup_steps"], params["min_lr_ratio"])

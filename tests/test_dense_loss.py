@@ -415,12 +415,16 @@ def test_position_alone_does_not_lower_the_wired_dense_term():
     assert batch_fitted < batch_shuffled - 0.3, (batch_fitted, batch_shuffled)
 
 
-@pytest.mark.parametrize("dense, match", [
-    ({"negatives": "nearby"}, "negatives"), ({"mask_radius": -1}, "mask_radius"), ({"locations": 0}, "locations"),
-    ({"dim": 2.5}, "dim"), ({"radius": 1}, "unknown key"),
+@pytest.mark.parametrize("dense, message", [
+    ({"negatives": "nearby"},
+     r"pretrain.loss.dense.negatives must be one of \['same_location', 'batch'\], got 'nearby'"),
+    ({"mask_radius": -1}, "pretrain.loss.dense.mask_radius must be >= 0, got -1"),
+    ({"locations": 0}, "pretrain.loss.dense.locations must be an integer >= 1, got 0"),
+    ({"dim": 2.5}, "pretrain.loss.dense.dim must be an integer, got 2.5"),
+    ({"radius": 1}, r"unknown parameter\(s\) \['pretrain.loss.dense.radius'\] \('radius': did you mean 'mask_radius'"),
 ])
-def test_bad_dense_settings_are_refused_by_the_objective(dense, match):
-    from crossvideo_kedro.losses import CrossVideoLoss
+def test_bad_dense_settings_are_refused_by_the_loss_block(dense, message):
+    from crossvideo_kedro.configs import PretrainConfig, parse
 
-    with pytest.raises(ValueError, match=match):
-        CrossVideoLoss({"cross_dense": 1.0}, dense=dense)
+    with pytest.raises(ValueError, match=message):
+        parse(PretrainConfig, {"loss": {"weights": {"cross_dense": 1.0}, "dense": dense}}, "pretrain")

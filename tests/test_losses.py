@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from tests.test_dense_loss import same_location_loop
+from crossvideo_kedro.configs import LossConfig, PretrainConfig, parse
 from crossvideo_kedro.losses import (
     TERMS,
     CrossModalNTXentLoss,
@@ -245,6 +246,12 @@ def test_frame_loss_bad_shapes():
 # ---------------------------------------------------------------- CrossVideoLoss
 
 
+def crossvideo(weights=None, temperatures=None, **params) -> CrossVideoLoss:
+    """The objective of a ``pretrain.loss`` block (``weights``/``temperatures`` left out when None)."""
+    given = {k: v for k, v in (("weights", weights), ("temperatures", temperatures)) if v is not None}
+    return CrossVideoLoss(parse(LossConfig, {**given, **params}, "pretrain.loss"))
+
+
 def embeddings(B=4, T=5, D=8, seed=0, image_views=2):
     """A model-output dict: two point views, image views aligned with them frame by frame."""
     g = torch.Generator().manual_seed(seed)
@@ -267,7 +274,7 @@ def test_crossvideo_loss_terms_match_components():
              "image_intra_video": 0.5, "image_intra_frame": 0.6, "cross_dense": 0.7}
     weights = {"intra_video": 1.0, "intra_frame": 0.5, "cross_video": 2.0, "cross_frame": 0.25,
                "image_intra_video": 0.1, "image_intra_frame": 0.3, "cross_dense": 0.2}
-    total, terms = CrossVideoLoss(weights, temps)(out)
+    total, terms = crossvideo(weights, temps)(out)
     pv, pf, pt = out["point_video"], out["point_frame"], out["point_times"]
     iv, if_, it = out["image_video"], out["image_frame"], out["image_times"]
     mean = lambda x: F.normalize(x.mean(0), dim=-1)  # noqa: E731  (CrossPoint: mean of the views)
@@ -290,7 +297,7 @@ def test_crossvideo_loss_terms_match_components():
 
 def test_crossvideo_loss_single_image_view_matches_by_timestamp():
     out = embeddings(image_views=1)
-    _, terms = CrossVideoLoss({"cross_video": 1.0, "cross_frame": 1.0}, 0.2)(out)
+    _, terms = crossvideo({"cross_video": 1.0, "cross_frame": 1.0}, 0.2)(out)
     pf, pt = out["point_frame"], out["point_times"]
     expected = 0.5 * sum(frame_loop(pf[v], out["image_frame"], pt[v], out["image_times"], 0.2) for v in (0, 1))
     assert float(terms["cross_frame"]) == pytest.approx(expected, rel=1e-5)
@@ -303,7 +310,7 @@ def test_crossvideo_loss_passes_masks():
     valid = torch.ones(2, 4, 5, dtype=torch.bool)
     valid[0, 1, 3:] = False
     out["point_valid"] = valid
-    _, terms = CrossVideoLoss({"intra_frame": 1.0})(out)
+    _, terms = crossvideo({"intra_frame": 1.0})(out)
     pf, pt = out["point_frame"], out["point_times"]
     assert float(terms["intra_frame"]) == pytest.approx(
         frame_loop(pf[0], pf[1], pt[0], pt[1], 0.1, valid[0], valid[1]), rel=1e-5)
@@ -312,12 +319,12 @@ def test_crossvideo_loss_passes_masks():
 def test_zero_weight_removes_term_and_its_inputs():
     out = embeddings()
     intra_only = {k: out[k] for k in ("point_video", "point_frame", "point_times")}  # no image keys at all
-    loss = CrossVideoLoss({"intra_video": 1.0, "intra_frame": 1.0, "cross_video": 0.0, "cross_frame": 0})
+    loss = crossvideo({"intra_video": 1.0, "intra_frame": 1.0, "cross_video": 0.0, "cross_frame": 0})
     total, terms = loss(intra_only)
     assert set(terms) == {"intra_video", "intra_frame"}
     assert loss.required_inputs == ("point_frame", "point_times", "point_video")
     assert float(total) == pytest.approx(float(terms["intra_video"] + terms["intra_frame"]))
-    video_only = CrossVideoLoss({"intra_video": 1.0, "cross_video": 2.0})
+    video_only = crossvideo({"intra_video": 1.0, "cross_video": 2.0})
     total, terms = video_only({"point_video": out["point_video"], "image_video": out["image_video"]})
     assert set(terms) == {"intra_video", "cross_video"}
     assert float(total) == pytest.approx(float(terms["intra_video"] + 2 * terms["cross_video"]))
@@ -325,6 +332,7 @@ def test_zero_weight_removes_term_and_its_inputs():
 
 def test_default_weights_and_missing_inputs():
     loss = CrossVideoLoss()
+    assert crossvideo().active == loss.active  # the block's defaults
     assert loss.active == ("intra_video", "intra_frame", "cross_video", "cross_frame")
     out = embeddings()
     del out["image_frame"]
@@ -334,32 +342,59 @@ def test_default_weights_and_missing_inputs():
 
 def test_crossvideo_loss_gradients_reach_every_input():
     out = {k: (v.clone().requires_grad_(True) if v.is_floating_point() else v) for k, v in embeddings().items()}
-    total, _ = CrossVideoLoss({name: 1.0 for name in TERMS})(out)
+    total, _ = crossvideo({name: 1.0 for name in TERMS})(out)
     total.backward()
     for key in ("point_video", "point_frame", "image_video", "image_frame", "point_dense", "image_dense"):
         assert out[key].grad is not None and out[key].grad.abs().sum() > 0, key
 
 
+TERM_NAMES = str(list(TERMS)).replace("[", r"\[").replace("]", r"\]")
+
+
 @pytest.mark.parametrize(
-    "kwargs,match",
+    "params,message",
     [
-        ({"weights": {"intra_vid": 1.0}}, r"unknown loss term.*intra_vid.*valid names.*intra_video"),
-        ({"weights": {"intra_video": 1.0}, "temperatures": {"crossvideo": 0.1}}, "unknown loss term.*crossvideo"),
-        ({"weights": {"intra_video": -1.0}}, "weights.intra_video must be .*>= 0"),
-        ({"weights": {"intra_video": 1.0}, "temperatures": {"cross_video": 0.0}}, "temperatures.cross_video"),
-        ({"weights": {"intra_video": 1.0}, "temperatures": -1.0}, "temperatures.intra_video"),
-        ({"weights": {"intra_video": 0.0, "cross_video": 0}}, "all loss weights are 0"),
-        ({"weights": {}}, "all loss weights are 0"),
+        ({"weights": {"intra_vid": 1.0}},
+         r"unknown parameter\(s\) \['pretrain.loss.weights.intra_vid'\] \('intra_vid': did you mean 'intra_video'\?\); "
+         rf"expected {TERM_NAMES}"),
+        ({"weights": {"intra_video": 1.0}, "temperatures": {"crossvideo": 0.1}},
+         r"unknown parameter\(s\) \['pretrain.loss.temperatures.crossvideo'\]"),
+        ({"weights": {"intra_video": -1.0}}, r"pretrain.loss.weights.intra_video must be >= 0, got -1.0"),
+        ({"weights": {"intra_video": float("inf")}},
+         "pretrain.loss.weights.intra_video must be a finite number, got inf"),
+        ({"weights": {"intra_video": "1"}}, "pretrain.loss.weights.intra_video must be a finite number, got '1'"),
+        ({"weights": {"intra_video": 1.0}, "temperatures": {"cross_video": 0.0}},
+         "pretrain.loss.temperatures.cross_video must be > 0, got 0.0"),
+        ({"weights": {"intra_video": 1.0}, "temperatures": -1.0},
+         r"pretrain.loss.temperatures must be a finite number > 0 \(one for every term\) or a mapping"),
+        ({"weights": {"intra_video": 0.0, "cross_video": 0}},
+         rf"pretrain.loss.weights are all 0: give at least one of {TERM_NAMES} a weight > 0"),
+        ({"weights": {}}, "pretrain.loss.weights are all 0"),
+        ({"cross_negatives": "clip"}, r"pretrain.loss.cross_negatives must be one of \['both', 'other'\], got 'clip'"),
     ],
 )
-def test_crossvideo_loss_validation(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        CrossVideoLoss(**kwargs)
+def test_a_bad_loss_block_is_one_line_naming_the_key(params, message):
+    with pytest.raises(ValueError, match=message) as error:
+        parse(LossConfig, params, "pretrain.loss")
+    assert "\n" not in str(error.value)
+    with pytest.raises(ValueError, match=message):
+        parse(PretrainConfig, {"loss": params}, "pretrain")  # the same line inside the pretrain block
+
+
+def test_a_loss_block_keeps_what_it_was_given_and_the_objective_fills_in_the_rest():
+    config = parse(LossConfig, {"weights": {"cross_video": 2, "intra_frame": 0.5}, "temperatures": 0.2},
+                   "pretrain.loss")
+    assert config.temperatures == dict.fromkeys(TERMS, 0.2)  # one number: every term
+    loss = CrossVideoLoss(config)
+    assert loss.weights == {**dict.fromkeys(TERMS, 0.0), "cross_video": 2.0, "intra_frame": 0.5}
+    assert loss.active == ("intra_frame", "cross_video")
+    assert crossvideo({"intra_video": 1.0}, {"intra_video": 0.3}).temperatures == {**dict.fromkeys(TERMS, 0.1),
+                                                                                   "intra_video": 0.3}
 
 
 def test_image_intra_needs_two_image_views():
     with pytest.raises(ValueError, match="two views"):
-        CrossVideoLoss({"image_intra_video": 1.0})(embeddings(image_views=1))
+        crossvideo({"image_intra_video": 1.0})(embeddings(image_views=1))
 
 
 # ------------------------------------------------------------------ groups: clips of one sequence are never negatives
@@ -418,7 +453,7 @@ def test_frame_infonce_groups_make_the_same_moment_a_positive_across_clips():
 
 def test_crossvideo_loss_reports_the_positives_it_used():
     out = embeddings()
-    loss = CrossVideoLoss({"intra_frame": 1.0, "cross_frame": 1.0})
+    loss = crossvideo({"intra_frame": 1.0, "cross_frame": 1.0})
     loss(out)
     assert set(loss.positives) == {"intra_frame", "cross_frame"}
     assert loss.positives["intra_frame"] > 0 and loss.positives["cross_frame"] > 0
@@ -426,8 +461,8 @@ def test_crossvideo_loss_reports_the_positives_it_used():
 
 def test_cross_negatives_other_uses_the_clip_style_loss_with_groups():
     out = embeddings()
-    both = CrossVideoLoss({"cross_video": 1.0}, 0.2)
-    other = CrossVideoLoss({"cross_video": 1.0}, 0.2, cross_negatives="other")
+    both = crossvideo({"cross_video": 1.0}, 0.2)
+    other = crossvideo({"cross_video": 1.0}, 0.2, cross_negatives="other")
     point = F.normalize(F.normalize(out["point_video"], dim=-1).mean(0), dim=-1)
     image = F.normalize(F.normalize(out["image_video"], dim=-1).mean(0), dim=-1)
     assert float(other(out)[1]["cross_video"]) == pytest.approx(clip_loop(point, image, 0.2), rel=1e-5)
@@ -439,5 +474,3 @@ def test_cross_negatives_other_uses_the_clip_style_loss_with_groups():
     groups = torch.tensor([0, 0, 1, 2])
     masked = CrossModalNTXentLoss(0.2)(point, image, groups)
     assert float(masked) < float(CrossModalNTXentLoss(0.2)(point, image))
-    with pytest.raises(ValueError, match="cross_negatives must be 'both'"):
-        CrossVideoLoss(cross_negatives="clip")

@@ -293,6 +293,8 @@ def test_staging_litter_older_than_the_run_is_cleaned(tmp_path):
     ("pretrain", {"checkpoint": {"keep": -5}}, "pretrain.checkpoint.keep must be an integer >= 1, got -5"),
     ("pretrain", {"min_lr_ratio": 7}, "pretrain.min_lr_ratio must be >= 0 and <= 1, got 7"),
     ("pretrain", {"model": {"point": {"dim": "x"}}}, "point.dim"),
+    ("pretrain", {"loss": {"weights": {"cross_video": -1}}}, "pretrain.loss.weights.cross_video must be >= 0, got -1"),
+    ("pretrain", {"loss": {"dense": {"negatives": "near"}}}, "pretrain.loss.dense.negatives must be one of ["),
     ("ingest", {"seed": "abc"}, "ingest.seed must be an integer, got 'abc'"),
     ("ingest", {"image_size": [64, 6.5]}, "ingest.image_size[1] must be an integer, got 6.5"),
     ("ingest", {"num_pionts": 64}, "unknown parameter(s) ['ingest.num_pionts']"),

@@ -69,8 +69,11 @@ def test_variant_weights_replace_the_base_weights():
 @pytest.mark.parametrize(
     ("name", "spec", "message"),
     [
-        ("v", {"init": "imagenet"}, r"evaluate.variants.v.init must be one of"),
-        ("v", {"init": "pretrain", "weights": {"intra": 1.0}}, r"unknown term\(s\) \['intra'\]"),
+        ("v", {"init": "imagenet"}, r"evaluate.variants.v.init must be one of \['scratch', 'pretrained', 'pretrain'\], "
+                                    r"got 'imagenet'"),
+        ("v", {"init": "pretrain", "weights": {"intra": 1.0}},
+         r"unknown parameter\(s\) \['evaluate.variants.v.weights.intra'\] .*expected \['intra_video', "),
+        ("v", {"init": "pretrain", "weights": {"intra_video": -1}}, "evaluate.variants.v.weights.intra_video must be >= 0"),
         ("v", {"init": "pretrain", "weights": {"intra_video": 0.0}}, "needs at least one positive loss weight"),
         ("v", {"fuse": True}, r"unknown parameter\(s\) \['evaluate.variants.v.fuse'\]"),
         ("my-variant", {}, "must be a Python identifier"),
@@ -101,8 +104,10 @@ def test_study_grid_and_validation():
     with pytest.raises(ValueError, match=r"evaluate.runs\[0\] needs task, protocol, label_fractions"):
         parse(StudyConfig, {"runs": [{"task": "action_segmentation", "protocol": "full",
                                          "label_fractions": [1], "seed": [1]}]}, "evaluate")
-    with pytest.raises(ValueError, match=r"evaluate.runs\[0\].protocol must be one of"):
+    with pytest.raises(ValueError, match=r"evaluate.runs\[0\].protocol must be one of \['full', 'linear'\], got 'zero'"):
         parse(StudyConfig, {"runs": [{"task": "action_segmentation", "protocol": "zero", "label_fractions": [1]}]}, "evaluate")
+    with pytest.raises(ValueError, match=r"evaluate.runs\[0\].task must be one of \['action_segmentation', "):
+        parse(StudyConfig, {"runs": [{"task": "dancing", "protocol": "full", "label_fractions": [1]}]}, "evaluate")
     with pytest.raises(ValueError, match=r"evaluate.runs\[0\].label_fractions must be fractions in \(0, 1\]"):
         parse(StudyConfig, {"runs": [{"task": "action_segmentation", "protocol": "full", "label_fractions": [2]}]}, "evaluate")
 

@@ -36,12 +36,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from crossvideo_kedro.configs.pretrain import DEFAULT_TEMPERATURE, DENSE_NEGATIVES, LOSS_TERMS, LossConfig
+
 logger = logging.getLogger(__name__)
 
-TERMS = ("intra_video", "intra_frame", "cross_video", "cross_frame", "image_intra_video", "image_intra_frame",
-         "cross_dense")
-DEFAULT_WEIGHTS = {"intra_video": 1.0, "intra_frame": 1.0, "cross_video": 1.0, "cross_frame": 1.0}
-DEFAULT_TEMPERATURE = 0.1
+TERMS = LOSS_TERMS
 
 # The keys of the model output dict each term reads (optional validity masks aside).
 TERM_INPUTS = {
@@ -53,7 +52,6 @@ TERM_INPUTS = {
     "image_intra_frame": ("image_frame", "image_times"),
     "cross_dense": ("point_dense", "image_dense", "dense_uv", "dense_valid"),
 }
-DENSE_DEFAULTS = {"negatives": "same_location", "mask_radius": 1.0, "locations": 16, "dim": 32}
 
 
 def _check_temperature(temperature: float, name: str = "temperature") -> float:
@@ -260,16 +258,15 @@ class CrossVideoLoss(nn.Module):
     ``terms``, and the inputs only it reads need not be in ``out`` (e.g. intra terms alone need no image keys).
 
     Args:
-        weights: term name → weight ≥ 0. The listed terms are the objective; unlisted terms have weight 0.
-            None gives the four main terms (intra/cross × video/frame) at weight 1.
-        temperatures: term name → τ > 0, or one float for all terms; unlisted terms use 0.1.
-        cross_negatives: ``cross_video``'s negatives: ``"both"`` — CrossPoint's NT-Xent over the 2B samples (other
-            clips of both modalities); ``"other"`` — CLIP-style, only the other modality's clips (a gap between the
-            modalities' embeddings then cannot keep the loss above chance).
-        dense: ``cross_dense``'s settings (:data:`DENSE_DEFAULTS` for missing keys): ``negatives``
-            (:class:`DensePixelLoss`), ``mask_radius`` (cells; ``batch`` negatives and the pixel retrieval) and
-            ``locations`` (anchor tokens per frame the model contrasts) and ``dim`` (width of the dense projections),
-            both read by the model.
+        config: the validated ``pretrain.loss`` block (:class:`crossvideo_kedro.configs.pretrain.LossConfig`; None:
+            its defaults). ``weights``: term name → weight ≥ 0, the listed terms are the objective, unlisted terms
+            have weight 0. ``temperatures``: term name → τ > 0; unlisted terms use 0.1. ``cross_negatives``:
+            ``cross_video``'s negatives: ``"both"`` — CrossPoint's NT-Xent over the 2B samples (other clips of both
+            modalities); ``"other"`` — CLIP-style, only the other modality's clips (a gap between the modalities'
+            embeddings then cannot keep the loss above chance). ``dense``: ``cross_dense``'s settings:
+            ``negatives`` (:class:`DensePixelLoss`), ``mask_radius`` (cells; ``batch`` negatives and the pixel
+            retrieval), ``locations`` (anchor tokens per frame the model contrasts) and ``dim`` (width of the dense
+            projections), both read by the model.
 
     Input dict ``out`` (only the keys of active terms are read; all embeddings are normalised here along D):
         point_video: (2, B, D) — the two point views.
@@ -293,48 +290,26 @@ class CrossVideoLoss(nn.Module):
         anchor frames that had a positive (a term with none contributes 0 and says so in the log).
     """
 
-    def __init__(
-        self,
-        weights: Mapping[str, float] | None = None,
-        temperatures: Mapping[str, float] | float | None = None,
-        cross_negatives: str = "both",
-        dense: Mapping[str, object] | None = None,
-    ) -> None:
+    def __init__(self, config: LossConfig | None = None) -> None:
         super().__init__()
-        if cross_negatives not in ("both", "other"):
-            raise ValueError(f"cross_negatives must be 'both' (CrossPoint NT-Xent) or 'other' (CLIP-style), got "
-                             f"{cross_negatives!r}")
-        weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
-        if isinstance(temperatures, (int, float)) and not isinstance(temperatures, bool):
-            temperatures = dict.fromkeys(TERMS, temperatures)
-        temperatures = dict(temperatures or {})
-        for what, given in (("weights", weights), ("temperatures", temperatures)):
-            unknown = sorted(set(given) - set(TERMS))
-            if unknown:
-                raise ValueError(f"unknown loss term(s) {unknown} in {what}; valid names: {list(TERMS)}")
-        for name, w in weights.items():
-            if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
-                raise ValueError(f"weights.{name} must be a finite number >= 0 (0 removes the term), got {w!r}")
-        if not any(w > 0 for w in weights.values()):
-            raise ValueError(f"all loss weights are 0: give at least one of {list(TERMS)} a weight > 0")
-        self.weights = {name: float(weights.get(name, 0.0)) for name in TERMS}
-        self.temperatures = {
-            name: _check_temperature(temperatures.get(name, DEFAULT_TEMPERATURE), f"temperatures.{name}")
-            for name in TERMS
-        }
+        config = LossConfig() if config is None else config
+        self.config = config
+        self.weights = {name: config.weight(name) for name in TERMS}
+        self.temperatures = {name: config.temperature(name) for name in TERMS}
         self.active = tuple(name for name in TERMS if self.weights[name] > 0)
         self.positives: dict[str, int] = {}
-        self.cross_negatives = cross_negatives
-        self.dense = _check_dense(dense)
+        self.cross_negatives = config.cross_negatives
+        self.dense = config.dense
+        self.losses = nn.ModuleDict({name: self._make(name) for name in self.active})
 
-        def make(name: str) -> nn.Module:
-            if name == "cross_dense":
-                return DensePixelLoss(self.temperatures[name], self.dense["negatives"], self.dense["mask_radius"])
-            if name == "cross_video" and cross_negatives == "other":
-                return CrossModalNTXentLoss(self.temperatures[name])
-            return (NTXentLoss if name.endswith("video") else FrameInfoNCELoss)(self.temperatures[name])
-
-        self.losses = nn.ModuleDict({name: make(name) for name in self.active})
+    def _make(self, name: str) -> nn.Module:
+        """The objective of term ``name`` at its temperature."""
+        tau = self.temperatures[name]
+        if name == "cross_dense":
+            return DensePixelLoss(tau, self.dense.negatives, self.dense.mask_radius)
+        if name == "cross_video" and self.cross_negatives == "other":
+            return CrossModalNTXentLoss(tau)
+        return (NTXentLoss if name.endswith("video") else FrameInfoNCELoss)(tau)
 
     @property
     def required_inputs(self) -> tuple[str, ...]:
@@ -421,24 +396,6 @@ class CrossVideoLoss(nn.Module):
         points, image = out["point_dense"], out["image_dense"]
         self._two(points, "point_dense")
         return loss(points, image, out["dense_uv"], out["dense_valid"], groups)
-
-
-def _check_dense(dense: Mapping[str, object] | None) -> dict[str, object]:
-    """``cross_dense``'s settings with defaults, validated (``pretrain.loss.dense``)."""
-    unknown = sorted(set(dense or {}) - set(DENSE_DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in loss.dense; valid keys: {sorted(DENSE_DEFAULTS)}")
-    out = {**DENSE_DEFAULTS, **(dense or {})}
-    if out["negatives"] not in DENSE_NEGATIVES:
-        raise ValueError(f"loss.dense.negatives must be one of {DENSE_NEGATIVES}, got {out['negatives']!r}")
-    radius = out["mask_radius"]
-    if isinstance(radius, bool) or not isinstance(radius, int | float) or not math.isfinite(radius) or radius < 0:
-        raise ValueError(f"loss.dense.mask_radius must be a number of feature-map cells >= 0, got {radius!r}")
-    for key, what in (("locations", "anchor tokens per frame"), ("dim", "width of the dense projections")):
-        value = out[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"loss.dense.{key} must be an integer >= 1 ({what}), got {value!r}")
-    return out
 
 
 # ---------------------------------------------------------------- dense point-to-pixel objective
@@ -569,9 +526,6 @@ class PointPixelInfoNCE(nn.Module):
         if per_token.numel() == 0:
             return (points.sum() + image.sum()) * 0.0
         return per_token.mean()
-
-
-DENSE_NEGATIVES = ("same_location", "batch")
 
 
 def _bilinear_corners(uv: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -38,6 +38,14 @@ from crossvideo_kedro.configs import (
     (PretrainConfig, "pretrain", {"seeds": [1, 1]}, "pretrain.seeds must be a non-empty list of distinct integers, "
                                                     "got [1, 1]"),
     (PretrainConfig, "pretrain", {"lr": float("inf")}, "pretrain.lr must be a finite number, got inf"),
+    (PretrainConfig, "pretrain", {"loss": {"weights": {"intra_vido": 1}}},
+     "unknown parameter(s) ['pretrain.loss.weights.intra_vido'] ('intra_vido': did you mean 'intra_video'?); expected "
+     "['intra_video', 'intra_frame', 'cross_video', 'cross_frame', 'image_intra_video', 'image_intra_frame', "
+     "'cross_dense']"),
+    (PretrainConfig, "pretrain", {"loss": {"temperatures": {"cross_dense": 0}}},
+     "pretrain.loss.temperatures.cross_dense must be > 0, got 0"),
+    (PretrainConfig, "pretrain", {"loss": {"dense": {"locations": 0}}},
+     "pretrain.loss.dense.locations must be an integer >= 1, got 0"),
     (FinetuneConfig, "finetune", {"temporal": {"dropout": 1}}, "finetune.temporal.dropout must be >= 0 and < 1, got 1"),
     (FinetuneConfig, "finetune", {"lr_grid": [0.1, -1]}, "finetune.lr_grid[1] must be > 0, got -1"),
     (FinetuneConfig, "finetune", {"num_threads": 0}, "finetune.num_threads must be an integer >= 1 or null, got 0"),

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import crossvideo_kedro
+from crossvideo_kedro.configs import PretrainConfig, parse
 from crossvideo_kedro.training import checkpointing
 from crossvideo_kedro.training.checkpointing import CheckpointError, Checkpointer, fingerprint
 
@@ -110,10 +111,17 @@ def test_staging_litter_of_killed_runs_is_removed_and_a_live_one_kept(tmp_path):
     assert not old.exists() and live.exists()
 
 
-@pytest.mark.parametrize(("every", "keep"), [(0, 2), (2.5, 2), (4, -5), (4, True)])
-def test_bad_checkpoint_settings_are_refused(tmp_path, every, keep):
-    with pytest.raises(ValueError, match="checkpoint.(every_steps|keep) must be an integer >= 1"):
-        Checkpointer(tmp_path, "run", every, keep)
+@pytest.mark.parametrize(("every", "keep", "message"), [
+    (0, 2, "pretrain.checkpoint.every_steps must be an integer >= 1, got 0"),
+    (2.5, 2, "pretrain.checkpoint.every_steps must be an integer, got 2.5"),
+    (4, -5, "pretrain.checkpoint.keep must be an integer >= 1, got -5"),
+    (4, True, "pretrain.checkpoint.keep must be an integer, got True"),
+])
+def test_bad_checkpoint_settings_are_refused(every, keep, message):
+    """The Checkpointer's settings arrive from a parsed ``pretrain.checkpoint``: the block refuses bad ones."""
+    with pytest.raises(ValueError) as error:
+        parse(PretrainConfig, {"checkpoint": {"every_steps": every, "keep": keep}}, "pretrain")
+    assert message in str(error.value)
 
 
 def test_the_fingerprint_changes_with_the_package_version(monkeypatch):

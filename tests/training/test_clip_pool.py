@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from crossvideo_kedro.configs import AugmentConfig, parse
+from crossvideo_kedro.configs import AugmentConfig, LossConfig, parse
 from crossvideo_kedro.clip_pool import ClipPool
 from crossvideo_kedro.losses import CrossVideoLoss
 
@@ -86,7 +86,8 @@ def _time_only_embeddings(times: np.ndarray, dim: int = 64) -> torch.Tensor:
 
 
 def _frame_terms(batch: dict, point: torch.Tensor, image: torch.Tensor, B: int) -> dict[str, float]:
-    loss = CrossVideoLoss({"intra_frame": 1.0, "cross_frame": 1.0}, 0.1)
+    loss = CrossVideoLoss(parse(LossConfig, {"weights": {"intra_frame": 1.0, "cross_frame": 1.0}, "temperatures": 0.1},
+                               "pretrain.loss"))
     keys = torch.from_numpy(batch["keys"]).reshape(2, B, T)
     out = {"point_frame": point.reshape(2, B, T, -1), "image_frame": image.reshape(2, B, T, -1),
            "point_times": keys, "image_times": keys, "groups": torch.from_numpy(batch["sequence"][:B])}

@@ -265,6 +265,8 @@ def test_predict_api_rebuilds_the_trained_model(task):
         np.testing.assert_array_equal(labels, preds["s4"])  # the same predictions as in the study
     with pytest.raises(ValueError, match=r"holds no .* model; it has"):
         load_task_model(saved, "semantic_segmentation" if task != "semantic_segmentation" else "action_segmentation")
+    with pytest.raises(ValueError, match=rf"holds no dancing model; it has \['{task}'\]"):
+        load_task_model(saved, "dancing")  # an unknown task name is named with the tasks it holds
 
 
 def test_bad_finetune_parameters_name_the_key():
@@ -274,9 +276,9 @@ def test_bad_finetune_parameters_name_the_key():
         parse(FinetuneConfig, {"epochs": 3}, "finetune")
     with pytest.raises(ValueError, match=r"finetune.temporal.channels must be an integer >= 1"):
         config(temporal={"channels": 0})
-    with pytest.raises(ValueError, match="protocol must be one of"):
-        run_downstream("action_segmentation", "probe", *toy_videos(), ["s0"], ["s1"], 3,
-                       parse(ModelConfig, TINY_MODEL, "model"), None, False, config(), 0)
+    with pytest.raises(ValueError, match=r"finetune.amp must be one of \('auto', 'bf16', 'off'\) or true/false, got "
+                                         r"'fp16'"):
+        config(amp="fp16")
 
 
 def test_low_label_runs_and_tasks_take_their_own_step_budget():

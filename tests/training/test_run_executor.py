@@ -151,10 +151,10 @@ def test_resolve_workers():
     assert resolve_workers(2, None, cpus=8) == (2, 4)
     assert resolve_workers(3, None, cpus=2) == (3, 1)
     assert resolve_workers(2, 2, cpus=2) == (2, 2)
-    with pytest.raises(ValueError, match="finetune.workers must be 'auto' or an integer >= 1"):
-        resolve_workers(0, None)
-    with pytest.raises(ValueError, match="finetune.num_threads must be >= 1"):
-        resolve_workers(2, 0)
+    with pytest.raises(ValueError, match="finetune.workers must be 'auto' or an integer >= 1, got 0"):
+        parse(FinetuneConfig, {"workers": 0}, "finetune")  # resolve_workers takes the parsed values
+    with pytest.raises(ValueError, match="finetune.num_threads must be an integer >= 1 or null, got 0"):
+        parse(FinetuneConfig, {"workers": 2, "num_threads": 0}, "finetune")
 
 
 def test_finetune_config_takes_auto_workers_and_a_scheduler_address():

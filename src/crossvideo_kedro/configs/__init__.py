@@ -1,7 +1,7 @@
 """Every parameter block as one kind of typed model (pydantic, frozen, unknown keys refused), and :func:`parse`.
 
-One module per block: ``generate``, ``ingest``, ``augment``, ``pretrain`` (with ``checkpoint`` and ``model``: the
-presets), ``finetune`` (with ``temporal`` and ``augment``), ``evaluate`` (the study and its variants) and ``predict``.
+One module per block: ``generate``, ``ingest``, ``augment``, ``pretrain`` (with ``loss``, ``checkpoint`` and
+``model``: the presets), ``finetune`` (with ``temporal`` and ``augment``), ``evaluate`` (the study and its variants) and ``predict``.
 This package imports nothing else of the project: every layer may read it.
 """
 
@@ -20,11 +20,11 @@ from crossvideo_kedro.configs.model import (
     PointEncoderConfig,
 )
 from crossvideo_kedro.configs.predict import PredictConfig
-from crossvideo_kedro.configs.pretrain import CheckpointConfig, PretrainConfig
+from crossvideo_kedro.configs.pretrain import CheckpointConfig, DenseConfig, LossConfig, PretrainConfig
 
 __all__ = [
-    "PRESETS", "AugmentConfig", "CheckpointConfig", "Config", "DecoderConfig", "FinetuneConfig", "GeneratorConfig",
-    "GeometricConfig", "HeadConfig", "ImageAugConfig", "ImageEncoderConfig", "IngestConfig", "ModelConfig", "PointEncoderConfig",
-    "PredictConfig", "PretrainConfig", "Run", "StudyConfig", "TemporalConfig", "Variant", "WindowAugmentConfig",
-    "parse",
+    "PRESETS", "AugmentConfig", "CheckpointConfig", "Config", "DecoderConfig", "DenseConfig", "FinetuneConfig",
+    "GeneratorConfig", "GeometricConfig", "HeadConfig", "ImageAugConfig", "ImageEncoderConfig", "IngestConfig",
+    "LossConfig", "ModelConfig", "PointEncoderConfig", "PredictConfig", "PretrainConfig", "Run", "StudyConfig",
+    "TemporalConfig", "Variant", "WindowAugmentConfig", "parse",
 ]

@@ -70,14 +70,15 @@ def messages(model: type[BaseModel], error: ValidationError, where: str) -> list
     found: list[str] = []
     unknown: dict[tuple, tuple[set[str], set[str]]] = {}  # parent path -> (unknown keys, known keys)
     for item in error.errors():
-        path, info, owner = _walk(model, item["loc"])
+        path, info, owner, below = _walk(model, item["loc"])
         if item["type"] == "extra_forbidden":
             keys, _ = unknown.setdefault(tuple(path[:-1]), (set(), set(owner.model_fields) if owner else set()))
             keys.add(str(path[-1]))
             continue
         if path and isinstance(path[-1], int) and _override(info):
             path = [p for p in path[:-1]]  # the field's own description covers its items: name the field
-        message = _message(_key(where, path), info, item, path)
+            below = False
+        message = _message(_key(where, path), info, item, below)
         if message not in found:
             found.append(message)
     for parent, (keys, known) in reversed(unknown.items()):
@@ -88,14 +89,16 @@ def messages(model: type[BaseModel], error: ValidationError, where: str) -> list
     return found
 
 
-def _message(key: str, info: FieldInfo | None, item: dict, path: list[Any]) -> str:
+def _message(key: str, info: FieldInfo | None, item: dict, below: bool) -> str:
     if item["type"] == "value_error":
         error = item.get("ctx", {}).get("error")
         if isinstance(error, UnknownKeys):
-            return f"unknown parameter(s) {[key + k for k in error.keys]}; expected {error.known}"
+            hints = "".join(f" ({k!r}: did you mean {close[0]!r}?)" for k in (k.rsplit(".", 1)[-1] for k in error.keys)
+                            if (close := difflib.get_close_matches(k, error.known, n=1)))
+            return f"unknown parameter(s) {[key + k for k in error.keys]}{hints}; expected {error.known}"
         text = str(error) if error is not None else item["msg"].removeprefix("Value error, ")
         return f"{key}{text}" if text[:1] in ".:[ " else f"{key} {text}"
-    message = f"{key} must be {_expected(info, item, path)}, got {item['input']!r}"
+    message = f"{key} must be {_expected(info, item, below)}, got {item['input']!r}"
     if item["type"] in ("tuple_type", "list_type") and not isinstance(item["input"], str | Mapping):
         message += f": a single value is written as a list, e.g. {key}=[{item['input']!r}]"
     return message
@@ -108,27 +111,32 @@ def _key(where: str, path: list[Any]) -> str:
     return key
 
 
-def _walk(model: type[BaseModel], loc: tuple) -> tuple[list[Any], FieldInfo | None, type[BaseModel] | None]:
-    """The key path of ``loc`` without pydantic's union-branch tags, the last model field on it and its model."""
+def _walk(model: type[BaseModel], loc: tuple) -> tuple[list[Any], FieldInfo | None, type[BaseModel] | None, bool]:
+    """The key path of ``loc`` without pydantic's union-branch tags, the last model field on it, its model, and
+    whether the path ends below that field (an item of its list or a value of its mapping)."""
     path: list[Any] = []
     info: FieldInfo | None = None
     owner: type[BaseModel] | None = model
     current: Any = model
+    below = False
     for part in loc:
         if isinstance(part, int):
             path.append(part)  # an item of a list: its model (if any) stays the current one
+            below = True
         elif isinstance(current, type) and issubclass(current, BaseModel):
             owner = current
             if part in current.model_fields:
                 info = current.model_fields[part]
                 path.append(part)
                 current = _model_in(info.annotation)
+                below = False
             else:
                 path.append(part)  # an unknown key
                 current = None
         elif not _is_tag(part):
-            path.append(part)
-    return path, info, owner
+            path.append(part)  # a key of a mapping
+            below = True
+    return path, info, owner, below
 
 
 def _is_tag(part: Any) -> bool:
@@ -149,12 +157,14 @@ def _model_in(annotation: Any) -> Any:
     return None
 
 
-def _expected(info: FieldInfo | None, item: dict, path: list[Any]) -> str:
-    """``an integer >= 1``, ``>= 0 and <= 1``, ``one of ['a', 'b']``, ``a list of integers``, ``... or null``."""
+def _expected(info: FieldInfo | None, item: dict, element: bool) -> str:
+    """``an integer >= 1``, ``>= 0 and <= 1``, ``one of ['a', 'b']``, ``a list of integers``, ``... or null``.
+
+    ``element``: the value is an item of the field's list or a value of its mapping (described by the item type).
+    """
     if _override(info):
         return _override(info)
     annotation = info.annotation if info is not None else None
-    element = isinstance(path[-1], int) if path else False
     hint = _element(annotation) if element else annotation
     bounds = _bounds(info.metadata if info is not None and not element else _metadata(hint))
     optional = " or null" if _optional(annotation) and not element else ""
@@ -193,10 +203,12 @@ def _optional(hint: Any) -> bool:
 
 
 def _element(hint: Any) -> Any:
-    """The element type of ``tuple[X, ...]`` / ``list[X]`` (inside ``| None``)."""
+    """The element type of ``tuple[X, ...]`` / ``list[X]``, the value type of ``dict[K, X]`` (inside ``| None``)."""
     for arg in (hint, *get_args(hint)):
         if get_origin(arg) in (tuple, list) and get_args(arg):
             return get_args(arg)[0]
+        if get_origin(arg) is dict and len(get_args(arg)) == 2:
+            return get_args(arg)[1]
     return hint
 
 

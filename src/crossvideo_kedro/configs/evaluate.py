@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from crossvideo_kedro.configs.base import Bool, Config, Int, Num, Str, expected, parse
-from crossvideo_kedro.configs.finetune import PROTOCOLS, TASKS
-from crossvideo_kedro.configs.pretrain import Seed, distinct_seeds
+from crossvideo_kedro.configs.finetune import TASKS, Protocol, Task
+from crossvideo_kedro.configs.pretrain import Seed, Term, Weight, distinct_seeds, known_terms
 
-INITS = ("scratch", "pretrained", "pretrain")
-LOSS_TERMS = ("intra_video", "intra_frame", "cross_video", "cross_frame", "image_intra_video", "image_intra_frame",
-              "cross_dense")
+Init = Literal["scratch", "pretrained", "pretrain"]
 Fraction = Annotated[Num, Field(gt=0, le=1)]
 
 
@@ -43,24 +41,11 @@ class Variant(Config):
     """
 
     name: Str  # the key under ``evaluate.variants`` (a Kedro namespace)
-    init: Str = expected(f"one of {INITS}", default="scratch")
-    weights: dict[Str, Num] = {}
+    init: Init = "scratch"
+    weights: dict[Term, Weight] = {}  # init pretrain: pretrain.loss.weights of its own pretraining
     fusion: Bool = False
 
-    @field_validator("init")
-    @classmethod
-    def _init(cls, value: str) -> str:
-        if value not in INITS:
-            raise ValueError(f" must be one of {INITS}, got {value!r}")
-        return value
-
-    @field_validator("weights")
-    @classmethod
-    def _terms(cls, value: dict[str, float]) -> dict[str, float]:
-        bad = sorted(set(value) - set(LOSS_TERMS))
-        if bad:
-            raise ValueError(f" has unknown term(s) {bad}; terms are {LOSS_TERMS}")
-        return value
+    _terms = field_validator("weights", mode="before")(known_terms)
 
     @model_validator(mode="after")
     def _trains_something(self) -> Variant:
@@ -75,8 +60,8 @@ class Variant(Config):
 class Run(Config):
     """One entry of ``evaluate.runs``: a task, a protocol, its label fractions and optionally its own seeds."""
 
-    task: Str = expected(f"one of {TASKS}")
-    protocol: Str = expected(f"one of {PROTOCOLS}")
+    task: Task
+    protocol: Protocol
     label_fractions: tuple[Fraction, ...] = expected("fractions in (0, 1]", min_length=1)
     seeds: tuple[Seed, ...] | None = expected("a non-empty list of distinct integers (fine-tuning seeds of these "
                                               "runs)", default=None)
@@ -87,20 +72,6 @@ class Run(Config):
         if isinstance(data, dict) and not {"task", "protocol", "label_fractions"} <= set(data) <= set(cls.model_fields):
             raise ValueError(f" needs task, protocol, label_fractions (and optionally seeds); got {sorted(data)}")
         return data
-
-    @field_validator("task")
-    @classmethod
-    def _task(cls, value: str) -> str:
-        if value not in TASKS:
-            raise ValueError(f" must be one of {TASKS}, got {value!r}")
-        return value
-
-    @field_validator("protocol")
-    @classmethod
-    def _protocol(cls, value: str) -> str:
-        if value not in PROTOCOLS:
-            raise ValueError(f" must be one of {PROTOCOLS}, got {value!r}")
-        return value
 
     @field_validator("seeds")
     @classmethod

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, field_validator
 
 from crossvideo_kedro.configs.augment import ordered_pair
 from crossvideo_kedro.configs.base import Bool, Config, Int, Num, Str, expected
+from crossvideo_kedro.configs.pretrain import AMP_CHOICES, Amp
 
-TASKS: tuple[str, ...] = ("action_segmentation", "action_recognition", "semantic_segmentation")
-PROTOCOLS: tuple[str, ...] = ("full", "linear")
+Task = Literal["action_segmentation", "action_recognition", "semantic_segmentation"]
+Protocol = Literal["full", "linear"]
+TASKS: tuple[str, ...] = get_args(Task)
+PROTOCOLS: tuple[str, ...] = get_args(Protocol)
 Positive = Annotated[Num, Field(gt=0)]
 
 
@@ -71,7 +74,7 @@ class FinetuneConfig(Config):
     val_every: Int = Field(0, ge=0)  # record the validation loss every this many steps (0: off)
     ignore_ids: tuple[Int, ...] = ()  # semantic ids excluded from the loss and mIoU (HOI4D: 0 no label, 1 noise)
     eval_batch_size: Int = Field(16, ge=1)
-    amp: Bool | Str = "auto"  # bf16 autocast: auto | bf16 | off (training.precision checks it)
+    amp: Bool | Amp = expected(f"one of {AMP_CHOICES} or true/false", default="auto")  # bf16 autocast
     device: Str = "auto"
     progress: Bool = True
     workers: Annotated[Int, Field(ge=1)] | Literal["auto"] = expected("'auto' or an integer >= 1", default=1)

@@ -18,17 +18,6 @@ from crossvideo_kedro.configs.evaluate import variant_of
 logger = logging.getLogger(__name__)
 
 
-def _pretrain(params: Any, prefix: str) -> None:
-    from crossvideo_kedro.losses import CrossVideoLoss  # noqa: PLC0415
-
-    config = configs.parse(configs.PretrainConfig, params, prefix)
-    try:
-        CrossVideoLoss(**config.loss)  # the loss checks its own weights and temperatures
-    except (TypeError, ValueError) as error:
-        message = str(error)
-        raise ValueError(message if message.startswith(prefix) else f"{prefix}.loss: {message}") from error
-
-
 def _evaluate(params: Any, prefix: str) -> None:
     study = configs.parse(configs.StudyConfig, params, prefix)
     for name in study.variants:
@@ -48,7 +37,7 @@ VALIDATORS: dict[str, Callable[[Any, str], None]] = {
     "generate": _model(configs.GeneratorConfig),
     "ingest": _model(configs.IngestConfig),
     "augment": _model(configs.AugmentConfig),
-    "pretrain": _pretrain,
+    "pretrain": _model(configs.PretrainConfig),
     "finetune": _model(configs.FinetuneConfig),
     "evaluate": _evaluate,
 }

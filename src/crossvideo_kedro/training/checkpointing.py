@@ -65,10 +65,7 @@ class Checkpointer:
     """Keeps ``<directory>/<run_id>/step_<n>.pt`` (the newest ``keep``) and ``last.pt`` (a copy of the newest)."""
 
     def __init__(self, directory: str | Path, run_id: str, every_steps: int, keep: int = 2):
-        if isinstance(every_steps, bool) or not isinstance(every_steps, int) or every_steps < 1:
-            raise ValueError(f"checkpoint.every_steps must be an integer >= 1, got {every_steps!r}")
-        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
-            raise ValueError(f"checkpoint.keep must be an integer >= 1, got {keep!r}")
+        """``every_steps`` and ``keep`` (>= 1) come from a parsed ``pretrain.checkpoint`` (CheckpointConfig)."""
         self.folder = Path(directory) / run_id
         self.run_id = run_id
         self.every_steps = every_steps

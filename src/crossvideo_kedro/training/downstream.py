@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from crossvideo_kedro.configs.finetune import PROTOCOLS, FinetuneConfig
+from crossvideo_kedro.configs.finetune import FinetuneConfig, Protocol, Task
 from crossvideo_kedro.configs.model import ModelConfig
 from crossvideo_kedro.training.finetune import (
     Arrays,
@@ -27,12 +27,12 @@ from crossvideo_kedro.training.finetune import (
 from crossvideo_kedro.training.finetune_train import train_task_model
 from crossvideo_kedro.training.precision import resolve_amp
 from crossvideo_kedro.training.pretrain import select_device
-from crossvideo_kedro.training.tasks import TASKS, TaskModel
+from crossvideo_kedro.training.tasks import TaskModel
 
 
 def run_downstream(
-    task: str,
-    protocol: str,
+    task: Task,
+    protocol: Protocol,
     videos: dict[str, Arrays],
     images: dict[str, Arrays] | None,
     train_names: list[str],
@@ -51,16 +51,13 @@ def run_downstream(
 
     ``seed`` (an int or the replicate tuple) seeds the head's initialisation and the batch order. ``cache`` is used by
     the linear protocol only: pass the same dict to runs whose frozen encoders are identical and whose windows are of
-    the same kind. ``val_names`` with ``config.val_every`` records the validation loss in the history.
+    the same kind. ``val_names`` with ``config.val_every`` records the validation loss in the history. ``task`` and
+    ``protocol`` come from a parsed study (:class:`crossvideo_kedro.configs.evaluate.Run`).
 
     Returns:
         metrics, predictions (per sequence, or clip arrays for recognition), training history, model (with
         ``model.spec`` set).
     """
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     device = select_device(config.device)
     times = config.event_times
     windows = lambda names, clips=1: make_task_windows(  # noqa: E731

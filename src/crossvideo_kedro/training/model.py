@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from crossvideo_kedro.configs.base import parse
-from crossvideo_kedro.losses import DENSE_DEFAULTS, to_feature_map
+from crossvideo_kedro.configs.pretrain import DenseConfig
+from crossvideo_kedro.losses import to_feature_map
 from crossvideo_kedro.models.decoder import PointDecoder
 from crossvideo_kedro.models.heads import ProjectionHead
 from crossvideo_kedro.models.image import ImageVideoEncoder
@@ -128,7 +129,7 @@ class CrossVideoModel(nn.Module):
     """
 
     def __init__(self, config: ModelConfig, use_images: bool, terms: dict[str, float],
-                 dense_locations: int = int(DENSE_DEFAULTS["locations"]), dense_dim: int = int(DENSE_DEFAULTS["dim"])):
+                 dense_locations: int = DenseConfig().locations, dense_dim: int = DenseConfig().dim):
         super().__init__()
         self.config = config
         self.point_encoder = PointVideoEncoder(config.point)
@@ -206,8 +207,8 @@ class CrossVideoModel(nn.Module):
         if state.get("dense_heads") is not None:
             terms["cross_dense"] = 1.0
         model = cls(config, use_images=state["image_encoder"] is not None, terms=terms,
-                    dense_locations=state.get("dense_locations", DENSE_DEFAULTS["locations"]),
-                    dense_dim=state.get("dense_dim", DENSE_DEFAULTS["dim"]))
+                    dense_locations=state.get("dense_locations", DenseConfig().locations),
+                    dense_dim=state.get("dense_dim", DenseConfig().dim))
         model.point_encoder.load_state_dict(state["point_encoder"])
         if state["image_encoder"] is not None:
             model.image_encoder.load_state_dict(state["image_encoder"])

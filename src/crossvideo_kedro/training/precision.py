@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from crossvideo_kedro.configs.pretrain import AMP_CHOICES
+from crossvideo_kedro.configs.pretrain import AMP_CHOICES, Amp
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def cpu_has_bf16_matmul(cpuinfo: str = "/proc/cpuinfo") -> bool:
         return False
 
 
-def resolve_amp(amp: bool | str | None, device: torch.device | str) -> torch.dtype | None:
+def resolve_amp(amp: bool | Amp | None, device: torch.device | str) -> torch.dtype | None:
     """The autocast dtype for the ``amp`` parameter on ``device``.
 
     Args:
@@ -76,7 +76,7 @@ def resolve_amp(amp: bool | str | None, device: torch.device | str) -> torch.dty
         if device.type == "cpu":
             return torch.bfloat16 if cpu_has_bf16_matmul() else None
         return None
-    raise ValueError(f"amp must be one of {AMP_CHOICES} or true/false, got {amp!r}")
+    raise ValueError(f"amp must be one of {AMP_CHOICES} or true/false, got {amp!r}")  # predict_sequence(amp=...)
 
 
 def autocast(device: torch.device | str, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:

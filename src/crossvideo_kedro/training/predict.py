@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from crossvideo_kedro.configs import ModelConfig, parse
+from crossvideo_kedro.configs.pretrain import Amp
 from crossvideo_kedro.training.finetune import (
     RunSpec,
     assemble,
@@ -24,12 +25,12 @@ from crossvideo_kedro.training.finetune import (
     predict,
 )
 from crossvideo_kedro.training.precision import resolve_amp
-from crossvideo_kedro.training.tasks import TASKS, TaskModel
+from crossvideo_kedro.training.tasks import Task, TaskModel
 
 Arrays = dict[str, np.ndarray]
 
 
-def load_task_model(downstream_models: dict[str, Any], task: str) -> TaskModel:
+def load_task_model(downstream_models: dict[str, Any], task: Task) -> TaskModel:
     """Rebuild the trained model of ``task`` from a ``downstream_models`` object, on CPU, in eval mode.
 
     Args:
@@ -44,8 +45,6 @@ def load_task_model(downstream_models: dict[str, Any], task: str) -> TaskModel:
         ValueError: the object holds no model for ``task`` (the ones it holds are named), or is not a
             ``downstream_models`` object.
     """
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     if not isinstance(downstream_models, dict) or "state_dicts" not in downstream_models:
         raise ValueError("not a downstream_models object: expected keys 'model_config', 'state_dicts', 'specs'")
     states, specs = downstream_models["state_dicts"], downstream_models.get("specs", {})
@@ -70,7 +69,7 @@ def spec_dict(spec: RunSpec) -> dict[str, Any]:
 
 @torch.no_grad()
 def predict_sequence(model: TaskModel, task: str, point_video: Arrays, image_video: Arrays | None = None,
-                     batch_size: int = 16, amp: bool | str = "auto") -> np.ndarray:
+                     batch_size: int = 16, amp: bool | Amp = "auto") -> np.ndarray:
     """Labels of one whole recording.
 
     Args:

@@ -136,7 +136,7 @@ def pretrain(
     """
     device = select_device(config.device)
     set_threads(config.num_threads)
-    loss_fn = CrossVideoLoss(**config.loss)
+    loss_fn = CrossVideoLoss(config.loss)
     need_images = uses_images(loss_fn)
     batch_size = _global_batch_size(config.batch_size, pool, need_images, dist_info)
     local = batch_size // dist_info.world_size
@@ -233,8 +233,8 @@ def _build_model(config: PretrainConfig, loss_fn: CrossVideoLoss, need_images: b
                  dist_info: DistInfo) -> CrossVideoModel:
     """The model on ``device`` (weights from the torch RNG as seeded); BatchNorm synchronised under DDP on CUDA."""
     model = CrossVideoModel(config.model, use_images=need_images,
-                            terms=loss_fn.weights, dense_locations=int(loss_fn.dense["locations"]),
-                            dense_dim=int(loss_fn.dense["dim"])).to(device)
+                            terms=loss_fn.weights, dense_locations=loss_fn.dense.locations,
+                            dense_dim=loss_fn.dense.dim).to(device)
     if dist_info.enabled and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         if device.type != "cuda":
             raise ValueError("BatchNorm in the model under DDP on CPU would use per-rank statistics (SyncBatchNorm "

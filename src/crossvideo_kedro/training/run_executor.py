@@ -188,14 +188,11 @@ def resolve_workers(workers: Workers, threads: int | None, cpus: int | None = No
 
     ``auto``: one process per core at ``threads or 1`` threads. An integer: that many processes, at ``threads`` or
     the cores divided among them (at least 1); with one process, None keeps torch's default in this process.
+    ``workers`` and ``threads`` are ``finetune.workers`` and ``finetune.num_threads`` of a parsed FinetuneConfig.
     """
     cpus = cpus or os.cpu_count() or 1
-    if threads is not None and threads < 1:
-        raise ValueError(f"finetune.num_threads must be >= 1 or null, got {threads}")
     if workers == "auto":
         return cpus, threads or 1
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-        raise ValueError(f"finetune.workers must be 'auto' or an integer >= 1, got {workers!r}")
     if workers == 1:
         return 1, threads
     return workers, threads or max(1, cpus // workers)

@@ -14,8 +14,6 @@ feature maps, plus the frame's global image feature).
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -25,11 +23,8 @@ from crossvideo_kedro.models.decoder import PointDecoder, interpolate_features
 from crossvideo_kedro.models.image import ImageVideoEncoder
 from crossvideo_kedro.models.point4d import PointVideoEncoder
 from crossvideo_kedro.configs.model import ModelConfig
-from crossvideo_kedro.configs.finetune import TASKS, TemporalConfig
+from crossvideo_kedro.configs.finetune import TASKS, Task, TemporalConfig
 from crossvideo_kedro.models.temporal import MultiStageTCN
-
-Task = Literal["action_segmentation", "action_recognition", "semantic_segmentation"]
-
 
 def project_points(points: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
     """Pinhole projection of camera-frame points into pixels of the stored frames (contract 2).

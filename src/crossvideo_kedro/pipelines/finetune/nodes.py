@@ -11,7 +11,8 @@ import pandas as pd
 
 from crossvideo_kedro.partitions import materialise
 from crossvideo_kedro.pipelines.pretrain.nodes import pretrain_encoders
-from crossvideo_kedro.configs.evaluate import LOSS_TERMS, Variant, variant_of
+from crossvideo_kedro.configs.evaluate import Variant, variant_of
+from crossvideo_kedro.configs.pretrain import LOSS_TERMS
 from crossvideo_kedro.study import check_variant_name
 from crossvideo_kedro.study_runner import plan_variant, run_variant, study_outputs
 

@@ -51,7 +51,7 @@ def pretrain_encoders(
     """
     config = parse(PretrainConfig, params, "pretrain")
     augment = parse(AugmentConfig, augment_params, "augment")
-    need_images = uses_images(CrossVideoLoss(**config.loss))
+    need_images = uses_images(CrossVideoLoss(config.loss))
     pool = ClipPool.from_videos(pretrain_pool["sequence"], point_cloud_videos, image_videos, need_images)
     logger.info("pretraining on %d sequences (%d frames), %d steps x %d seeds", len(pool), int(pool.lengths.sum()),
                 config.steps, len(config.seeds))
@@ -134,7 +134,7 @@ def evaluate_retrieval(
     videos = {n: materialise(point_cloud_videos[n]) for n in names}
     images = {n: materialise(image_videos[n]) for n in names}
     reports = []
-    radius = float(CrossVideoLoss(**config.loss).dense["mask_radius"])
+    radius = float(config.loss.dense.mask_radius)
     for run in runs:
         model = CrossVideoModel.from_state(run)
         clips = [embed_sequence(model, videos[n], images[n], config.embed_clip_frames, config.embed_batch_size)
