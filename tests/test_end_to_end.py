@@ -204,7 +204,7 @@ def test_predict_labels_unseen_generated_and_real_recordings(default_run: Path):
 
 @pytest.mark.slow
 def test_depth_only_labelled_source_with_a_split_file_runs_to_a_summary(default_run: Path, monkeypatch):
-    """Issue 10's user: a real-style depth-only action source (root meta.json with classes, depth unit and fps,
+    """A real-style depth-only action source (root meta.json with classes, depth unit and fps,
     per-sequence intrinsics.npy, a split.csv) runs ingest → pretrain → finetune → evaluate with configuration only:
     the split is honoured, no semantic task runs, and the variants are the environment's own."""
     generated = latest(default_run / "data" / "01_raw" / "generated")

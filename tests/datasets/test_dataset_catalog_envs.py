@@ -53,7 +53,7 @@ def test_hoi4d_env_builds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 def test_depth_only_env_with_a_split_file_runs_ingest_from_configuration(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Issue 10: a converted depth-only dataset (root meta.json with classes and depth unit, per-sequence
+    """A converted depth-only dataset (root meta.json with classes and depth unit, per-sequence
     intrinsics.npy, room-scale depth, split.csv) goes through ingest with the shipped env and no code."""
     import json  # noqa: PLC0415
 
