@@ -109,7 +109,7 @@ def one_line_error(output: str) -> str:
 
 @pytest.mark.slow
 def test_a_second_concurrent_run_is_refused_and_the_first_keeps_its_own_data(tmp_path):
-    """run A (3 sequences) is mid-run when run B (1 sequence) starts: B is refused, A is intact."""
+    """Run A (3 sequences) is mid-run when run B (1 sequence) starts: B is refused, A is intact."""
     project = make_project(tmp_path)
     release = tmp_path / "release"
     a = start(project, "--env", "slow", "--pipelines", "generate,ingest", HOLD_UNTIL=str(release))
@@ -135,7 +135,7 @@ def test_a_second_concurrent_run_is_refused_and_the_first_keeps_its_own_data(tmp
 
 @pytest.mark.slow
 def test_a_run_killed_between_two_saves_is_never_loaded(tmp_path):
-    """killed after point_cloud_videos (16 points) is saved and before image_videos; the next run
+    """Killed after point_cloud_videos (16 points) is saved and before image_videos; the next run
     loads the previous finished run's point videos (32 points) with its own index, never the killed one's."""
     project = make_project(tmp_path)
     kedro(project, "--env", "tiny", "--pipelines", "generate,ingest")
@@ -168,7 +168,7 @@ def test_a_run_killed_between_two_saves_is_never_loaded(tmp_path):
 
 @pytest.mark.slow
 def test_a_fresh_clone_first_pretrain_run_says_what_to_run_first(tmp_path):
-    """one line naming the missing dataset and the command that makes it, no traceback."""
+    """One line naming the missing dataset and the command that makes it, no traceback."""
     project = make_project(tmp_path)
     result = kedro(project, "--env", "tiny", "--pipelines", "pretrain", check=False)
     assert result.returncode != 0
@@ -179,7 +179,7 @@ def test_a_fresh_clone_first_pretrain_run_says_what_to_run_first(tmp_path):
 
 @pytest.mark.slow
 def test_bad_parameters_are_refused_before_any_node_runs(tmp_path):
-    """a misspelt key in a generate,ingest,augment,pretrain run is refused before node 1 saves."""
+    """A misspelt key in a generate,ingest,augment,pretrain run is refused before node 1 saves."""
     project = make_project(tmp_path)
     result = kedro(project, "--env", "tiny", "--pipelines", "generate,ingest,augment,pretrain", "--params",
                    "ingest.num_pionts=64,generate.width=3,ingest.seed=abc", check=False)

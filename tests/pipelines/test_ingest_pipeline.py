@@ -196,7 +196,7 @@ def test_skipped_sequences_are_left_out_and_listed(tmp_path):
 
 
 def test_bad_files_in_two_of_sixteen_real_sequences_are_all_named(tmp_path):
-    """a zero-byte depth PNG and a truncated JPG on disk; both named, the 14 others fine."""
+    """A zero-byte depth PNG and a truncated JPG on disk; both named, the 14 others fine."""
     from crossvideo_kedro.datasets import HOI4DRawDataset  # noqa: PLC0415
     from crossvideo_kedro.pipelines.ingest.nodes import ingest_sequences  # noqa: PLC0415
     from tests.datasets.conftest import K, PALETTE, write_real_hoi4d_sequence  # noqa: PLC0415

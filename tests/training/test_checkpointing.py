@@ -138,7 +138,7 @@ def test_the_fingerprint_changes_with_the_package_version(monkeypatch):
 
 
 def test_rerunning_a_finished_pretraining_reuses_it_and_says_so(tmp_path, caplog):
-    """the same parameters twice: the second run trains nothing and logs how to retrain."""
+    """The same parameters twice: the second run trains nothing and logs how to retrain."""
     from crossvideo_kedro.training.pretrain import pretrain  # noqa: PLC0415
     from tests.training.pretrain_worker import tiny_augment, tiny_config, tiny_pool  # noqa: PLC0415
 
