@@ -94,3 +94,27 @@ def test_command_line_names_the_missing_summary(tmp_path: Path, capsys: pytest.C
         main(["--data", str(tmp_path / "data"), "--docs", str(doc)])
     assert exit_info.value.code == 1
     assert "no ablation_summary in" in capsys.readouterr().err
+
+
+def test_against_pairs_every_variant_with_the_named_one(tmp_path: Path) -> None:
+    """Two pretrained variants: ``--against crossvideo_no_dense`` pairs crossvideo with it, from the run's metrics."""
+    metrics = fake_metrics()
+    no_dense = metrics[metrics["variant"] == "crossvideo"].assign(variant="crossvideo_no_dense")
+    no_dense["value"] -= [1.0, 2.0, 3.0]  # crossvideo 1, 2, 3 points above it; scratch 7, 8, 9 below
+    metrics = pd.concat([metrics, no_dense], ignore_index=True)
+    data, doc = tmp_path / "data", tmp_path / "results.md"
+    doc.write_text(DOC)
+    version = "2026-01-02T00.00.00.000Z"
+    save_run(data, version, summarise_study(metrics, STUDY)[1])
+    folder = data / "08_reporting" / "metrics.parquet" / version
+    folder.mkdir(parents=True)
+    metrics.to_parquet(folder / "metrics.parquet")
+
+    write_report(data, doc, against="crossvideo_no_dense")
+    block = doc.read_text()
+    assert "## Paired difference to crossvideo_no_dense" in block
+    # mean +2.0, t(0.975, 2) = 4.303 * sd 1 / sqrt 3 = 2.48 -> [-0.5, +4.5], no star
+    assert "| crossvideo | action_segmentation (accuracy) | full | 10 % | +2.0 [-0.5, +4.5] | 3 |" in block
+    assert "| scratch | action_segmentation (accuracy) | full | 10 % | -8.0 [-10.5, -5.5] * | 3 |" in block
+    with pytest.raises(ValueError, match=r"--against 'fusion': the run has the variants \['crossvideo', "):
+        write_report(data, doc, against="fusion")

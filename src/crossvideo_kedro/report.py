@@ -16,11 +16,16 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from crossvideo_kedro.pipelines.evaluate.nodes import paired_differences
+
 logger = logging.getLogger(__name__)
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 SUMMARY = Path("08_reporting") / "ablation_summary.md"
 RETRIEVAL = Path("08_reporting") / "retrieval_metrics.json"
+METRICS = Path("08_reporting") / "metrics.parquet"
 COMMAND = "python -m crossvideo_kedro.report"
 
 
@@ -81,6 +86,28 @@ def retrieval_table(metrics: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def against_table(metrics: pd.DataFrame, control: str) -> str:
+    """A Markdown table of every variant's paired difference to ``control`` (not to scratch) on the headline metric,
+    with the study's interval (:func:`~crossvideo_kedro.pipelines.evaluate.nodes.paired_differences`).
+
+    Raises:
+        ValueError: when ``control`` is no variant of the run.
+    """
+    variants = sorted(set(metrics["variant"]))
+    if control not in variants:
+        raise ValueError(f"--against {control!r}: the run has the variants {variants}")
+    rows = paired_differences(metrics, control=control)
+    lines = [f"## Paired difference to {control}", "",
+             f"Mean difference to `{control}` on the headline metric, 95 % t interval over pretraining seeds "
+             "(each seed's differences averaged over its fine-tuning seeds); * = interval excludes 0.", "",
+             "| variant | task | protocol | labels | difference | pretraining seeds |", "|---|---|---|---|---|---|"]
+    for row in rows.itertuples():
+        star = " *" if row.ci_low > 0 or row.ci_high < 0 else ""
+        lines.append(f"| {row.variant} | {row.task} ({row.metric}) | {row.protocol} | {100 * row.label_fraction:.0f} % "
+                     f"| {row.mean_diff:+.1f} [{row.ci_low:+.1f}, {row.ci_high:+.1f}]{star} | {row.n} |")
+    return "\n".join(lines) + "\n"
+
+
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo (else the platform's processor string)."""
     try:
@@ -124,12 +151,19 @@ def replace_block(document: str, block: str) -> str:
     return document[:start] + block + document[stop + len(END):]
 
 
-def write_report(data: Path, docs: Path, version: str | None = None, root: Path | None = None) -> str:
-    """Write the newest finished run's tables into ``docs``; returns the version reported."""
+def write_report(data: Path, docs: Path, version: str | None = None, root: Path | None = None,
+                 against: str | None = None) -> str:
+    """Write the newest finished run's tables into ``docs``; returns the version reported. ``against`` adds every
+    variant's paired difference to that variant, from the same run's ``metrics`` table."""
     version, path = newest_summary(data, version)
     retrieval_path = data / RETRIEVAL / version / RETRIEVAL.name
     retrieval = retrieval_table(json.loads(retrieval_path.read_text(encoding="utf-8"))) \
         if retrieval_path.is_file() else ""
+    if against is not None:
+        metrics_path = data / METRICS / version / METRICS.name
+        if not metrics_path.is_file():
+            raise FileNotFoundError(f"--against needs the run's metrics table, and {metrics_path} is missing")
+        retrieval = against_table(pd.read_parquet(metrics_path), against) + "\n" + retrieval
     block = results_block(path.read_text(encoding="utf-8"), version, git_commit(root or docs.parent), cpu_model(),
                           retrieval)
     docs.write_text(replace_block(docs.read_text(encoding="utf-8"), block), encoding="utf-8")
@@ -138,14 +172,16 @@ def write_report(data: Path, docs: Path, version: str | None = None, root: Path 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: ``python -m crossvideo_kedro.report [--data data] [--docs docs/results.md] [--version V]``."""
+    """Command line: ``python -m crossvideo_kedro.report [--data data] [--docs docs/results.md] [--version V]
+    [--against VARIANT]``."""
     parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("data"), help="the project's data folder")
     parser.add_argument("--docs", type=Path, default=Path("docs/results.md"), help="the document to update")
     parser.add_argument("--version", default=None, help="the ablation_summary version (default: newest finished)")
+    parser.add_argument("--against", default=None, help="also pair every variant with this one (not only scratch)")
     args = parser.parse_args(argv)
     try:
-        version = write_report(args.data, args.docs, args.version, root=Path.cwd())
+        version = write_report(args.data, args.docs, args.version, root=Path.cwd(), against=args.against)
     except (FileNotFoundError, ValueError) as error:
         parser.exit(1, f"Error: {error}\n")
     print(f"{args.docs}: tables of run {version}")  # noqa: T201 - the command's one line of output
