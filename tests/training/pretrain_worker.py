@@ -31,6 +31,7 @@ TINY_MODEL = {
 }
 TINY_AUGMENT = {"clip_frames": 4, "clip_span": 8}
 CONF = Path(__file__).resolve().parents[2] / "conf" / "base"
+_CHECKPOINTS = tempfile.TemporaryDirectory(prefix="ckpt-")  # every tiny run's checkpoints; removed at exit
 
 
 def tiny_pool(num_sequences: int = 8, images: bool = True, seed: int = 0, num_points: int = 32,
@@ -52,9 +53,11 @@ def tiny_augment(**overrides) -> AugmentConfig:
 
 def tiny_config(**overrides) -> PretrainConfig:
     params = {"steps": 12, "batch_size": 4, "lr": 3e-3, "warmup_steps": 2, "progress": False, "model": TINY_MODEL,
-              "checkpoint": {"dir": tempfile.mkdtemp(prefix="ckpt-"), "every_steps": 1000, "resume": False},
               "device": "cpu", "amp": False}
     params.update(overrides)
+    if "checkpoint" not in params:  # a fresh folder per run, under one that the process removes when it exits
+        params["checkpoint"] = {"dir": tempfile.mkdtemp(dir=_CHECKPOINTS.name), "every_steps": 1000,
+                                "resume": False}
     return parse(PretrainConfig, params, "pretrain")
 
 

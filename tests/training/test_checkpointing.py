@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -152,3 +153,18 @@ def test_rerunning_a_finished_pretraining_reuses_it_and_says_so(tmp_path, caplog
         assert torch.equal(a, b)
     (folder,) = tmp_path.iterdir()
     assert sorted(p.name for p in folder.iterdir()) == ["last.pt", "step_0000001.pt", "step_0000002.pt"]
+
+
+def test_tiny_runs_leave_no_checkpoint_folder_behind(tmp_path: Path) -> None:
+    """The tiny test configuration's checkpoint folders go when the process ends (they once piled up in /tmp)."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    code = ("from tests.training.pretrain_worker import tiny_config\n"
+            "print(tiny_config().checkpoint.dir)\n")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env={**os.environ, "TMPDIR": str(tmp_path)},
+                         capture_output=True, text=True, check=True)
+    made = Path(out.stdout.strip().splitlines()[-1])
+    assert made.is_relative_to(tmp_path)
+    assert not made.exists() and list(tmp_path.iterdir()) == []
